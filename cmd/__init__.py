@@ -1,0 +1,1 @@
+"""The hoststate command line."""

@@ -1,0 +1,55 @@
+"""The ``hoststate`` command: global options, then one subcommand.
+
+    hoststate [--config-file FILE ...] [--database-url URL] COMMAND ...
+
+Configuration is read the way Nova reads it (oslo.config, the same option
+names), so an existing nova.conf can be passed as is.
+"""
+import argparse
+import sys
+
+from hoststate import exception
+from hoststate import version
+from hoststate.cmd import config_commands
+from hoststate.cmd import db_commands
+
+COMMAND_MODULES = (db_commands, config_commands)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="hoststate",
+        description="Resource tracking and host selection for Nova-style "
+                    "clouds.")
+    parser.add_argument("--version", action="version",
+                        version=f"hoststate {version.version_string()}")
+    parser.add_argument(
+        "--config-file", action="append", default=[], metavar="FILE",
+        help="a nova.conf-style file; may be given several times, later "
+             "files override earlier ones")
+    parser.add_argument(
+        "--database-url", metavar="URL",
+        help="database to use instead of [database] connection (default: "
+             "an SQLite file under [DEFAULT] state_path)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for module in COMMAND_MODULES:
+        module.add_commands(commands)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except exception.ConfigInvalid as exc:
+        print(f"hoststate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except exception.HoststateError as exc:
+        print(f"hoststate: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The compute proxy: serves remotable object calls to processes without database access."""

@@ -1,0 +1,40 @@
+"""[cells] options: Nova's cells v1 group, kept so old nova.conf files read."""
+
+from oslo_config import cfg
+
+cells_group = cfg.OptGroup(
+    'cells',
+    title='Cells options',
+    help='Identity and behaviour of this cell in a multi-cell deployment.')
+
+cells_opts = [
+    cfg.BoolOpt(
+        'enable',
+        default=False,
+        help='Whether this process takes part in cell scheduling.'),
+    cfg.StrOpt(
+        'name',
+        default='nova',
+        help='Name of this cell; it must be unique in the deployment.'),
+    cfg.ListOpt(
+        'capabilities',
+        default=['hypervisor=xenserver;kvm', 'os=linux;windows'],
+        help="""
+Capabilities this cell advertises to the cell selection step, as
+``key=value1;value2`` entries.
+"""),
+    cfg.IntOpt(
+        'call_timeout',
+        default=60,
+        min=1,
+        help='Seconds to wait for a reply to a call made to another cell.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(cells_group)
+    conf.register_opts(cells_opts, group=cells_group)
+
+
+def list_opts():
+    return {cells_group.name: cells_opts}

@@ -1,0 +1,51 @@
+"""[zookeeper] settings of the ZooKeeper service group driver."""
+
+from oslo_config import cfg
+
+zookeeper_group = cfg.OptGroup(
+    'zookeeper',
+    title='ZooKeeper service group options',
+    help='Used when [DEFAULT] servicegroup_driver is "zk".')
+
+zookeeper_opts = [
+    cfg.StrOpt(
+        'address',
+        default=None,
+        help="""
+The ZooKeeper ensemble, as comma-separated ``host:port`` pairs, for
+example ``192.168.2.1:2181,192.168.2.2:2181,192.168.2.3:2181``.
+"""),
+    cfg.IntOpt(
+        'recv_timeout',
+        default=4000,
+        min=1,
+        help="""
+ZooKeeper session timeout in milliseconds. When the ensemble hears
+nothing from a service for this long, its session expires, its
+ephemeral znode goes away and the service counts as down.
+"""),
+    cfg.StrOpt(
+        'sg_prefix',
+        default='/servicegroups',
+        help="""
+Path of the znode under which each service group keeps one child
+znode per live member.
+"""),
+    cfg.IntOpt(
+        'sg_retry_interval',
+        default=5,
+        min=1,
+        help="""
+Seconds to wait before trying again to join a service group after
+the ZooKeeper connection failed.
+"""),
+]
+
+
+def register_opts(conf):
+    conf.register_group(zookeeper_group)
+    conf.register_opts(zookeeper_opts, group=zookeeper_group)
+
+
+def list_opts():
+    return {zookeeper_group.name: zookeeper_opts}

@@ -1,0 +1,235 @@
+"""The few query functions every persistent object is built from.
+
+Objects never write SQL of their own for the generic cases: they insert,
+read, compare-and-swap update and (soft-)delete through these functions, so
+that soft delete, ``read_deleted``, timestamps, generations and the mapping
+of driver errors to named errors live in one place.
+"""
+import contextlib
+import datetime
+
+import sqlalchemy as sa
+
+from hoststate import exception
+from hoststate.db import schema
+
+_UNIQUE_VIOLATION = {"23505", 1062, "UNIQUE constraint failed"}
+_FK_VIOLATION = {"23503", 1451, 1452, "FOREIGN KEY constraint failed"}
+
+
+def utcnow():
+    """Naive UTC now, the form every DateTime column stores."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def engine_of(context):
+    engine = getattr(context, "engine", None)
+    if engine is None:
+        raise exception.DBError(
+            reason="the request context names no database engine; create it "
+                   "with RequestContext(engine=...) or call through a conductor")
+    return engine
+
+
+@contextlib.contextmanager
+def transaction(context):
+    """One database transaction for ``context``, with named integrity errors."""
+    try:
+        with engine_of(context).begin() as conn:
+            yield conn
+    except sa.exc.IntegrityError as exc:
+        raise _named_integrity_error(exc) from exc
+
+
+def _error_codes(exc):
+    """What identifies the error: SQLSTATE (psycopg), errno (PyMySQL)."""
+    orig = exc.orig
+    codes = {getattr(orig, "sqlstate", None)}
+    if getattr(orig, "args", None):
+        codes.add(orig.args[0])
+    return codes
+
+
+def _matches(exc, known):
+    text = str(exc.orig)
+    return bool(_error_codes(exc) & known) or any(
+        isinstance(code, str) and code in text for code in known)
+
+
+def _named_integrity_error(exc):
+    table = _table_in_statement(exc.statement)
+    detail = _short(str(exc.orig))
+    if _matches(exc, _UNIQUE_VIOLATION):
+        return exception.DuplicateRecord(table=table, detail=detail)
+    if _matches(exc, _FK_VIOLATION):
+        return exception.ReferenceNotFound(table=table, reason=detail)
+    return exception.DBError(reason=detail)
+
+
+def _short(text):
+    return text.strip().splitlines()[0][:300]
+
+
+def _table_in_statement(statement):
+    words = (statement or "").replace('"', " ").replace("`", " ").split()
+    for keyword in ("INTO", "UPDATE", "FROM"):
+        if keyword in words:
+            index = words.index(keyword) + 1
+            if index < len(words):
+                return words[index]
+    return "unknown"
+
+
+def not_deleted(table, read_deleted):
+    """The WHERE clause for ``read_deleted`` on a soft-delete table."""
+    if "deleted" not in table.c or read_deleted == "yes":
+        return sa.true()
+    if read_deleted == "only":
+        return table.c.deleted != 0
+    return table.c.deleted == 0
+
+
+def _equal(table, equals):
+    """WHERE clauses: column == value, or IN for a collection of values."""
+    clauses = []
+    for column, value in equals.items():
+        if isinstance(value, (list, tuple, set, frozenset)):
+            clauses.append(table.c[column].in_(list(value)))
+        else:
+            clauses.append(table.c[column] == value)
+    return clauses
+
+
+def select_rows(conn, table, read_deleted="no", order_by=None, where=(),
+                **equals):
+    """Rows of ``table`` whose columns equal ``equals``, as mappings.
+
+    ``where`` adds SQL clauses of the caller's (an OR, a NOT IN) for what
+    plain equality cannot say.
+    """
+    query = (sa.select(table).where(not_deleted(table, read_deleted))
+             .where(*_equal(table, equals), *where))
+    query = query.order_by(*(order_by if order_by is not None else [table.c.id]))
+    return [row._mapping for row in conn.execute(query)]
+
+
+def select_one(conn, table, not_found, read_deleted="no", **equals):
+    """The one row matching ``equals``, or ``not_found`` raised.
+
+    With read_deleted="yes" several soft-deleted rows may match; the newest
+    (highest id) one is returned, since it is the last to have lived.
+    """
+    rows = select_rows(conn, table, read_deleted, order_by=[table.c.id.desc()],
+                       **equals)
+    if not rows:
+        raise not_found
+    return rows[0]
+
+
+def insert_row(conn, table, values):
+    """Insert ``values`` and return the stored row (with defaults filled)."""
+    values = dict(values)
+    values.setdefault("created_at", utcnow())
+    result = conn.execute(sa.insert(table).values(**values))
+    (row_id,) = result.inserted_primary_key
+    return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
+
+
+def cas_update(conn, table, row_id, seen_generation, values):
+    """Update a row only if it is still at ``seen_generation``.
+
+    ``UPDATE ... SET ..., generation = generation + 1 WHERE id = :id AND
+    generation = :seen``. When no row changes, the row either moved on
+    (``GenerationConflict``: re-read and decide again) or is gone
+    (``NotFound``). Returns the stored row after the update.
+    """
+    values = dict(values)
+    values.setdefault("updated_at", utcnow())
+    values["generation"] = table.c.generation + 1
+    query = (sa.update(table)
+             .where(table.c.id == row_id)
+             .where(table.c.generation == seen_generation)
+             .where(not_deleted(table, "no"))
+             .values(**values))
+    if conn.execute(query).rowcount != 1:
+        _raise_missing_or_conflict(conn, table, row_id, seen_generation)
+    return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
+
+
+def _raise_missing_or_conflict(conn, table, row_id, seen_generation):
+    current = conn.execute(
+        sa.select(table.c.generation)
+        .where(table.c.id == row_id)
+        .where(not_deleted(table, "no"))).scalar()
+    if current is None:
+        raise exception.NotFound(
+            f"{table.name} row {row_id} does not exist or was deleted")
+    raise exception.GenerationConflict(
+        table=table.name, row_id=row_id, seen_generation=seen_generation)
+
+
+def update_row(conn, table, row_id, values, **constraint):
+    """Update a row of a table without generations.
+
+    ``constraint`` adds equality conditions that must still hold (an
+    instance's expected task state): ``ObjectActionError`` if the row lives
+    but a condition failed, ``NotFound`` if there is no live row.
+    """
+    values = dict(values)
+    values.setdefault("updated_at", utcnow())
+    query = (sa.update(table).where(table.c.id == row_id)
+             .where(not_deleted(table, "no"), *_equal(table, constraint))
+             .values(**values))
+    if conn.execute(query).rowcount != 1:
+        _raise_missing_or_unmatched(conn, table, row_id, "update", constraint)
+    return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
+
+
+def _raise_missing_or_unmatched(conn, table, row_id, action, constraint):
+    exists = conn.execute(sa.select(table.c.id).where(table.c.id == row_id)
+                          .where(not_deleted(table, "no"))).scalar()
+    if exists is None:
+        raise exception.NotFound(f"{table.name} row {row_id} does not exist")
+    raise exception.ObjectActionError(
+        action=action,
+        reason=f"{table.name} row {row_id} no longer matches {constraint}")
+
+
+def delete_row(conn, table, row_id, seen_generation=None, **constraint):
+    """Delete a row: soft (``deleted = id``) where the table keeps history.
+
+    ``constraint`` adds equality conditions that must still hold (Nova's
+    ``destroy`` of a compute node checks the host did not change), and
+    ``seen_generation`` makes the delete a compare-and-swap as well.
+    Raises ``ObjectActionError`` if the row exists but a condition failed,
+    ``NotFound`` if there is no live row.
+    """
+    query = sa.update(table) if table.name in schema.SOFT_DELETE_TABLES \
+        else sa.delete(table)
+    query = query.where(table.c.id == row_id, not_deleted(table, "no"),
+                        *_equal(table, constraint))
+    if seen_generation is not None:
+        query = query.where(table.c.generation == seen_generation)
+    if table.name in schema.SOFT_DELETE_TABLES:
+        query = query.values(deleted=table.c.id, deleted_at=utcnow(),
+                             updated_at=table.c.updated_at)
+    if conn.execute(query).rowcount == 1:
+        return
+    if seen_generation is not None and not constraint:
+        _raise_missing_or_conflict(conn, table, row_id, seen_generation)
+    _raise_missing_or_unmatched(conn, table, row_id, "destroy",
+                                dict(constraint, generation=seen_generation))
+
+
+def delete_rows(conn, table, **equals):
+    """Delete every live row matching ``equals`` (soft where history is kept).
+
+    Returns how many rows were deleted.
+    """
+    soft = table.name in schema.SOFT_DELETE_TABLES
+    query = sa.update(table) if soft else sa.delete(table)
+    query = query.where(not_deleted(table, "no"), *_equal(table, equals))
+    if soft:
+        query = query.values(deleted=table.c.id, deleted_at=utcnow(),
+                             updated_at=table.c.updated_at)
+    return conn.execute(query).rowcount

@@ -1,0 +1,1 @@
+"""Alembic migration scripts, run from code by hoststate.db.migration."""

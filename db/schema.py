@@ -1,0 +1,269 @@
+"""The SQL schema: every table hoststate stores, as SQLAlchemy Core tables.
+
+Conventions copied from Nova so its operators find what they expect:
+
+* Tables of a cell database (services, compute_nodes, instances, migrations)
+  are soft-deleted: ``deleted`` is 0 while the row lives and becomes the row's
+  own id when it is deleted, so unique keys that include ``deleted`` allow one
+  live row and any number of deleted ones.
+* Tables Nova keeps in its API database (aggregates, instance groups, cell and
+  host mappings) are deleted for real, as Nova's API database does.
+* ``compute_nodes`` and ``services`` carry a ``generation`` that every write
+  bumps; writers compare-and-swap on it (see ``hoststate.db.api``).
+* Times are naive UTC. MySQL/MariaDB keep microseconds (``DATETIME(6)``),
+  because liveness and refresh watermarks compare times closer than 1 s.
+"""
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uniq_%(table_name)s0%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+DateTime = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+#: JSON documents (NUMA topologies, PCI pools, stats) stored as text, exactly
+#: as the versioned objects serialise them.
+JsonText = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+
+def _timestamps():
+    return [
+        sa.Column("created_at", DateTime, nullable=True),
+        sa.Column("updated_at", DateTime, nullable=True),
+    ]
+
+
+def _soft_delete():
+    return [
+        sa.Column("deleted_at", DateTime, nullable=True),
+        sa.Column("deleted", sa.Integer, nullable=False, server_default="0"),
+    ]
+
+
+def _id():
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+services = sa.Table(
+    "services", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("binary", sa.String(255), nullable=False),
+    sa.Column("topic", sa.String(255), nullable=True),
+    sa.Column("report_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("disabled_reason", sa.String(255), nullable=True),
+    sa.Column("last_seen_up", DateTime, nullable=True),
+    sa.Column("forced_down", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("uuid"),
+    sa.UniqueConstraint("host", "binary", "deleted"),
+    sa.UniqueConstraint("host", "topic", "deleted"),
+)
+
+compute_nodes = sa.Table(
+    "compute_nodes", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("service_id", sa.Integer, sa.ForeignKey("services.id"), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("hypervisor_hostname", sa.String(255), nullable=True),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("local_gb", sa.Integer, nullable=False),
+    sa.Column("vcpus_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("memory_mb_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("local_gb_used", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("free_ram_mb", sa.Integer, nullable=True),
+    sa.Column("free_disk_gb", sa.Integer, nullable=True),
+    sa.Column("disk_available_least", sa.Integer, nullable=True),
+    sa.Column("current_workload", sa.Integer, nullable=True),
+    sa.Column("running_vms", sa.Integer, nullable=True),
+    sa.Column("hypervisor_type", sa.String(255), nullable=False),
+    sa.Column("hypervisor_version", sa.BigInteger, nullable=False),
+    sa.Column("cpu_info", JsonText, nullable=False),
+    sa.Column("host_ip", sa.String(39), nullable=True),
+    sa.Column("supported_instances", JsonText, nullable=True),
+    sa.Column("metrics", JsonText, nullable=True),
+    sa.Column("pci_stats", JsonText, nullable=True),
+    sa.Column("extra_resources", JsonText, nullable=True),
+    sa.Column("stats", JsonText, nullable=True),
+    sa.Column("numa_topology", JsonText, nullable=True),
+    sa.Column("cpu_allocation_ratio", sa.Float, nullable=True),
+    sa.Column("ram_allocation_ratio", sa.Float, nullable=True),
+    sa.Column("disk_allocation_ratio", sa.Float, nullable=True),
+    sa.Column("mapped", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("uuid"),
+    sa.UniqueConstraint("host", "hypervisor_hostname", "deleted"),
+    sa.Index("ix_compute_nodes_updated_at", "updated_at"),
+)
+
+instances = sa.Table(
+    "instances", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("display_name", sa.String(255), nullable=True),
+    sa.Column("project_id", sa.String(255), nullable=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("node", sa.String(255), nullable=True),
+    sa.Column("compute_id", sa.Integer, nullable=True),
+    sa.Column("launched_on", sa.String(255), nullable=True),
+    sa.Column("availability_zone", sa.String(255), nullable=True),
+    sa.Column("vm_state", sa.String(255), nullable=True),
+    sa.Column("task_state", sa.String(255), nullable=True),
+    sa.Column("power_state", sa.Integer, nullable=True),
+    sa.Column("instance_type_id", sa.Integer, nullable=True),
+    sa.Column("memory_mb", sa.Integer, nullable=True),
+    sa.Column("vcpus", sa.Integer, nullable=True),
+    sa.Column("root_gb", sa.Integer, nullable=True),
+    sa.Column("ephemeral_gb", sa.Integer, nullable=True),
+    sa.Column("image_ref", sa.String(255), nullable=True),
+    sa.Column("os_type", sa.String(255), nullable=True),
+    sa.Column("flavor", JsonText, nullable=True),
+    sa.Column("numa_topology", JsonText, nullable=True),
+    sa.Column("pci_requests", JsonText, nullable=True),
+    sa.Column("migration_context", JsonText, nullable=True),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("uuid"),
+    sa.Index("ix_instances_host_node_deleted", "host", "node", "deleted"),
+    sa.Index("ix_instances_project_id", "project_id"),
+)
+
+migrations = sa.Table(
+    "migrations", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("instance_uuid", sa.String(36),
+              sa.ForeignKey("instances.uuid"), nullable=False),
+    sa.Column("source_compute", sa.String(255), nullable=True),
+    sa.Column("dest_compute", sa.String(255), nullable=True),
+    sa.Column("source_node", sa.String(255), nullable=True),
+    sa.Column("dest_node", sa.String(255), nullable=True),
+    sa.Column("dest_host", sa.String(255), nullable=True),
+    sa.Column("dest_compute_id", sa.Integer, nullable=True),
+    sa.Column("old_instance_type_id", sa.Integer, nullable=True),
+    sa.Column("new_instance_type_id", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(255), nullable=True),
+    sa.Column("migration_type", sa.String(32), nullable=True),
+    sa.Column("hidden", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cross_cell_move", sa.Boolean, nullable=False,
+              server_default=sa.false()),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("project_id", sa.String(255), nullable=True),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("uuid"),
+    sa.Index("ix_migrations_source_compute_source_node", "source_compute",
+             "source_node"),
+    sa.Index("ix_migrations_dest_compute_dest_node", "dest_compute", "dest_node"),
+    sa.Index("ix_migrations_instance_uuid", "instance_uuid"),
+)
+
+aggregates = sa.Table(
+    "aggregates", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(255), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("uuid"),
+    sa.UniqueConstraint("name"),
+)
+
+aggregate_hosts = sa.Table(
+    "aggregate_hosts", metadata,
+    _id(),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("aggregate_id", sa.Integer,
+              sa.ForeignKey("aggregates.id", ondelete="CASCADE"), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("host", "aggregate_id"),
+)
+
+aggregate_metadata = sa.Table(
+    "aggregate_metadata", metadata,
+    _id(),
+    sa.Column("aggregate_id", sa.Integer,
+              sa.ForeignKey("aggregates.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("value", sa.String(255), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("aggregate_id", "key"),
+    sa.Index("ix_aggregate_metadata_key", "key"),
+)
+
+instance_groups = sa.Table(
+    "instance_groups", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("user_id", sa.String(255), nullable=True),
+    sa.Column("project_id", sa.String(255), nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("uuid"),
+)
+
+instance_group_policy = sa.Table(
+    "instance_group_policy", metadata,
+    _id(),
+    sa.Column("group_id", sa.Integer,
+              sa.ForeignKey("instance_groups.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("policy", sa.String(255), nullable=False),
+    sa.Column("rules", sa.Text, nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("group_id"),
+)
+
+instance_group_member = sa.Table(
+    "instance_group_member", metadata,
+    _id(),
+    sa.Column("group_id", sa.Integer,
+              sa.ForeignKey("instance_groups.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("instance_uuid", sa.String(36), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("group_id", "instance_uuid"),
+)
+
+cell_mappings = sa.Table(
+    "cell_mappings", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("name", sa.String(255), nullable=True),
+    sa.Column("transport_url", sa.Text, nullable=True),
+    sa.Column("database_connection", sa.Text, nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    *_timestamps(),
+    sa.UniqueConstraint("uuid"),
+)
+
+host_mappings = sa.Table(
+    "host_mappings", metadata,
+    _id(),
+    sa.Column("cell_id", sa.Integer,
+              sa.ForeignKey("cell_mappings.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    *_timestamps(),
+    sa.UniqueConstraint("host"),
+)
+
+#: Tables whose rows are soft-deleted (``deleted`` = id) rather than removed.
+SOFT_DELETE_TABLES = frozenset(
+    t.name for t in metadata.sorted_tables if "deleted" in t.c)
+
+for _table in metadata.tables.values():
+    # InnoDB for transactions and foreign keys, utf8mb4 so host names and
+    # display names in any script round-trip; other dialects ignore these.
+    _table.dialect_kwargs["mysql_engine"] = "InnoDB"
+    _table.dialect_kwargs["mysql_charset"] = "utf8mb4"

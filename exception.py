@@ -1,0 +1,114 @@
+"""Typed errors shared by every hoststate package.
+
+Each error carries the facts that explain it as attributes (which field,
+which value, which table) and formats them into its message, so a caller can
+both show a human the reason and act on it in code.
+"""
+
+
+class HoststateError(Exception):
+    """Base of every error hoststate raises on purpose."""
+
+    msg_fmt = "An unknown hoststate error occurred"
+
+    def __init__(self, message=None, **kwargs):
+        self.kwargs = kwargs
+        for key, value in kwargs.items():
+            setattr(self, key, value)
+        if message is None:
+            message = self.msg_fmt % kwargs
+        self.message = message
+        super().__init__(message)
+
+
+# --- configuration ---------------------------------------------------------
+
+class ConfigInvalid(HoststateError, ValueError):
+    msg_fmt = "Invalid value %(value)r for option [%(group)s] %(option)s: %(reason)s"
+
+
+# --- objects ---------------------------------------------------------------
+
+class ObjectFieldInvalid(HoststateError, ValueError):
+    msg_fmt = "%(objname)s.%(field)s cannot be %(value)r: %(reason)s"
+
+
+class UnknownObjectField(HoststateError, ValueError):
+    msg_fmt = "%(objname)s has no field %(field)r"
+
+
+class ObjectActionError(HoststateError):
+    msg_fmt = "Object action %(action)s failed because: %(reason)s"
+
+
+class IncompatibleObjectVersion(HoststateError, ValueError):
+    msg_fmt = "%(objname)s cannot be expressed at version %(version)s: %(reason)s"
+
+
+# --- database --------------------------------------------------------------
+
+class DBError(HoststateError):
+    msg_fmt = "Database error: %(reason)s"
+
+
+class DuplicateRecord(DBError):
+    msg_fmt = "A %(table)s row with the same unique key already exists: %(detail)s"
+
+
+class GenerationConflict(DBError):
+    """A compare-and-swap update found the row at another generation.
+
+    Someone else wrote the row after we read it; the caller must re-read and
+    decide again rather than overwrite what the other writer stored.
+    """
+
+    msg_fmt = ("%(table)s row %(row_id)s is no longer at generation "
+               "%(seen_generation)s: another writer changed it")
+
+
+class NotFound(HoststateError, LookupError):
+    msg_fmt = "Resource could not be found"
+
+
+class ComputeNodeNotFound(NotFound):
+    msg_fmt = "Compute node %(key)s could not be found"
+
+
+class ComputeHostNotFound(NotFound):
+    msg_fmt = "Compute host %(host)s could not be found"
+
+
+class ServiceNotFound(NotFound):
+    msg_fmt = "Service %(key)s could not be found"
+
+
+class InstanceNotFound(NotFound):
+    msg_fmt = "Instance %(key)s could not be found"
+
+
+class MigrationNotFound(NotFound):
+    msg_fmt = "Migration %(key)s could not be found"
+
+
+class AggregateNotFound(NotFound):
+    msg_fmt = "Aggregate %(key)s could not be found"
+
+
+class AggregateHostNotFound(NotFound):
+    msg_fmt = "Aggregate %(aggregate_id)s has no host %(host)s"
+
+
+class InstanceGroupNotFound(NotFound):
+    msg_fmt = "Instance group %(key)s could not be found"
+
+
+class CellMappingNotFound(NotFound):
+    msg_fmt = "Cell %(key)s has no mapping"
+
+
+class HostMappingNotFound(NotFound):
+    msg_fmt = "Host %(host)s is not mapped to any cell"
+
+
+class ReferenceNotFound(DBError):
+    msg_fmt = "A %(table)s row refers to a row that does not exist: %(reason)s"

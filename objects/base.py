@@ -1,0 +1,236 @@
+"""The base of every hoststate versioned object.
+
+What hoststate adds to oslo.versionedobjects:
+
+* its own registry and serial namespace (``hoststate_object.*``), so a
+  primitive says which project's schema it follows;
+* strict input: an unknown field name or a value a field cannot hold raises a
+  typed error naming the object, the field and the value, *before* anything
+  is changed or written (ovo on its own raises bare ValueErrors, and silently
+  keeps attributes that are not fields);
+* table-driven backports: ``FIELDS_ADDED`` maps a field to the version that
+  introduced it, and ``obj_make_compatible`` drops it for older targets;
+* helpers to load an object from a database row and to turn its changes back
+  into column values.
+"""
+import datetime
+
+import netaddr
+from oslo_utils import uuidutils
+from oslo_utils import versionutils
+from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields as ovo_fields
+
+from hoststate import exception
+
+remotable = ovo_base.remotable
+remotable_classmethod = ovo_base.remotable_classmethod
+
+
+class HoststateObjectRegistry(ovo_base.VersionedObjectRegistry):
+    """hoststate's object registry.
+
+    oslo.versionedobjects keeps one process-wide table of classes (its
+    serializer and ``remotable`` look classes up there); this registry also
+    keeps hoststate's own index, ``hoststate_classes``, which the fingerprint
+    test and the conductor use, so objects another library registers never
+    mix into hoststate's version checks.
+    """
+
+    hoststate_classes = {}
+
+    def _register_class(self, cls):
+        super()._register_class(cls)
+        versions = self.hoststate_classes.setdefault(cls.obj_name(), [])
+        versions[:] = [c for c in versions if c.VERSION != cls.VERSION] + [cls]
+        versions.sort(key=lambda c: versionutils.convert_version_to_tuple(
+            c.VERSION), reverse=True)
+
+    @classmethod
+    def newest(cls, name):
+        """The newest registered class called ``name``."""
+        return cls.hoststate_classes[name][0]
+
+
+def _version_tuple(version):
+    return versionutils.convert_version_to_tuple(version)
+
+
+class HoststateObject(ovo_base.VersionedObject,
+                      ovo_base.ComparableVersionedObject):
+    """Base class of hoststate's versioned objects."""
+
+    OBJ_SERIAL_NAMESPACE = "hoststate_object"
+    OBJ_PROJECT_NAMESPACE = "hoststate"
+
+    #: {field name: version that added it}; older targets lose the field.
+    FIELDS_ADDED = {}
+
+    def __init__(self, context=None, **kwargs):
+        unknown = sorted(set(kwargs) - set(self.fields))
+        if unknown:
+            raise exception.UnknownObjectField(objname=self.obj_name(),
+                                               field=unknown[0])
+        super().__init__(context, **kwargs)
+
+    def __setattr__(self, name, value):
+        if name in self.fields:
+            self._checked(name, value)
+        elif not name.startswith("_") and not hasattr(type(self), name):
+            raise exception.UnknownObjectField(objname=self.obj_name(),
+                                               field=name)
+        super().__setattr__(name, value)
+
+    def _checked(self, name, value):
+        """``value`` coerced for field ``name``, or a typed error naming both.
+
+        Booleans and UUIDs are strict (see ``_check_strict``).
+        """
+        field = self.fields[name]
+        try:
+            if value is None and not field.nullable:
+                # ovo would quietly substitute the default, if there is one
+                raise ValueError(f"field {name} cannot be None")
+            if value is not None:
+                _check_strict(field, value)
+            return field.coerce(self, name, value)
+        except (ValueError, TypeError) as exc:
+            raise exception.ObjectFieldInvalid(
+                objname=self.obj_name(), field=name, value=value,
+                reason=str(exc)) from None
+
+    def obj_what_changed(self):
+        """Changed fields, including lists whose objects changed inside.
+
+        ovo notices a change inside a child object but not inside an object
+        held in a list field (a NUMA cell of a topology); a save must see
+        both.
+        """
+        changes = super().obj_what_changed()
+        for name, field in self.fields.items():
+            if (name not in changes
+                    and isinstance(field, ovo_fields.ListOfObjectsField)
+                    and self.obj_attr_is_set(name)
+                    and any(item.obj_what_changed()
+                            for item in getattr(self, name) or ())):
+                changes.add(name)
+        return changes
+
+    def update(self, values):
+        """Set several fields at once; all are checked before any is set."""
+        for name, value in values.items():
+            if name not in self.fields:
+                raise exception.UnknownObjectField(objname=self.obj_name(),
+                                                   field=name)
+            self._checked(name, value)
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        target = _version_tuple(target_version)
+        for name, added in self.FIELDS_ADDED.items():
+            if target < _version_tuple(added):
+                primitive.pop(name, None)
+
+    def obj_to_primitive(self, target_version=None, version_manifest=None):
+        """Serialise, at ``target_version`` if given.
+
+        Without a manifest, child objects are sent at the versions this
+        process knows; a peer that is older passes its own manifest (as
+        the conductor does), which pins every child too.
+        """
+        if target_version is not None and version_manifest is None:
+            version_manifest = ovo_base.obj_tree_get_versions(self.obj_name())
+        primitive = super().obj_to_primitive(target_version=target_version,
+                                             version_manifest=version_manifest)
+        changes = self._obj_primitive_key("changes")
+        if changes in primitive:
+            # ovo lists a set; sorted, one object always has one primitive
+            # (and == between objects, which compares primitives, is stable).
+            primitive[changes] = sorted(primitive[changes])
+        return primitive
+
+    def obj_get(self, name, default=None):
+        """A field's value, or ``default`` when it is not set."""
+        return getattr(self, name) if self.obj_attr_is_set(name) else default
+
+
+def _check_strict(field, value):
+    """Refuse what ovo would silently accept.
+
+    ovo turns any value (even "no") into True for a boolean, and only warns
+    about a UUID field given something that is not a UUID; both hide a
+    caller's mistake until much later.
+    """
+    if isinstance(field._type, ovo_fields.Boolean):
+        if not isinstance(value, bool) and value not in (0, 1):
+            raise ValueError("a boolean is required")
+    elif isinstance(field._type, ovo_fields.UUID):
+        if not uuidutils.is_uuid_like(value):
+            raise ValueError("a UUID is required")
+
+
+class HoststateObjectListBase(ovo_base.ObjectListBase):
+    """Lists hold objects in ``objects``; one version history per list."""
+
+
+class TimestampedObject:
+    """Fields of every row: when it was created and last updated."""
+
+    fields = {
+        "created_at": ovo_fields.DateTimeField(nullable=True),
+        "updated_at": ovo_fields.DateTimeField(nullable=True),
+    }
+
+
+class SoftDeletedObject(TimestampedObject):
+    """Fields of rows that are soft-deleted, as Nova's are."""
+
+    fields = dict(TimestampedObject.fields, **{
+        "deleted_at": ovo_fields.DateTimeField(nullable=True),
+        "deleted": ovo_fields.BooleanField(default=False),
+    })
+
+
+def column_value(value):
+    """A field value in the form its database column stores.
+
+    Datetimes become naive UTC; IP addresses (netaddr) become text.
+    """
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return value
+    if isinstance(value, netaddr.IPAddress):
+        return str(value)
+    return value
+
+
+def load_row(obj, context, row, skip=()):
+    """Copy the columns of ``row`` into the same-named fields of ``obj``.
+
+    ``deleted`` is the soft-delete marker (0 or the row id) in the database
+    and a boolean on objects. Fields in ``skip`` are left for the caller to
+    convert (JSON documents, child objects).
+    """
+    for name in obj.fields:
+        if name in skip or name not in row:
+            continue
+        value = row[name]
+        if name == "deleted":
+            value = bool(value)
+        setattr(obj, name, value)
+    obj._context = context
+    obj.obj_reset_changes(recursive=True)
+    return obj
+
+
+def changed_columns(obj, table, skip=()):
+    """Column values for the changed fields of ``obj`` that ``table`` has."""
+    values = {}
+    for name in obj.obj_what_changed():
+        if name in skip or name not in table.c or name in ("id", "deleted"):
+            continue
+        values[name] = column_value(getattr(obj, name))
+    return values

@@ -1,0 +1,289 @@
+"""ComputeNode: one schedulable node's inventory and usage.
+
+A compute node row is written by exactly one resource tracker and read by
+every scheduler. Writes are compare-and-swap on ``generation``: a tracker
+that lost a race gets ``GenerationConflict`` and re-reads, it never
+overwrites what another writer stored.
+"""
+from oslo_serialization import jsonutils
+from oslo_utils import uuidutils
+from oslo_utils import versionutils
+from oslo_versionedobjects import fields
+
+from hoststate import exception
+from hoststate.db import api as db_api
+from hoststate.db import schema
+from hoststate.objects import base
+
+#: Fields stored as JSON documents (or child objects) rather than scalars,
+#: with the column each one lives in.
+_DOCUMENT_COLUMNS = {
+    "numa_topology": "numa_topology",
+    "pci_device_pools": "pci_stats",
+    "supported_hv_specs": "supported_instances",
+    "stats": "stats",
+}
+
+#: Keys a virt driver's ``get_available_resource`` may set on a node.
+VIRT_DRIVER_KEYS = (
+    "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
+    "local_gb_used", "hypervisor_type", "hypervisor_version",
+    "hypervisor_hostname", "disk_available_least", "host_ip", "uuid",
+    "cpu_info", "current_workload", "running_vms",
+)
+
+_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
+           "disk_allocation_ratio")
+
+
+# Version 1.0: initial; numa_topology is a JSON string
+# Version 1.1: cpu_allocation_ratio, ram_allocation_ratio
+# Version 1.2: disk_allocation_ratio
+# Version 1.3: numa_topology is a NUMATopology object (older peers get the
+#              JSON text of the object, which is what 1.0-1.2 carried)
+# Version 1.4: mapped
+@base.HoststateObjectRegistry.register
+class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
+    VERSION = "1.4"
+
+    fields = {
+        "id": fields.IntegerField(read_only=True),
+        "uuid": fields.UUIDField(read_only=True),
+        "service_id": fields.IntegerField(nullable=True),
+        "host": fields.StringField(nullable=True),
+        "hypervisor_hostname": fields.StringField(nullable=True),
+        "vcpus": fields.NonNegativeIntegerField(),
+        "memory_mb": fields.NonNegativeIntegerField(),
+        "local_gb": fields.NonNegativeIntegerField(),
+        "vcpus_used": fields.NonNegativeIntegerField(default=0),
+        "memory_mb_used": fields.NonNegativeIntegerField(default=0),
+        "local_gb_used": fields.NonNegativeIntegerField(default=0),
+        # Free values may go negative when usage exceeds inventory (Nova
+        # does not clamp them; the scheduler's weighers do).
+        "free_ram_mb": fields.IntegerField(nullable=True),
+        "free_disk_gb": fields.IntegerField(nullable=True),
+        "disk_available_least": fields.IntegerField(nullable=True),
+        "current_workload": fields.IntegerField(nullable=True),
+        "running_vms": fields.IntegerField(nullable=True),
+        "hypervisor_type": fields.StringField(),
+        "hypervisor_version": fields.NonNegativeIntegerField(),
+        "cpu_info": fields.StringField(),
+        "host_ip": fields.IPAddressField(nullable=True),
+        "supported_hv_specs": fields.ListOfObjectsField("HVSpec", default=[]),
+        "metrics": fields.StringField(nullable=True),
+        "stats": fields.DictOfNullableStringsField(nullable=True),
+        "numa_topology": fields.ObjectField("NUMATopology", nullable=True),
+        "pci_device_pools": fields.ObjectField("PciDevicePoolList",
+                                               nullable=True),
+        "cpu_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
+        "ram_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
+        "disk_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
+        "mapped": fields.NonNegativeIntegerField(default=0),
+        "generation": fields.NonNegativeIntegerField(default=0),
+    }
+
+    FIELDS_ADDED = {
+        "cpu_allocation_ratio": "1.1",
+        "ram_allocation_ratio": "1.1",
+        "disk_allocation_ratio": "1.2",
+        "mapped": "1.4",
+    }
+
+    def obj_make_compatible(self, primitive, target_version):
+        super().obj_make_compatible(primitive, target_version)
+        target = versionutils.convert_version_to_tuple(target_version)
+        if target < (1, 3) and primitive.get("numa_topology") is not None:
+            # Before 1.3 the topology travelled as JSON text; the child's
+            # primitive is already at the version the peer's manifest named.
+            primitive["numa_topology"] = jsonutils.dumps(
+                primitive["numa_topology"])
+
+    # --- database rows ---------------------------------------------------
+
+    @classmethod
+    def _from_db_row(cls, context, row):
+        node = cls()
+        base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
+        node.numa_topology = _load_object("NUMATopology", row["numa_topology"])
+        node.pci_device_pools = _load_object("PciDevicePoolList",
+                                             row["pci_stats"])
+        node.supported_hv_specs = _load_hv_specs(row["supported_instances"])
+        node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
+        node._fill_unset_allocation_ratios()
+        node.obj_reset_changes(recursive=True)
+        return node
+
+    def _fill_unset_allocation_ratios(self):
+        """A ratio stored as None or 0.0 means "use the configured one".
+
+        As in Nova: the configured ``*_allocation_ratio`` when set, else
+        ``initial_*_allocation_ratio``.
+        """
+        from hoststate import conf
+        for name in _RATIOS:
+            if self.obj_get(name) in (None, 0.0):
+                setattr(self, name, conf.CONF[name] or
+                        conf.CONF["initial_" + name])
+
+    def _column_values(self, names):
+        """Column values for the fields ``names`` (documents as JSON)."""
+        values = {}
+        for name in names:
+            if name in _DOCUMENT_COLUMNS:
+                values[_DOCUMENT_COLUMNS[name]] = _dump_document(
+                    name, getattr(self, name))
+            elif name in schema.compute_nodes.c and name not in (
+                    "id", "deleted", "generation"):
+                values[name] = base.column_value(getattr(self, name))
+        return values
+
+    # --- persistence -----------------------------------------------------
+
+    @base.remotable
+    def create(self):
+        if self.obj_attr_is_set("id"):
+            raise exception.ObjectActionError(action="create",
+                                              reason="already created")
+        if not self.obj_attr_is_set("uuid"):
+            self.uuid = uuidutils.generate_uuid()
+        values = self._column_values(
+            n for n in self.fields if self.obj_attr_is_set(n))
+        with db_api.transaction(self._context) as conn:
+            row = db_api.insert_row(conn, schema.compute_nodes, values)
+        self._refresh_from(row)
+
+    @base.remotable
+    def save(self):
+        """Write the changed fields, if the row is still as we last saw it.
+
+        Nothing is written when nothing changed. A concurrent writer makes
+        this raise ``GenerationConflict`` and leaves both the row and this
+        object as they were.
+        """
+        values = self._column_values(self.obj_what_changed() - {"uuid"})
+        if not values:
+            return
+        with db_api.transaction(self._context) as conn:
+            row = db_api.cas_update(conn, schema.compute_nodes, self.id,
+                                    self.generation, values)
+        self._refresh_from(row)
+
+    def _refresh_from(self, row):
+        for name in ("id", "generation", "created_at", "updated_at"):
+            setattr(self, name, row[name])
+        self.obj_reset_changes(recursive=True)
+
+    @base.remotable
+    def destroy(self):
+        """Soft-delete the node, unless another host has taken it over."""
+        with db_api.transaction(self._context) as conn:
+            db_api.delete_row(conn, schema.compute_nodes, self.id,
+                              host=self.host)
+        self.deleted = True
+        self.obj_reset_changes(recursive=True)
+
+    @classmethod
+    @base.remotable
+    def get_by_id(cls, context, node_id):
+        return cls._get(context, exception.ComputeNodeNotFound(key=node_id),
+                        id=node_id)
+
+    @classmethod
+    @base.remotable
+    def get_by_uuid(cls, context, node_uuid):
+        return cls._get(context, exception.ComputeNodeNotFound(key=node_uuid),
+                        uuid=node_uuid)
+
+    @classmethod
+    @base.remotable
+    def get_by_host_and_nodename(cls, context, host, nodename):
+        return cls._get(
+            context, exception.ComputeNodeNotFound(key=f"{host}/{nodename}"),
+            host=host, hypervisor_hostname=nodename)
+
+    @classmethod
+    @base.remotable
+    def get_by_nodename(cls, context, nodename):
+        return cls._get(context, exception.ComputeNodeNotFound(key=nodename),
+                        hypervisor_hostname=nodename)
+
+    @classmethod
+    def _get(cls, context, not_found, **equals):
+        with db_api.transaction(context) as conn:
+            row = db_api.select_one(conn, schema.compute_nodes, not_found,
+                                    context.read_deleted, **equals)
+        return cls._from_db_row(context, row)
+
+    def update_from_virt_driver(self, resources):
+        """Copy what a virt driver reported; a node's uuid never changes."""
+        reported_uuid = resources.get("uuid")
+        if (reported_uuid and self.obj_attr_is_set("uuid")
+                and reported_uuid != self.uuid):
+            raise exception.ObjectActionError(
+                action="update_from_virt_driver",
+                reason=f"node uuid {self.uuid} cannot become {reported_uuid}")
+        self.update({k: resources[k] for k in VIRT_DRIVER_KEYS
+                     if k in resources and not (
+                         k == "uuid" and self.obj_attr_is_set("uuid"))})
+
+
+# Version 1.0: initial
+@base.HoststateObjectRegistry.register
+class ComputeNodeList(base.HoststateObjectListBase, base.HoststateObject):
+    VERSION = "1.0"
+    fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
+
+    @classmethod
+    def _list(cls, context, **equals):
+        with db_api.transaction(context) as conn:
+            rows = db_api.select_rows(conn, schema.compute_nodes,
+                                      context.read_deleted, **equals)
+        return cls(context, objects=[
+            ComputeNode._from_db_row(context, row) for row in rows])
+
+    @classmethod
+    @base.remotable
+    def get_all(cls, context):
+        return cls._list(context)
+
+    @classmethod
+    @base.remotable
+    def get_all_by_host(cls, context, host):
+        nodes = cls._list(context, host=host)
+        if not nodes:
+            raise exception.ComputeHostNotFound(host=host)
+        return nodes
+
+    @classmethod
+    @base.remotable
+    def get_all_by_uuids(cls, context, node_uuids):
+        return cls._list(context, uuid=list(node_uuids))
+
+    @classmethod
+    @base.remotable
+    def get_by_service_id(cls, context, service_id):
+        return cls._list(context, service_id=service_id)
+
+
+def _load_object(name, text):
+    if not text:
+        return None
+    return base.HoststateObjectRegistry.newest(name).obj_from_primitive(
+        jsonutils.loads(text))
+
+
+def _load_hv_specs(text):
+    if not text:
+        return []
+    hv_spec = base.HoststateObjectRegistry.newest("HVSpec")
+    return [hv_spec.from_list(triple) for triple in jsonutils.loads(text)]
+
+
+def _dump_document(field, value):
+    if value is None:
+        return None
+    if field == "supported_hv_specs":
+        return jsonutils.dumps([spec.to_list() for spec in value])
+    if field == "stats":
+        return jsonutils.dumps(value)
+    return jsonutils.dumps(value.obj_to_primitive())

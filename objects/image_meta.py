@@ -1,0 +1,195 @@
+"""The image an instance boots from, as the scheduler sees it.
+
+Glance images carry arbitrary properties; hoststate types the ones its
+filters and fitting code read (``ImageMetaProps``) and ignores the rest.
+:meth:`ImageMeta.from_dict` therefore never fails on a property it does
+not know (a deployment's own ``company_cost_centre`` is not an error), but
+a property it *does* know with a value it cannot hold raises
+ObjectFieldInvalid naming it: ``hw_numa_nodes=two`` silently ignored would
+place a guest with a different topology from the one its owner asked for.
+"""
+from hoststate import exception
+from hoststate.objects import base
+from hoststate.objects import fields
+
+# Pre-``hw_``/``img_`` names some images still carry; the new name wins
+# when an image has both.
+LEGACY_PROPERTY_NAMES = {
+    "architecture": "hw_architecture",
+    "hypervisor_type": "img_hv_type",
+    "vm_mode": "hw_vm_mode",
+    "hypervisor_version_requires": "img_hv_requested_version",
+}
+
+# Per-cell properties come as numbered keys: hw_numa_cpus.0, .1, ...
+_PER_CELL = ("hw_numa_cpus", "hw_numa_mem")
+_MAX_CELLS = 128
+
+
+def parse_cpu_spec(spec):
+    """The CPU ids of a spec such as ``"0-3,^2,6"`` (here {0, 1, 3, 6}).
+
+    Comma-separated ids and inclusive ranges; a ``^`` before an id or range
+    excludes it. ValueError on anything else.
+    """
+    included, excluded = set(), set()
+    for part in str(spec).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        target = excluded if part.startswith("^") else included
+        part = part.lstrip("^").strip()
+        low, sep, high = part.partition("-")
+        first, last = int(low), int(high) if sep else int(low)
+        if first < 0 or last < first:
+            raise ValueError("bad CPU range %r in %r" % (part, spec))
+        target.update(range(first, last + 1))
+    return included - excluded
+
+
+# Version 1.0: initial
+@base.HoststateObjectRegistry.register
+class ImageMetaProps(base.HoststateObject):
+    """The typed image properties hoststate reads.
+
+    An unset property means "the image does not say"; read with
+    ``obj_get(name, default)``. Enum values are canonicalized on the way in
+    (``AMD64`` is stored as ``x86_64``). ``hw_mem_page_size`` is kept as
+    written (``small``, ``large``, ``any``, or a size such as ``2MB``);
+    the NUMA fitting code interprets it.
+    """
+
+    VERSION = "1.0"
+
+    fields = {
+        "hw_architecture": fields.ArchitectureField(nullable=True),
+        "img_hv_type": fields.HVTypeField(nullable=True),
+        "hw_vm_mode": fields.VMModeField(nullable=True),
+        "img_hv_requested_version": fields.VersionPredicateField(
+            nullable=True),
+        "os_type": fields.OSTypeField(nullable=True),
+        "hw_maxphysaddr_bits": fields.PositiveIntegerField(nullable=True),
+        "hw_maxphysaddr_mode": fields.MaxPhysAddrModeField(nullable=True),
+        "hw_cpu_policy": fields.CPUAllocationPolicyField(nullable=True),
+        "hw_cpu_thread_policy": fields.CPUThreadAllocationPolicyField(
+            nullable=True),
+        "hw_emulator_threads_policy": fields.CPUEmulatorThreadsPolicyField(
+            nullable=True),
+        "hw_numa_nodes": fields.PositiveIntegerField(nullable=True),
+        "hw_numa_cpus": fields.ListOfSetsOfNonNegativeIntegersField(
+            nullable=True),
+        "hw_numa_mem": fields.ListOfNonNegativeIntegersField(nullable=True),
+        "hw_mem_page_size": fields.StringField(nullable=True),
+        "hw_pci_numa_affinity_policy": fields.PCINUMAAffinityPolicyField(
+            nullable=True),
+    }
+
+    @classmethod
+    def from_dict(cls, properties):
+        """Typed properties from Glance's (string-valued) property dict.
+
+        Unknown keys are ignored; legacy names are mapped; numbered
+        ``hw_numa_cpus.N`` / ``hw_numa_mem.N`` keys are gathered into lists
+        (from cell 0 up to the first missing cell). A known property whose
+        value does not fit raises ObjectFieldInvalid.
+        """
+        if not isinstance(properties, dict):
+            raise exception.ObjectFieldInvalid(
+                objname=ImageMeta.obj_name(), field="properties",
+                value=properties, reason="properties are a dict")
+        values = {}
+        for legacy, name in LEGACY_PROPERTY_NAMES.items():
+            if legacy in properties:
+                values[name] = properties[legacy]
+        values.update((key, value) for key, value in properties.items()
+                      if key in cls.fields)
+        for name in _PER_CELL:
+            per_cell = cls._gather_cells(properties, name)
+            if per_cell is not None:
+                values[name] = per_cell
+        if isinstance(values.get("hw_numa_cpus"), list):
+            values["hw_numa_cpus"] = [
+                cls._cpus(spec) for spec in values["hw_numa_cpus"]]
+        props = cls()
+        props.update(values)
+        return props
+
+    @staticmethod
+    def _gather_cells(properties, name):
+        cells = []
+        while len(cells) < _MAX_CELLS:
+            key = "%s.%d" % (name, len(cells))
+            if key not in properties:
+                break
+            cells.append(properties[key])
+        return cells or None
+
+    @classmethod
+    def _cpus(cls, spec):
+        if isinstance(spec, set):
+            return spec
+        try:
+            return parse_cpu_spec(spec)
+        except ValueError as exc:
+            raise exception.ObjectFieldInvalid(
+                objname=cls.obj_name(), field="hw_numa_cpus", value=spec,
+                reason=str(exc)) from None
+
+
+# Version 1.0: initial
+@base.HoststateObjectRegistry.register
+class ImageMeta(fields.DefaultsOnInit, base.HoststateObject):
+    """An image's size limits and formats, and its typed properties.
+
+    ``min_ram`` is MiB, ``min_disk`` GiB, ``size`` bytes. ``id`` is None
+    for instances that boot from a volume and have no image.
+    """
+
+    VERSION = "1.0"
+
+    fields = {
+        "id": fields.UUIDField(nullable=True, default=None),
+        "name": fields.StringField(nullable=True, default=None),
+        "min_ram": fields.NonNegativeIntegerField(default=0),
+        "min_disk": fields.NonNegativeIntegerField(default=0),
+        "size": fields.NonNegativeIntegerField(nullable=True, default=None),
+        "disk_format": fields.StringField(nullable=True, default=None),
+        "container_format": fields.StringField(nullable=True, default=None),
+        "properties": fields.ObjectField("ImageMetaProps",
+                                         default=ImageMetaProps()),
+    }
+
+    @classmethod
+    def from_dict(cls, image):
+        """An ImageMeta from a Glance image dict.
+
+        Properties may be nested under ``properties`` (Glance v1, Nova's
+        image cache) or sit beside the image's own keys (Glance v2); both
+        are read, nested ones winning. Keys that are neither image fields
+        nor known properties (``status``, ``checksum``, ``owner``...) are
+        ignored. Glance may return null for ``min_ram``/``min_disk``; that
+        reads as 0 (no minimum).
+        """
+        if not isinstance(image, dict):
+            raise exception.ObjectFieldInvalid(
+                objname=cls.obj_name(), field="properties", value=image,
+                reason="an image is a dict")
+        nested = image.get("properties")
+        if nested is None:
+            nested = {}
+        elif not isinstance(nested, dict):
+            raise exception.ObjectFieldInvalid(
+                objname=cls.obj_name(), field="properties", value=nested,
+                reason="properties are a dict")
+        properties = {key: value for key, value in image.items()
+                      if key not in cls.fields}
+        properties.update(nested)
+        values = {key: image[key] for key in cls.fields
+                  if key in image and key != "properties"}
+        for key in ("min_ram", "min_disk"):
+            if key in values and values[key] is None:
+                values[key] = 0
+        meta = cls()
+        meta.update(values)
+        meta.properties = ImageMetaProps.from_dict(properties)
+        return meta

@@ -1,0 +1,192 @@
+"""Instance: what the resource tracker counts against a node.
+
+Only the columns resource tracking and scheduling read are modelled: where
+the instance runs (host, node, compute_id), its states, its sizes and the
+flavor, NUMA topology and PCI requests it was claimed with. Those three are
+objects stored as the JSON text of their primitives (one text per value,
+see ``hoststate.objects.fields.dump_json``), so a reader gets back exactly
+the object that was saved, at the version it was saved with.
+"""
+from oslo_utils import uuidutils
+from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import fields
+
+from hoststate import exception
+from hoststate.db import api as db_api
+from hoststate.db import schema
+from hoststate.objects import base
+from hoststate.objects import fields as hs_fields
+from hoststate.objects import flavor as flavor_obj
+from hoststate.objects import numa as numa_obj
+from hoststate.objects import pci as pci_obj
+
+#: Fields stored as JSON documents in the same-named columns.
+_DOCUMENTS = {
+    "flavor": flavor_obj.Flavor,
+    "numa_topology": numa_obj.InstanceNUMATopology,
+    "pci_requests": pci_obj.InstancePCIRequests,
+}
+
+
+def _dump(value):
+    return None if value is None else hs_fields.dump_json(value)
+
+
+def _load(cls, text):
+    return None if text is None else hs_fields.load_json(cls, text)
+
+
+# Version 1.0: initial version. The ``migration_context`` column is not a
+#              field yet: it becomes a MigrationContext object (a 1.1 field)
+#              when move claims need it.
+@base.HoststateObjectRegistry.register
+class Instance(base.HoststateObject, base.SoftDeletedObject):
+    VERSION = "1.0"
+
+    fields = {
+        "id": fields.IntegerField(read_only=True),
+        "uuid": fields.UUIDField(read_only=True),
+        "display_name": fields.StringField(nullable=True),
+        "project_id": fields.StringField(nullable=True),
+        "user_id": fields.StringField(nullable=True),
+        "host": fields.StringField(nullable=True),
+        "node": fields.StringField(nullable=True),
+        "compute_id": fields.IntegerField(nullable=True),
+        "launched_on": fields.StringField(nullable=True),
+        "availability_zone": fields.StringField(nullable=True),
+        "vm_state": fields.StringField(nullable=True),
+        "task_state": fields.StringField(nullable=True),
+        "power_state": fields.IntegerField(nullable=True),
+        "instance_type_id": fields.IntegerField(nullable=True),
+        # Sizes are counted into node usage: a negative one would free
+        # resources that were never there.
+        "memory_mb": fields.NonNegativeIntegerField(nullable=True),
+        "vcpus": fields.NonNegativeIntegerField(nullable=True),
+        "root_gb": fields.NonNegativeIntegerField(nullable=True),
+        "ephemeral_gb": fields.NonNegativeIntegerField(nullable=True),
+        "image_ref": fields.StringField(nullable=True),
+        "os_type": fields.StringField(nullable=True),
+        "flavor": fields.ObjectField("Flavor", nullable=True),
+        "numa_topology": fields.ObjectField("InstanceNUMATopology",
+                                            nullable=True),
+        "pci_requests": fields.ObjectField("InstancePCIRequests",
+                                           nullable=True),
+    }
+
+    @staticmethod
+    def _from_db_object(context, instance, row):
+        base.load_row(instance, context, row, skip=set(_DOCUMENTS))
+        for name, cls in _DOCUMENTS.items():
+            setattr(instance, name, _load(cls, row[name]))
+        instance.obj_reset_changes(recursive=True)
+        return instance
+
+    def _column_values(self):
+        """Changed columns, with changed documents as their JSON text."""
+        values = base.changed_columns(self, schema.instances,
+                                      skip=set(_DOCUMENTS))
+        for name in set(_DOCUMENTS) & self.obj_what_changed():
+            values[name] = _dump(getattr(self, name))
+        return values
+
+    # --- reads -----------------------------------------------------------
+
+    @classmethod
+    @base.remotable
+    def get_by_uuid(cls, context, instance_uuid):
+        with db_api.transaction(context) as conn:
+            row = db_api.select_one(
+                conn, schema.instances,
+                exception.InstanceNotFound(key=instance_uuid),
+                context.read_deleted, uuid=instance_uuid)
+        return cls._from_db_object(context, cls(), row)
+
+    # --- writes ----------------------------------------------------------
+
+    @base.remotable
+    def create(self):
+        if self.obj_attr_is_set("id"):
+            raise exception.ObjectActionError(action="create",
+                                              reason="already created")
+        if not self.obj_attr_is_set("uuid"):
+            self.uuid = uuidutils.generate_uuid()
+        values = self._column_values()
+        with db_api.transaction(self._context) as conn:
+            row = db_api.insert_row(conn, schema.instances, values)
+        self._from_db_object(self._context, self, row)
+
+    @base.remotable
+    def save(self):
+        """Write the changed fields only; nothing at all when none changed.
+
+        A child object changed in place (``instance.flavor.vcpus = 2``)
+        counts as a change of its field.
+        """
+        values = self._column_values()
+        if not values:
+            return
+        try:
+            with db_api.transaction(self._context) as conn:
+                row = db_api.update_row(conn, schema.instances, self.id,
+                                        values)
+        except exception.NotFound as exc:
+            raise exception.InstanceNotFound(key=self.uuid) from exc
+        self._from_db_object(self._context, self, row)
+
+    @base.remotable
+    def destroy(self):
+        """Soft-delete the instance and its migrations, as Nova does.
+
+        If the instance has a host, the delete happens only while it still
+        has that host: an instance that moved meanwhile raises
+        ObjectActionError and stays, so the caller re-reads and decides.
+        """
+        if not self.obj_attr_is_set("id"):
+            raise exception.ObjectActionError(action="destroy",
+                                              reason="not created")
+        constraint = {"host": self.host} if self.obj_get("host") else {}
+        try:
+            with db_api.transaction(self._context) as conn:
+                db_api.delete_row(conn, schema.instances, self.id,
+                                  **constraint)
+                db_api.delete_rows(conn, schema.migrations,
+                                   instance_uuid=self.uuid)
+                row = db_api.select_one(conn, schema.instances,
+                                        exception.NotFound(), "yes",
+                                        id=self.id)
+        except exception.NotFound as exc:
+            raise exception.InstanceNotFound(key=self.uuid) from exc
+        self._from_db_object(self._context, self, row)
+
+
+
+
+# Version 1.0: initial version
+@base.HoststateObjectRegistry.register
+class InstanceList(base.HoststateObjectListBase, base.HoststateObject):
+    VERSION = "1.0"
+
+    fields = {"objects": fields.ListOfObjectsField("Instance")}
+
+    @classmethod
+    def _select(cls, context, **equals):
+        with db_api.transaction(context) as conn:
+            rows = db_api.select_rows(conn, schema.instances,
+                                      context.read_deleted, **equals)
+        return ovo_base.obj_make_list(context, cls(context), rows)
+
+    @classmethod
+    @base.remotable
+    def get_by_host(cls, context, host):
+        return cls._select(context, host=host)
+
+    @classmethod
+    @base.remotable
+    def get_by_host_and_node(cls, context, host, node):
+        """Instances on one node of ``host``: what its tracker counts."""
+        return cls._select(context, host=host, node=node)
+
+    @classmethod
+    @base.remotable
+    def get_by_uuids(cls, context, uuids):
+        return cls._select(context, uuid=list(uuids))

@@ -1,0 +1,1 @@
+"""Service liveness: the servicegroup API and its db, zk and mc drivers."""

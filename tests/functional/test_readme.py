@@ -1,0 +1,25 @@
+"""The Python examples in README.md run as written."""
+import os
+import re
+
+from support import packaging
+
+
+def _python_blocks():
+    text = (packaging.REPO / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+
+
+def test_readme_has_python_examples():
+    assert len(_python_blocks()) >= 1
+
+
+def test_readme_python_examples_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in _python_blocks():
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert os.path.exists(tmp_path / "hoststate.sqlite")
+    service = namespace["svc"]
+    stored = type(service).get_by_id(namespace["ctx"], service.id)
+    assert (stored.report_count, stored.last_seen_up is not None) == (1, True)

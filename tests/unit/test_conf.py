@@ -1,0 +1,652 @@
+"""Tests of hoststate.conf: Nova's option names, groups and defaults, eager
+validation at load time and the database URL helper."""
+
+import os
+import pathlib
+import socket
+import sys
+import textwrap
+
+import pytest
+from oslo_config import cfg
+from oslo_utils import netutils
+
+from hoststate import conf as hconf
+from hoststate import exception
+
+DATA = pathlib.Path(__file__).parent / 'data'
+NOVA_CONF = DATA / 'nova.conf'
+
+
+@pytest.fixture(autouse=True)
+def _no_config_env(monkeypatch):
+    """oslo.config reads OS_<GROUP>__<OPTION> variables; keep them out."""
+    for name in list(os.environ):
+        if name.startswith('OS_'):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def write_conf(tmp_path):
+    def write(text, name='nova.conf'):
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text))
+        return str(path)
+    return write
+
+
+def load_text(write_conf, text, **kwargs):
+    return hconf.load(config_files=[write_conf(text)],
+                      conf=cfg.ConfigOpts(), **kwargs)
+
+
+def read(conf, group, name):
+    return conf[name] if group == 'DEFAULT' else conf[group][name]
+
+
+def all_option_keys():
+    return {(group, opt.dest) for group, opts in hconf.list_opts()
+            for opt in opts}
+
+
+# --- 1. a real nova.conf, every value read back ------------------------------
+
+# (group, option, value expected from tests/unit/data/nova.conf)
+NOVA_CONF_VALUES = [
+    ('DEFAULT', 'host', 'compute-07.example.org'),
+    ('DEFAULT', 'my_ip', '10.20.30.40'),
+    ('DEFAULT', 'state_path', '/var/lib/hoststate-test'),
+    ('DEFAULT', 'servicegroup_driver', 'zk'),  # written "zk", quotes dropped
+    ('DEFAULT', 'memcached_servers', None),  # written <None>
+    ('DEFAULT', 'report_interval', 7),
+    ('DEFAULT', 'service_down_time', 45),
+    ('DEFAULT', 'reserved_host_memory_mb', 2048),
+    ('DEFAULT', 'reserved_host_disk_mb', 10240),
+    ('DEFAULT', 'reserved_host_cpus', 2),
+    ('DEFAULT', 'cpu_allocation_ratio', 16.0),
+    ('DEFAULT', 'ram_allocation_ratio', 1.5),
+    ('DEFAULT', 'disk_allocation_ratio', 2.0),
+    ('DEFAULT', 'initial_cpu_allocation_ratio', 8.0),
+    ('DEFAULT', 'initial_ram_allocation_ratio', 1.25),
+    ('DEFAULT', 'initial_disk_allocation_ratio', 1.1),
+    ('DEFAULT', 'update_resources_interval', -1),
+    ('DEFAULT', 'default_availability_zone', 'az-east'),
+    ('DEFAULT', 'default_schedule_zone', 'az-west'),
+    ('zookeeper', 'address',
+     '192.168.2.1:2181,192.168.2.2:2181,192.168.2.3:2181'),
+    ('zookeeper', 'recv_timeout', 8000),
+    ('zookeeper', 'sg_prefix', '/hoststate/servicegroups'),
+    ('zookeeper', 'sg_retry_interval', 2),
+    ('filter_scheduler', 'enabled_filters',
+     ['ComputeFilter', 'AggregateInstanceExtraSpecsFilter',
+      'NUMATopologyFilter']),
+    ('filter_scheduler', 'weight_classes', ['RAMWeigher', 'CPUWeigher']),
+    ('filter_scheduler', 'host_subset_size', 3),
+    ('filter_scheduler', 'max_io_ops_per_host', 4),
+    ('filter_scheduler', 'max_instances_per_host', 100),
+    ('filter_scheduler', 'shuffle_best_same_weighed_hosts', True),
+    ('filter_scheduler', 'track_instance_changes', False),
+    ('filter_scheduler', 'ram_weight_multiplier', 2.0),
+    ('filter_scheduler', 'cpu_weight_multiplier', 0.5),
+    ('filter_scheduler', 'disk_weight_multiplier', -1.5),
+    ('filter_scheduler', 'io_ops_weight_multiplier', -3.0),
+    ('filter_scheduler', 'num_instances_weight_multiplier', -0.5),
+    ('filter_scheduler', 'hypervisor_version_weight_multiplier', -2.0),
+    ('filter_scheduler', 'pci_weight_multiplier', 3.0),
+    ('filter_scheduler', 'soft_affinity_weight_multiplier', 4.0),
+    ('filter_scheduler', 'soft_anti_affinity_weight_multiplier', 5.0),
+    ('filter_scheduler', 'build_failure_weight_multiplier', 100.0),
+    ('filter_scheduler', 'cross_cell_move_weight_multiplier', -1000.0),
+    ('filter_scheduler', 'image_properties_default_architecture', 'x86_64'),
+    ('filter_scheduler', 'isolated_images',
+     ['11111111-2222-3333-4444-555555555555',
+      '66666666-7777-8888-9999-000000000000']),
+    ('filter_scheduler', 'isolated_hosts', ['iso-1', 'iso-2']),
+    ('filter_scheduler', 'restrict_isolated_hosts_to_isolated_images', False),
+    ('filter_scheduler', 'aggregate_image_properties_isolation_namespace',
+     'hoststate'),
+    ('filter_scheduler', 'aggregate_image_properties_isolation_separator',
+     '_'),
+    ('metrics', 'weight_multiplier', -1.0),
+    ('metrics', 'weight_setting', ['cpu.frequency=1.0', 'cpu.percent=-0.5']),
+    ('metrics', 'required', False),
+    ('metrics', 'weight_of_unavailable', -1.0),
+    ('scheduler', 'max_attempts', 5),
+    ('scheduler', 'workers', 4),
+    ('scheduler', 'discover_hosts_in_cells_interval', 300),
+    ('database', 'connection',
+     'mysql+pymysql://nova:secret@db.example.org/nova'),
+    ('api_database', 'connection',
+     'mysql+pymysql://nova:secret@db.example.org/nova_api'),
+    ('cells', 'enable', True),
+    ('cells', 'name', 'cell1'),
+    ('cells', 'capabilities', ['hypervisor=kvm', 'os=linux']),
+    ('cells', 'call_timeout', 30),
+]
+
+
+@pytest.fixture(scope='module')
+def nova_conf():
+    # Module-scoped fixtures run before the autouse env cleaner: no env.
+    return hconf.load(config_files=[str(NOVA_CONF)], conf=cfg.ConfigOpts(),
+                      use_env=False)
+
+
+@pytest.mark.parametrize('group,name,expected', NOVA_CONF_VALUES,
+                         ids=[f'{g}.{n}' for g, n, _ in NOVA_CONF_VALUES])
+def test_nova_conf_value(nova_conf, group, name, expected):
+    value = read(nova_conf, group, name)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_nova_conf_table_covers_every_option():
+    assert {(g, n) for g, n, _ in NOVA_CONF_VALUES} == all_option_keys()
+
+
+def test_nova_conf_sets_every_option_to_a_non_default():
+    defaults = hconf.load(conf=cfg.ConfigOpts())
+    same = [(g, n) for g, n, v in NOVA_CONF_VALUES
+            if read(defaults, g, n) == v]
+    # <None> is what the brief's guide excerpt writes, and it is the default.
+    assert same == [('DEFAULT', 'memcached_servers')]
+
+
+def test_quotes_are_stripped_single_and_double(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        servicegroup_driver='mc'
+        default_availability_zone = "az 1"
+        """)
+    assert conf.servicegroup_driver == 'mc'
+    assert conf.default_availability_zone == 'az 1'
+
+
+def test_memcached_servers_list(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        servicegroup_driver = mc
+        memcached_servers = 10.0.0.1:11211, 10.0.0.2:11211
+        """)
+    assert conf.memcached_servers == ['10.0.0.1:11211', '10.0.0.2:11211']
+
+
+@pytest.mark.parametrize('group,name', [
+    ('DEFAULT', 'memcached_servers'),
+    ('DEFAULT', 'cpu_allocation_ratio'),
+    ('DEFAULT', 'default_schedule_zone'),
+    ('zookeeper', 'address'),
+    ('scheduler', 'workers'),
+    ('filter_scheduler', 'image_properties_default_architecture'),
+    ('database', 'connection'),
+])
+def test_none_placeholder_means_unset(write_conf, group, name):
+    conf = load_text(write_conf, f"[{group}]\n{name} = <None>\n")
+    assert read(conf, group, name) is None
+
+
+def test_none_placeholder_is_invalid_where_default_is_not_none(write_conf):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, "[DEFAULT]\nreport_interval = <None>\n")
+    assert (info.value.group, info.value.option, info.value.value) == (
+        'DEFAULT', 'report_interval', '<None>')
+
+
+# --- 2. defaults -------------------------------------------------------------
+
+DEFAULTS = [
+    ('DEFAULT', 'host', socket.gethostname()),
+    ('DEFAULT', 'my_ip', netutils.get_my_ipv4()),
+    ('DEFAULT', 'state_path', os.path.expanduser('~/.local/share/hoststate')),
+    ('DEFAULT', 'servicegroup_driver', 'db'),
+    ('DEFAULT', 'memcached_servers', None),
+    ('DEFAULT', 'report_interval', 10),
+    ('DEFAULT', 'service_down_time', 60),
+    ('DEFAULT', 'reserved_host_memory_mb', 512),
+    ('DEFAULT', 'reserved_host_disk_mb', 0),
+    ('DEFAULT', 'reserved_host_cpus', 0),
+    ('DEFAULT', 'cpu_allocation_ratio', None),
+    ('DEFAULT', 'ram_allocation_ratio', None),
+    ('DEFAULT', 'disk_allocation_ratio', None),
+    ('DEFAULT', 'initial_cpu_allocation_ratio', 4.0),
+    ('DEFAULT', 'initial_ram_allocation_ratio', 1.0),
+    ('DEFAULT', 'initial_disk_allocation_ratio', 1.0),
+    ('DEFAULT', 'update_resources_interval', 0),
+    ('DEFAULT', 'default_availability_zone', 'nova'),
+    ('DEFAULT', 'default_schedule_zone', None),
+    ('zookeeper', 'address', None),
+    ('zookeeper', 'recv_timeout', 4000),
+    ('zookeeper', 'sg_prefix', '/servicegroups'),
+    ('zookeeper', 'sg_retry_interval', 5),
+    ('filter_scheduler', 'enabled_filters',
+     ['ComputeFilter', 'ComputeCapabilitiesFilter', 'ImagePropertiesFilter',
+      'ServerGroupAntiAffinityFilter', 'ServerGroupAffinityFilter']),
+    ('filter_scheduler', 'weight_classes', ['all']),
+    ('filter_scheduler', 'host_subset_size', 1),
+    ('filter_scheduler', 'max_io_ops_per_host', 8),
+    ('filter_scheduler', 'max_instances_per_host', 50),
+    ('filter_scheduler', 'shuffle_best_same_weighed_hosts', False),
+    ('filter_scheduler', 'track_instance_changes', True),
+    ('filter_scheduler', 'ram_weight_multiplier', 1.0),
+    ('filter_scheduler', 'cpu_weight_multiplier', 1.0),
+    ('filter_scheduler', 'disk_weight_multiplier', 1.0),
+    ('filter_scheduler', 'io_ops_weight_multiplier', -1.0),
+    ('filter_scheduler', 'num_instances_weight_multiplier', 0.0),
+    ('filter_scheduler', 'hypervisor_version_weight_multiplier', 1.0),
+    ('filter_scheduler', 'pci_weight_multiplier', 1.0),
+    ('filter_scheduler', 'soft_affinity_weight_multiplier', 1.0),
+    ('filter_scheduler', 'soft_anti_affinity_weight_multiplier', 1.0),
+    ('filter_scheduler', 'build_failure_weight_multiplier', 1000000.0),
+    ('filter_scheduler', 'cross_cell_move_weight_multiplier', 1000000.0),
+    ('filter_scheduler', 'image_properties_default_architecture', None),
+    ('filter_scheduler', 'isolated_images', []),
+    ('filter_scheduler', 'isolated_hosts', []),
+    ('filter_scheduler', 'restrict_isolated_hosts_to_isolated_images', True),
+    ('filter_scheduler', 'aggregate_image_properties_isolation_namespace',
+     None),
+    ('filter_scheduler', 'aggregate_image_properties_isolation_separator',
+     '.'),
+    ('metrics', 'weight_multiplier', 1.0),
+    ('metrics', 'weight_setting', []),
+    ('metrics', 'required', True),
+    ('metrics', 'weight_of_unavailable', -10000.0),
+    ('scheduler', 'max_attempts', 3),
+    ('scheduler', 'workers', None),
+    ('scheduler', 'discover_hosts_in_cells_interval', -1),
+    ('database', 'connection', None),
+    ('api_database', 'connection', None),
+    ('cells', 'enable', False),
+    ('cells', 'name', 'nova'),
+    ('cells', 'capabilities',
+     ['hypervisor=xenserver;kvm', 'os=linux;windows']),
+    ('cells', 'call_timeout', 60),
+]
+
+
+@pytest.fixture(scope='module')
+def default_conf():
+    return hconf.load(conf=cfg.ConfigOpts(), use_env=False)
+
+
+@pytest.mark.parametrize('group,name,expected', DEFAULTS,
+                         ids=[f'{g}.{n}' for g, n, _ in DEFAULTS])
+def test_default(default_conf, group, name, expected):
+    value = read(default_conf, group, name)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_defaults_table_covers_every_option():
+    assert {(g, n) for g, n, _ in DEFAULTS} == all_option_keys()
+
+
+def test_global_conf_has_the_same_defaults():
+    assert [read(hconf.CONF, g, n) for g, n, _ in DEFAULTS] == [
+        v for _, _, v in DEFAULTS]
+
+
+def test_sample_defaults_hide_machine_specific_values():
+    opts = {o.dest: o for o in dict(hconf.list_opts())['DEFAULT']}
+    assert opts['host'].sample_default == '<current_hostname>'
+    assert opts['my_ip'].sample_default == '<host_ipv4>'
+    assert opts['state_path'].sample_default == '~/.local/share/hoststate'
+
+
+def test_connections_are_secret():
+    groups = dict(hconf.list_opts())
+    assert [o.secret for o in groups['database']] == [True]
+    assert [o.secret for o in groups['api_database']] == [True]
+
+
+def test_servicegroup_driver_choices():
+    opt = {o.dest: o for o in dict(hconf.list_opts())['DEFAULT']}[
+        'servicegroup_driver']
+    assert list(opt.type.choices) == ['db', 'zk', 'mc']
+
+
+# --- 3. invalid values fail at load ------------------------------------------
+
+# (file text, group, option, raw value, words the message must contain)
+INVALID = [
+    ('[DEFAULT]\nservicegroup_driver = redis\n', 'DEFAULT',
+     'servicegroup_driver', 'redis', ['db, zk, mc']),
+    ('[DEFAULT]\nreport_interval = -5\n', 'DEFAULT', 'report_interval', '-5',
+     ['greater than or equal to 1']),
+    ('[DEFAULT]\nreport_interval = ten\n', 'DEFAULT', 'report_interval',
+     'ten', ['invalid literal']),
+    ('[DEFAULT]\nservice_down_time = -60\n', 'DEFAULT', 'service_down_time',
+     '-60', ['greater than or equal to 1']),
+    ('[zookeeper]\nrecv_timeout = -4000\n', 'zookeeper', 'recv_timeout',
+     '-4000', ['greater than or equal to 1']),
+    ('[zookeeper]\nsg_retry_interval = -5\n', 'zookeeper',
+     'sg_retry_interval', '-5', ['greater than or equal to 1']),
+    ('[DEFAULT]\ncpu_allocation_ratio = -16.0\n', 'DEFAULT',
+     'cpu_allocation_ratio', '-16.0', ['greater than or equal to 0']),
+    ('[DEFAULT]\ninitial_ram_allocation_ratio = -1\n', 'DEFAULT',
+     'initial_ram_allocation_ratio', '-1', ['greater than or equal to 0']),
+    ('[DEFAULT]\nreserved_host_memory_mb = -512\n', 'DEFAULT',
+     'reserved_host_memory_mb', '-512', ['greater than or equal to 0']),
+    ('[filter_scheduler]\nmax_instances_per_host = 0\n', 'filter_scheduler',
+     'max_instances_per_host', '0', ['greater than or equal to 1']),
+    ('[filter_scheduler]\nimage_properties_default_architecture = amd64\n',
+     'filter_scheduler', 'image_properties_default_architecture', 'amd64',
+     ['x86_64', 'aarch64']),
+    ('[scheduler]\ndiscover_hosts_in_cells_interval = -2\n', 'scheduler',
+     'discover_hosts_in_cells_interval', '-2',
+     ['greater than or equal to -1']),
+    ('[metrics]\nrequired = maybe\n', 'metrics', 'required', 'maybe',
+     ['boolean']),
+    ('[cells]\ncall_timeout = 0\n', 'cells', 'call_timeout', '0',
+     ['greater than or equal to 1']),
+]
+
+
+@pytest.mark.parametrize('text,group,option,value,words', INVALID,
+                         ids=[f'{g}.{o}={v}' for _, g, o, v, _ in INVALID])
+def test_invalid_value_fails_at_load(write_conf, text, group, option, value,
+                                     words):
+    path = write_conf(text)
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(config_files=[path], conf=cfg.ConfigOpts())
+    err = info.value
+    assert (err.group, err.option, err.value) == (group, option, value)
+    message = str(err)
+    assert message.startswith(
+        f'Invalid value {value!r} for option [{group}] {option}: ')
+    for word in words:
+        assert word in message
+    assert message.endswith(f'(set in {path})')
+
+
+def test_invalid_choice_reason_is_oslo_reason_without_location(write_conf):
+    path = write_conf('[DEFAULT]\nservicegroup_driver = redis\n')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(config_files=[path], conf=cfg.ConfigOpts())
+    assert info.value.reason == (
+        f"Valid values are [db, zk, mc], but found 'redis' (set in {path})")
+
+
+def test_invalid_value_from_config_file_argument(write_conf):
+    path = write_conf('[DEFAULT]\nreport_interval = -5\n')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(['--config-file', path], conf=cfg.ConfigOpts())
+    assert (info.value.option, info.value.value) == ('report_interval', '-5')
+
+
+def test_invalid_value_from_environment(monkeypatch):
+    monkeypatch.setenv('OS_ZOOKEEPER__RECV_TIMEOUT', '-1')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(conf=cfg.ConfigOpts())
+    err = info.value
+    assert (err.group, err.option, err.value) == (
+        'zookeeper', 'recv_timeout', '-1')
+    assert err.reason.endswith('(set in OS_ZOOKEEPER__RECV_TIMEOUT)')
+
+
+def test_environment_ignored_when_use_env_false(monkeypatch):
+    monkeypatch.setenv('OS_DEFAULT__REPORT_INTERVAL', '-5')
+    conf = hconf.load(conf=cfg.ConfigOpts(), use_env=False)
+    assert conf.report_interval == 10
+
+
+def test_valid_environment_value_is_used(monkeypatch):
+    monkeypatch.setenv('OS_DEFAULT__REPORT_INTERVAL', '3')
+    assert hconf.load(conf=cfg.ConfigOpts()).report_interval == 3
+
+
+def test_validation_covers_options_registered_by_others(write_conf):
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.IntOpt('depth', min=0)], group='extra')
+    path = write_conf('[extra]\ndepth = -1\n')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(config_files=[path], conf=conf)
+    assert (info.value.group, info.value.option, info.value.value) == (
+        'extra', 'depth', '-1')
+
+
+def test_config_invalid_is_a_value_error():
+    assert issubclass(exception.ConfigInvalid, ValueError)
+
+
+def test_down_time_not_above_report_interval_is_not_an_error(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        report_interval = 60
+        service_down_time = 30
+        """)
+    assert (conf.report_interval, conf.service_down_time) == (60, 30)
+
+
+def test_missing_config_file_is_reported(tmp_path):
+    missing = str(tmp_path / 'absent.conf')
+    with pytest.raises(cfg.ConfigFilesNotFoundError):
+        hconf.load(config_files=[missing], conf=cfg.ConfigOpts())
+
+
+# --- 4. database_url ---------------------------------------------------------
+
+def test_database_url_override_wins(write_conf):
+    conf = load_text(write_conf, """
+        [database]
+        connection = postgresql+psycopg://nova@db/nova
+        """)
+    assert hconf.database_url(conf, override='sqlite:///tmp/x.db') == (
+        'sqlite:///tmp/x.db')
+
+
+def test_database_url_connection_beats_state_path(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        state_path = /srv/hoststate
+        [database]
+        connection = postgresql+psycopg://nova@db/nova
+        """)
+    assert hconf.database_url(conf) == 'postgresql+psycopg://nova@db/nova'
+
+
+def test_database_url_falls_back_to_sqlite_in_state_path(write_conf):
+    conf = load_text(write_conf, "[DEFAULT]\nstate_path = /srv/hoststate\n")
+    assert hconf.database_url(conf) == (
+        'sqlite:////srv/hoststate/hoststate.sqlite')
+
+
+def test_database_url_empty_strings_count_as_unset(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        state_path = /srv/hoststate
+        [database]
+        connection =
+        """)
+    assert conf.database.connection == ''
+    assert hconf.database_url(conf, override='') == (
+        'sqlite:////srv/hoststate/hoststate.sqlite')
+
+
+def test_database_url_ignores_api_database(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        state_path = /srv/hoststate
+        [api_database]
+        connection = mysql+pymysql://nova@db/nova_api
+        """)
+    assert hconf.database_url(conf) == (
+        'sqlite:////srv/hoststate/hoststate.sqlite')
+
+
+def test_database_url_expands_home_and_relative_state_path(
+        write_conf, monkeypatch, tmp_path):
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    conf = load_text(write_conf, "[DEFAULT]\nstate_path = ~/hs\n")
+    assert hconf.database_url(conf) == (
+        f'sqlite:///{tmp_path}/home/hs/hoststate.sqlite')
+    monkeypatch.chdir(tmp_path)
+    conf = load_text(write_conf, "[DEFAULT]\nstate_path = rel/dir\n")
+    assert hconf.database_url(conf) == (
+        f'sqlite:///{tmp_path}/rel/dir/hoststate.sqlite')
+
+
+def test_database_url_default_state_path(default_conf):
+    expected = os.path.expanduser('~/.local/share/hoststate/hoststate.sqlite')
+    assert hconf.database_url(default_conf) == 'sqlite:///' + expected
+
+
+# --- 5. options hoststate does not know --------------------------------------
+
+def test_unknown_nova_options_are_ignored(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        compute_driver = libvirt.LibvirtDriver
+        instances_path = $undefined_variable/instances
+        report_interval = 20
+        [libvirt]
+        virt_type = kvm
+        cpu_mode = not-even-checked
+        """)
+    assert conf.report_interval == 20
+    assert 'compute_driver' not in conf
+    assert 'libvirt' not in conf
+    with pytest.raises(cfg.NoSuchOptError):
+        conf.compute_driver
+
+
+def test_fixture_unknown_sections_are_listed_but_not_registered(nova_conf):
+    assert {'libvirt', 'keystone_authtoken'} <= set(
+        nova_conf.list_all_sections())
+    assert 'libvirt' not in nova_conf
+
+
+# --- old [DEFAULT] names of scheduler options --------------------------------
+
+def test_deprecated_default_group_names_are_read(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        scheduler_default_filters = RamFilter,ComputeFilter
+        scheduler_weight_classes = RAMWeigher
+        scheduler_host_subset_size = 2
+        scheduler_max_attempts = 7
+        scheduler_tracks_instance_changes = false
+        ram_weight_multiplier = -1.0
+        max_io_ops_per_host = 2
+        isolated_hosts = iso-1
+        """)
+    fs = conf.filter_scheduler
+    assert fs.enabled_filters == ['RamFilter', 'ComputeFilter']
+    assert fs.weight_classes == ['RAMWeigher']
+    assert fs.host_subset_size == 2
+    assert conf.scheduler.max_attempts == 7
+    assert fs.track_instance_changes is False
+    assert fs.ram_weight_multiplier == -1.0
+    assert fs.max_io_ops_per_host == 2
+    assert fs.isolated_hosts == ['iso-1']
+
+
+def test_new_name_beats_deprecated_name_in_the_same_file(write_conf):
+    conf = load_text(write_conf, """
+        [DEFAULT]
+        scheduler_max_attempts = 7
+        [scheduler]
+        max_attempts = 4
+        """)
+    assert conf.scheduler.max_attempts == 4
+
+
+def test_invalid_value_under_deprecated_name(write_conf):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, "[DEFAULT]\nscheduler_max_attempts = 0\n")
+    assert (info.value.group, info.value.option, info.value.value) == (
+        'scheduler', 'max_attempts', '0')
+
+
+# --- load(): arguments, implicit files, the global CONF ---------------------
+
+def test_no_implicit_config_files_or_dirs(monkeypatch, tmp_path):
+    home = tmp_path / 'home'
+    (home / '.hoststate' / 'hoststate.conf.d').mkdir(parents=True)
+    (home / '.hoststate' / 'hoststate.conf').write_text(
+        '[DEFAULT]\nreport_interval = 99\n')
+    (home / '.hoststate' / 'hoststate.conf.d' / 'a.conf').write_text(
+        '[DEFAULT]\nservice_down_time = 99\n')
+    monkeypatch.setenv('HOME', str(home))
+    # oslo.config on its own would have picked these up:
+    assert str(home / '.hoststate' / 'hoststate.conf') in (
+        cfg.find_config_files(project='hoststate', prog='hoststate'))
+    assert str(home / '.hoststate' / 'hoststate.conf.d') in (
+        cfg.find_config_dirs(project='hoststate', prog='hoststate'))
+    conf = hconf.load(conf=cfg.ConfigOpts())
+    assert (conf.report_interval, conf.service_down_time) == (10, 60)
+    assert conf.config_file == []
+    assert conf.config_dir == []
+
+
+def test_args_none_does_not_read_sys_argv(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, 'argv', [
+        'hoststate', '--config-file', str(tmp_path / 'absent.conf')])
+    assert hconf.load(conf=cfg.ConfigOpts()).report_interval == 10
+
+
+def test_config_file_argument_overrides_default_files(write_conf):
+    base = write_conf('[DEFAULT]\nreport_interval = 5\n'
+                      'service_down_time = 50\n', name='base.conf')
+    extra = write_conf('[DEFAULT]\nreport_interval = 6\n', name='extra.conf')
+    conf = hconf.load(['--config-file', extra], config_files=[base],
+                      conf=cfg.ConfigOpts())
+    # --config-file replaces the default file list, as in oslo.config.
+    assert (conf.report_interval, conf.service_down_time) == (6, 60)
+
+
+def test_several_config_files_later_wins(write_conf):
+    first = write_conf('[DEFAULT]\nreport_interval = 5\n'
+                       'service_down_time = 50\n', name='first.conf')
+    second = write_conf('[DEFAULT]\nreport_interval = 6\n',
+                        name='second.conf')
+    conf = hconf.load(config_files=[first, second], conf=cfg.ConfigOpts())
+    assert (conf.report_interval, conf.service_down_time) == (6, 50)
+
+
+def test_load_defaults_to_global_conf(write_conf):
+    path = write_conf('[DEFAULT]\nreport_interval = 13\n')
+    try:
+        conf = hconf.load(config_files=[path])
+        assert conf is hconf.CONF
+        assert hconf.CONF.report_interval == 13
+    finally:
+        hconf.CONF.clear()
+    assert hconf.CONF.report_interval == 10
+
+
+def test_register_opts_is_idempotent():
+    conf = cfg.ConfigOpts()
+    hconf.register_opts(conf)
+    hconf.register_opts(conf)
+    conf([], default_config_files=[], default_config_dirs=[])
+    assert conf.zookeeper.recv_timeout == 4000
+
+
+def test_validate_after_override():
+    conf = hconf.load(conf=cfg.ConfigOpts())
+    conf.set_override('service_down_time', 30)
+    hconf.validate(conf)
+    assert conf.service_down_time == 30
+
+
+# --- list_opts ---------------------------------------------------------------
+
+def test_list_opts_groups_and_counts():
+    groups = hconf.list_opts()
+    assert [(name, len(opts)) for name, opts in groups] == [
+        ('DEFAULT', 19), ('api_database', 1), ('cells', 4), ('database', 1),
+        ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 3),
+        ('zookeeper', 4)]
+
+
+def test_list_opts_names_are_unique_per_group():
+    for name, opts in hconf.list_opts():
+        dests = [o.dest for o in opts]
+        assert len(dests) == len(set(dests)), name
+
+
+def test_every_listed_option_is_registered_on_conf():
+    for group, opts in hconf.list_opts():
+        for opt in opts:
+            key = None if group == 'DEFAULT' else group
+            assert hconf.CONF._get_opt_info(opt.dest, key)['opt'] is opt
