@@ -22,6 +22,7 @@ from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields as ovo_fields
 
 from hoststate import exception
+from hoststate.db import api as db_api
 
 remotable = ovo_base.remotable
 remotable_classmethod = ovo_base.remotable_classmethod
@@ -173,6 +174,83 @@ def _check_strict(field, value):
 
 class HoststateObjectListBase(ovo_base.ObjectListBase):
     """Lists hold objects in ``objects``; one version history per list."""
+
+
+class RowObject:
+    """An object stored as one row of ``TABLE``: the reads and writes every
+    such object shares.
+
+    Subclasses set ``TABLE`` and ``NOT_FOUND`` (raised as
+    ``NOT_FOUND(key=...)``) and override ``_from_db_object`` when a column
+    needs converting (JSON documents, child objects).
+    """
+
+    TABLE = None
+    NOT_FOUND = exception.NotFound
+
+    @staticmethod
+    def _from_db_object(context, obj, row):
+        return load_row(obj, context, row)
+
+    @classmethod
+    def _get(cls, context, key, **equals):
+        """The one live row matching ``equals``, or NOT_FOUND(key=key)."""
+        with db_api.transaction(context) as conn:
+            row = db_api.select_one(conn, cls.TABLE, cls.NOT_FOUND(key=key),
+                                    context.read_deleted, **equals)
+        return cls._from_db_object(context, cls(), row)
+
+    def _insert(self, values):
+        """Insert ``values`` as this object's row, then load the row back."""
+        if self.obj_attr_is_set("id"):
+            raise exception.ObjectActionError(action="create",
+                                              reason="already created")
+        with db_api.transaction(self._context) as conn:
+            row = db_api.insert_row(conn, self.TABLE, values)
+        self._from_db_object(self._context, self, row)
+
+    def _update(self, values, **constraint):
+        """Write ``values`` to this object's row (no generation check)."""
+        try:
+            with db_api.transaction(self._context) as conn:
+                row = db_api.update_row(conn, self.TABLE, self.id, values,
+                                        **constraint)
+        except exception.NotFound as exc:
+            if isinstance(exc, self.NOT_FOUND):
+                raise
+            raise self.NOT_FOUND(key=self.obj_get("uuid", self.id)) from exc
+        self._from_db_object(self._context, self, row)
+
+    def _set_new_uuid(self):
+        if not self.obj_attr_is_set("uuid"):
+            self.uuid = uuidutils.generate_uuid()
+
+    def _delete(self, **constraint):
+        """Delete this object's row (soft where the table keeps history)."""
+        try:
+            with db_api.transaction(self._context) as conn:
+                db_api.delete_row(conn, self.TABLE, self.id, **constraint)
+        except exception.NotFound as exc:
+            if isinstance(exc, self.NOT_FOUND):
+                raise
+            raise self.NOT_FOUND(key=self.obj_get("uuid", self.id)) from exc
+        if "deleted" in self.fields:
+            self.deleted = True
+        self.obj_reset_changes(recursive=True)
+
+
+class RowObjectList:
+    """A list of RowObjects read with one query."""
+
+    @classmethod
+    def _list(cls, context, where=(), **equals):
+        item_cls = HoststateObjectRegistry.newest(
+            cls.fields["objects"]._type._element_type._type._obj_name)
+        with db_api.transaction(context) as conn:
+            rows = db_api.select_rows(conn, item_cls.TABLE,
+                                      context.read_deleted, where=where,
+                                      **equals)
+        return ovo_base.obj_make_list(context, cls(context), rows)
 
 
 class TimestampedObject:

@@ -7,7 +7,6 @@ scheduler picks a cell and then a host in it; the conductor uses a host
 mapping to reach the right cell database. Rows are deleted for real, as in
 Nova's API database.
 """
-from oslo_utils import uuidutils
 from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields
 
@@ -20,14 +19,6 @@ from hoststate.objects import base
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
 
 
-def _delete(obj, table, not_found):
-    try:
-        with db_api.transaction(obj._context) as conn:
-            db_api.delete_row(conn, table, obj.id)
-    except exception.NotFound as exc:
-        raise not_found from exc
-
-
 def _cell_row_of(conn, host_mapping_row):
     """The cell row a host mapping points at (the foreign key keeps it)."""
     return db_api.select_one(
@@ -38,8 +29,11 @@ def _cell_row_of(conn, host_mapping_row):
 
 # Version 1.0: initial version
 @base.HoststateObjectRegistry.register
-class CellMapping(base.HoststateObject, base.TimestampedObject):
+class CellMapping(base.RowObject, base.HoststateObject,
+                  base.TimestampedObject):
     VERSION = "1.0"
+    TABLE = schema.cell_mappings
+    NOT_FOUND = exception.CellMappingNotFound
 
     fields = {
         "id": fields.IntegerField(read_only=True),
@@ -51,10 +45,6 @@ class CellMapping(base.HoststateObject, base.TimestampedObject):
         "database_connection": fields.StringField(nullable=True),
         "disabled": fields.BooleanField(default=False),
     }
-
-    @staticmethod
-    def _from_db_object(context, cell, row):
-        return base.load_row(cell, context, row)
 
     @property
     def identity(self):
@@ -69,48 +59,30 @@ class CellMapping(base.HoststateObject, base.TimestampedObject):
     @classmethod
     @base.remotable
     def get_by_uuid(cls, context, cell_uuid):
-        with db_api.transaction(context) as conn:
-            row = db_api.select_one(
-                conn, schema.cell_mappings,
-                exception.CellMappingNotFound(key=cell_uuid), uuid=cell_uuid)
-        return cls._from_db_object(context, cls(), row)
+        return cls._get(context, cell_uuid, uuid=cell_uuid)
 
     @base.remotable
     def create(self):
-        if self.obj_attr_is_set("id"):
-            raise exception.ObjectActionError(action="create",
-                                              reason="already created")
-        if not self.obj_attr_is_set("uuid"):
-            self.uuid = uuidutils.generate_uuid()
-        values = base.changed_columns(self, schema.cell_mappings)
-        with db_api.transaction(self._context) as conn:
-            row = db_api.insert_row(conn, schema.cell_mappings, values)
-        self._from_db_object(self._context, self, row)
+        self._set_new_uuid()
+        self._insert(base.changed_columns(self, self.TABLE))
 
     @base.remotable
     def save(self):
         """Write the changed fields only; nothing when none changed."""
-        values = base.changed_columns(self, schema.cell_mappings)
-        if not values:
-            return
-        try:
-            with db_api.transaction(self._context) as conn:
-                row = db_api.update_row(conn, schema.cell_mappings, self.id,
-                                        values)
-        except exception.NotFound as exc:
-            raise exception.CellMappingNotFound(key=self.uuid) from exc
-        self._from_db_object(self._context, self, row)
+        values = base.changed_columns(self, self.TABLE)
+        if values:
+            self._update(values)
 
     @base.remotable
     def destroy(self):
         """Delete the mapping; the cell's host mappings go with it."""
-        _delete(self, schema.cell_mappings,
-                exception.CellMappingNotFound(key=self.uuid))
+        self._delete()
 
 
 # Version 1.0: initial version
 @base.HoststateObjectRegistry.register
-class CellMappingList(base.HoststateObjectListBase, base.HoststateObject):
+class CellMappingList(base.RowObjectList, base.HoststateObjectListBase,
+                      base.HoststateObject):
     VERSION = "1.0"
 
     fields = {"objects": fields.ListOfObjectsField("CellMapping")}
@@ -119,9 +91,7 @@ class CellMappingList(base.HoststateObjectListBase, base.HoststateObject):
     @base.remotable
     def get_all(cls, context):
         """Every cell, cell0 included, in the order they were mapped."""
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.cell_mappings)
-        return ovo_base.obj_make_list(context, cls(context), rows)
+        return cls._list(context)
 
 
 # Version 1.0: initial version
@@ -195,8 +165,11 @@ class HostMapping(base.HoststateObject, base.TimestampedObject):
 
     @base.remotable
     def destroy(self):
-        _delete(self, schema.host_mappings,
-                exception.HostMappingNotFound(host=self.host))
+        try:
+            with db_api.transaction(self._context) as conn:
+                db_api.delete_row(conn, schema.host_mappings, self.id)
+        except exception.NotFound as exc:
+            raise exception.HostMappingNotFound(host=self.host) from exc
 
 
 # Version 1.0: initial version

@@ -6,7 +6,6 @@ that lost a race gets ``GenerationConflict`` and re-reads, it never
 overwrites what another writer stored.
 """
 from oslo_serialization import jsonutils
-from oslo_utils import uuidutils
 from oslo_utils import versionutils
 from oslo_versionedobjects import fields
 
@@ -43,8 +42,11 @@ _RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
 #              JSON text of the object, which is what 1.0-1.2 carried)
 # Version 1.4: mapped
 @base.HoststateObjectRegistry.register
-class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
+class ComputeNode(base.RowObject, base.HoststateObject,
+                  base.SoftDeletedObject):
     VERSION = "1.4"
+    TABLE = schema.compute_nodes
+    NOT_FOUND = exception.ComputeNodeNotFound
 
     fields = {
         "id": fields.IntegerField(read_only=True),
@@ -100,9 +102,8 @@ class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
 
     # --- database rows ---------------------------------------------------
 
-    @classmethod
-    def _from_db_row(cls, context, row):
-        node = cls()
+    @staticmethod
+    def _from_db_object(context, node, row):
         base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
         node.numa_topology = _load_object("NUMATopology", row["numa_topology"])
         node.pci_device_pools = _load_object("PciDevicePoolList",
@@ -132,7 +133,7 @@ class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
             if name in _DOCUMENT_COLUMNS:
                 values[_DOCUMENT_COLUMNS[name]] = _dump_document(
                     name, getattr(self, name))
-            elif name in schema.compute_nodes.c and name not in (
+            elif name in self.TABLE.c and name not in (
                     "id", "deleted", "generation"):
                 values[name] = base.column_value(getattr(self, name))
         return values
@@ -141,16 +142,9 @@ class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
 
     @base.remotable
     def create(self):
-        if self.obj_attr_is_set("id"):
-            raise exception.ObjectActionError(action="create",
-                                              reason="already created")
-        if not self.obj_attr_is_set("uuid"):
-            self.uuid = uuidutils.generate_uuid()
-        values = self._column_values(
-            n for n in self.fields if self.obj_attr_is_set(n))
-        with db_api.transaction(self._context) as conn:
-            row = db_api.insert_row(conn, schema.compute_nodes, values)
-        self._refresh_from(row)
+        self._set_new_uuid()
+        self._insert(self._column_values(
+            n for n in self.fields if self.obj_attr_is_set(n)))
 
     @base.remotable
     def save(self):
@@ -164,55 +158,35 @@ class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
         if not values:
             return
         with db_api.transaction(self._context) as conn:
-            row = db_api.cas_update(conn, schema.compute_nodes, self.id,
+            row = db_api.cas_update(conn, self.TABLE, self.id,
                                     self.generation, values)
-        self._refresh_from(row)
-
-    def _refresh_from(self, row):
-        for name in ("id", "generation", "created_at", "updated_at"):
-            setattr(self, name, row[name])
-        self.obj_reset_changes(recursive=True)
+        self._from_db_object(self._context, self, row)
 
     @base.remotable
     def destroy(self):
         """Soft-delete the node, unless another host has taken it over."""
-        with db_api.transaction(self._context) as conn:
-            db_api.delete_row(conn, schema.compute_nodes, self.id,
-                              host=self.host)
-        self.deleted = True
-        self.obj_reset_changes(recursive=True)
+        self._delete(host=self.host)
 
     @classmethod
     @base.remotable
     def get_by_id(cls, context, node_id):
-        return cls._get(context, exception.ComputeNodeNotFound(key=node_id),
-                        id=node_id)
+        return cls._get(context, node_id, id=node_id)
 
     @classmethod
     @base.remotable
     def get_by_uuid(cls, context, node_uuid):
-        return cls._get(context, exception.ComputeNodeNotFound(key=node_uuid),
-                        uuid=node_uuid)
+        return cls._get(context, node_uuid, uuid=node_uuid)
 
     @classmethod
     @base.remotable
     def get_by_host_and_nodename(cls, context, host, nodename):
-        return cls._get(
-            context, exception.ComputeNodeNotFound(key=f"{host}/{nodename}"),
-            host=host, hypervisor_hostname=nodename)
+        return cls._get(context, f"{host}/{nodename}", host=host,
+                        hypervisor_hostname=nodename)
 
     @classmethod
     @base.remotable
     def get_by_nodename(cls, context, nodename):
-        return cls._get(context, exception.ComputeNodeNotFound(key=nodename),
-                        hypervisor_hostname=nodename)
-
-    @classmethod
-    def _get(cls, context, not_found, **equals):
-        with db_api.transaction(context) as conn:
-            row = db_api.select_one(conn, schema.compute_nodes, not_found,
-                                    context.read_deleted, **equals)
-        return cls._from_db_row(context, row)
+        return cls._get(context, nodename, hypervisor_hostname=nodename)
 
     def update_from_virt_driver(self, resources):
         """Copy what a virt driver reported; a node's uuid never changes."""
@@ -229,17 +203,10 @@ class ComputeNode(base.HoststateObject, base.SoftDeletedObject):
 
 # Version 1.0: initial
 @base.HoststateObjectRegistry.register
-class ComputeNodeList(base.HoststateObjectListBase, base.HoststateObject):
+class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
+                      base.HoststateObject):
     VERSION = "1.0"
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
-
-    @classmethod
-    def _list(cls, context, **equals):
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.compute_nodes,
-                                      context.read_deleted, **equals)
-        return cls(context, objects=[
-            ComputeNode._from_db_row(context, row) for row in rows])
 
     @classmethod
     @base.remotable

@@ -7,8 +7,6 @@ objects stored as the JSON text of their primitives (one text per value,
 see ``hoststate.objects.fields.dump_json``), so a reader gets back exactly
 the object that was saved, at the version it was saved with.
 """
-from oslo_utils import uuidutils
-from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields
 
 from hoststate import exception
@@ -40,8 +38,10 @@ def _load(cls, text):
 #              field yet: it becomes a MigrationContext object (a 1.1 field)
 #              when move claims need it.
 @base.HoststateObjectRegistry.register
-class Instance(base.HoststateObject, base.SoftDeletedObject):
+class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
     VERSION = "1.0"
+    TABLE = schema.instances
+    NOT_FOUND = exception.InstanceNotFound
 
     fields = {
         "id": fields.IntegerField(read_only=True),
@@ -94,26 +94,14 @@ class Instance(base.HoststateObject, base.SoftDeletedObject):
     @classmethod
     @base.remotable
     def get_by_uuid(cls, context, instance_uuid):
-        with db_api.transaction(context) as conn:
-            row = db_api.select_one(
-                conn, schema.instances,
-                exception.InstanceNotFound(key=instance_uuid),
-                context.read_deleted, uuid=instance_uuid)
-        return cls._from_db_object(context, cls(), row)
+        return cls._get(context, instance_uuid, uuid=instance_uuid)
 
     # --- writes ----------------------------------------------------------
 
     @base.remotable
     def create(self):
-        if self.obj_attr_is_set("id"):
-            raise exception.ObjectActionError(action="create",
-                                              reason="already created")
-        if not self.obj_attr_is_set("uuid"):
-            self.uuid = uuidutils.generate_uuid()
-        values = self._column_values()
-        with db_api.transaction(self._context) as conn:
-            row = db_api.insert_row(conn, schema.instances, values)
-        self._from_db_object(self._context, self, row)
+        self._set_new_uuid()
+        self._insert(self._column_values())
 
     @base.remotable
     def save(self):
@@ -123,15 +111,8 @@ class Instance(base.HoststateObject, base.SoftDeletedObject):
         counts as a change of its field.
         """
         values = self._column_values()
-        if not values:
-            return
-        try:
-            with db_api.transaction(self._context) as conn:
-                row = db_api.update_row(conn, schema.instances, self.id,
-                                        values)
-        except exception.NotFound as exc:
-            raise exception.InstanceNotFound(key=self.uuid) from exc
-        self._from_db_object(self._context, self, row)
+        if values:
+            self._update(values)
 
     @base.remotable
     def destroy(self):
@@ -159,34 +140,26 @@ class Instance(base.HoststateObject, base.SoftDeletedObject):
         self._from_db_object(self._context, self, row)
 
 
-
-
 # Version 1.0: initial version
 @base.HoststateObjectRegistry.register
-class InstanceList(base.HoststateObjectListBase, base.HoststateObject):
+class InstanceList(base.RowObjectList, base.HoststateObjectListBase,
+                   base.HoststateObject):
     VERSION = "1.0"
 
     fields = {"objects": fields.ListOfObjectsField("Instance")}
 
     @classmethod
-    def _select(cls, context, **equals):
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.instances,
-                                      context.read_deleted, **equals)
-        return ovo_base.obj_make_list(context, cls(context), rows)
-
-    @classmethod
     @base.remotable
     def get_by_host(cls, context, host):
-        return cls._select(context, host=host)
+        return cls._list(context, host=host)
 
     @classmethod
     @base.remotable
     def get_by_host_and_node(cls, context, host, node):
         """Instances on one node of ``host``: what its tracker counts."""
-        return cls._select(context, host=host, node=node)
+        return cls._list(context, host=host, node=node)
 
     @classmethod
     @base.remotable
     def get_by_uuids(cls, context, uuids):
-        return cls._select(context, uuid=list(uuids))
+        return cls._list(context, uuid=list(uuids))

@@ -6,12 +6,9 @@ a possible revert), so "in progress" is defined once, here, as Nova defines
 it: any status that is not terminal.
 """
 import sqlalchemy as sa
-from oslo_utils import uuidutils
-from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields
 
 from hoststate import exception
-from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
 
@@ -47,8 +44,10 @@ def _derived_migration_type(row):
 
 # Version 1.0: initial version
 @base.HoststateObjectRegistry.register
-class Migration(base.HoststateObject, base.SoftDeletedObject):
+class Migration(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
     VERSION = "1.0"
+    TABLE = schema.migrations
+    NOT_FOUND = exception.MigrationNotFound
 
     fields = {
         "id": fields.IntegerField(read_only=True),
@@ -84,22 +83,12 @@ class Migration(base.HoststateObject, base.SoftDeletedObject):
     @classmethod
     @base.remotable
     def get_by_id(cls, context, migration_id):
-        return cls._get(context, exception.MigrationNotFound(key=migration_id),
-                        id=migration_id)
+        return cls._get(context, migration_id, id=migration_id)
 
     @classmethod
     @base.remotable
     def get_by_uuid(cls, context, migration_uuid):
-        return cls._get(context,
-                        exception.MigrationNotFound(key=migration_uuid),
-                        uuid=migration_uuid)
-
-    @classmethod
-    def _get(cls, context, not_found, **equals):
-        with db_api.transaction(context) as conn:
-            row = db_api.select_one(conn, schema.migrations, not_found,
-                                    context.read_deleted, **equals)
-        return cls._from_db_object(context, cls(), row)
+        return cls._get(context, migration_uuid, uuid=migration_uuid)
 
     # --- writes ----------------------------------------------------------
 
@@ -111,35 +100,21 @@ class Migration(base.HoststateObject, base.SoftDeletedObject):
         project), which need not be the instance's owner. A migration_type is
         required: guessing it here would hide a caller's bug.
         """
-        if self.obj_attr_is_set("id"):
-            raise exception.ObjectActionError(action="create",
-                                              reason="already created")
         if not self.obj_attr_is_set("migration_type"):
             raise exception.ObjectActionError(
                 action="create", reason="migration_type is not set")
-        if not self.obj_attr_is_set("uuid"):
-            self.uuid = uuidutils.generate_uuid()
+        self._set_new_uuid()
         for name in ("user_id", "project_id"):
             if not self.obj_attr_is_set(name):
                 setattr(self, name, getattr(self._context, name, None))
-        values = base.changed_columns(self, schema.migrations)
-        with db_api.transaction(self._context) as conn:
-            row = db_api.insert_row(conn, schema.migrations, values)
-        self._from_db_object(self._context, self, row)
+        self._insert(base.changed_columns(self, self.TABLE))
 
     @base.remotable
     def save(self):
         """Write the changed fields only; nothing at all when none changed."""
-        values = base.changed_columns(self, schema.migrations)
-        if not values:
-            return
-        try:
-            with db_api.transaction(self._context) as conn:
-                row = db_api.update_row(conn, schema.migrations, self.id,
-                                        values)
-        except exception.NotFound as exc:
-            raise exception.MigrationNotFound(key=self.id) from exc
-        self._from_db_object(self._context, self, row)
+        values = base.changed_columns(self, self.TABLE)
+        if values:
+            self._update(values)
 
     # --- helpers ---------------------------------------------------------
 
@@ -166,31 +141,21 @@ class Migration(base.HoststateObject, base.SoftDeletedObject):
 
 # Version 1.0: initial version
 @base.HoststateObjectRegistry.register
-class MigrationList(base.HoststateObjectListBase, base.HoststateObject):
+class MigrationList(base.RowObjectList, base.HoststateObjectListBase,
+                    base.HoststateObject):
     VERSION = "1.0"
 
     fields = {"objects": fields.ListOfObjectsField("Migration")}
 
     @classmethod
-    def _from_rows(cls, context, rows):
-        return ovo_base.obj_make_list(context, cls(context), rows)
-
-    @classmethod
     @base.remotable
     def get_all(cls, context):
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.migrations,
-                                      context.read_deleted)
-        return cls._from_rows(context, rows)
+        return cls._list(context)
 
     @classmethod
     @base.remotable
     def get_by_instance_uuid(cls, context, instance_uuid):
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.migrations,
-                                      context.read_deleted,
-                                      instance_uuid=instance_uuid)
-        return cls._from_rows(context, rows)
+        return cls._list(context, instance_uuid=instance_uuid)
 
     @classmethod
     @base.remotable
@@ -204,8 +169,5 @@ class MigrationList(base.HoststateObjectListBase, base.HoststateObject):
         either_end = sa.or_(
             sa.and_(table.c.source_compute == host, table.c.source_node == node),
             sa.and_(table.c.dest_compute == host, table.c.dest_node == node))
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(
-                conn, table, context.read_deleted,
-                where=[either_end, table.c.status.notin_(DONE_STATUSES)])
-        return cls._from_rows(context, rows)
+        return cls._list(context, where=[
+            either_end, table.c.status.notin_(DONE_STATUSES)])

@@ -5,7 +5,6 @@ higher ``report_count`` stamps it. Enabling, disabling or forcing a service
 down changes ``updated_at`` but never ``last_seen_up``, so an operator's
 action cannot make a dead service look alive (Nova bug 1420848).
 """
-from oslo_utils import uuidutils
 from oslo_utils import versionutils
 from oslo_versionedobjects import fields
 
@@ -29,8 +28,10 @@ SERVICE_VERSION = 1
 # Version 1.2: forced_down
 # Version 1.3: version (of the service code)
 @base.HoststateObjectRegistry.register
-class Service(base.HoststateObject, base.SoftDeletedObject):
+class Service(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
     VERSION = "1.3"
+    TABLE = schema.services
+    NOT_FOUND = exception.ServiceNotFound
 
     fields = {
         "id": fields.IntegerField(read_only=True),
@@ -59,9 +60,9 @@ class Service(base.HoststateObject, base.SoftDeletedObject):
             primitive["updated_at"] = primitive["last_seen_up"]
         super().obj_make_compatible(primitive, target_version)
 
-    @classmethod
-    def _from_db_row(cls, context, row):
-        service = base.load_row(cls(), context, row)
+    @staticmethod
+    def _from_db_object(context, service, row):
+        base.load_row(service, context, row)
         service._stored_report_count = service.report_count
         return service
 
@@ -71,19 +72,12 @@ class Service(base.HoststateObject, base.SoftDeletedObject):
 
     @base.remotable
     def create(self):
-        if self.obj_attr_is_set("id"):
-            raise exception.ObjectActionError(action="create",
-                                              reason="already created")
-        if not self.obj_attr_is_set("uuid"):
-            self.uuid = uuidutils.generate_uuid()
+        self._set_new_uuid()
         for name in ("report_count", "disabled", "forced_down", "version"):
             if not self.obj_attr_is_set(name):
                 self.obj_set_defaults(name)
-        values = self._column_values(
-            n for n in self.fields if self.obj_attr_is_set(n))
-        with db_api.transaction(self._context) as conn:
-            row = db_api.insert_row(conn, schema.services, values)
-        self._refresh_from(row)
+        self._insert(self._column_values(
+            n for n in self.fields if self.obj_attr_is_set(n)))
 
     @base.remotable
     def save(self):
@@ -99,9 +93,9 @@ class Service(base.HoststateObject, base.SoftDeletedObject):
             if "report_count" in values and (
                     values["report_count"] > self._report_count_stored(conn)):
                 values["last_seen_up"] = db_api.utcnow()
-            row = db_api.cas_update(conn, schema.services, self.id,
+            row = db_api.cas_update(conn, self.TABLE, self.id,
                                     self.generation, values)
-        self._refresh_from(row)
+        self._from_db_object(self._context, self, row)
 
     def _report_count_stored(self, conn):
         """The report_count of the row as this object last saw it.
@@ -113,71 +107,46 @@ class Service(base.HoststateObject, base.SoftDeletedObject):
         stored = getattr(self, "_stored_report_count", None)
         if stored is None:
             stored = db_api.select_one(
-                conn, schema.services, exception.ServiceNotFound(key=self.id),
+                conn, self.TABLE, exception.ServiceNotFound(key=self.id),
                 id=self.id)["report_count"]
         return stored
 
-    def _refresh_from(self, row):
-        for name in ("id", "generation", "created_at", "updated_at",
-                     "last_seen_up"):
-            setattr(self, name, row[name])
-        self._stored_report_count = self.report_count
-        self.obj_reset_changes(recursive=True)
-
     @base.remotable
     def destroy(self):
-        with db_api.transaction(self._context) as conn:
-            db_api.delete_row(conn, schema.services, self.id)
-        self.deleted = True
-        self.obj_reset_changes(recursive=True)
+        self._delete()
 
     @classmethod
     @base.remotable
     def get_by_id(cls, context, service_id):
-        return cls._get(context, exception.ServiceNotFound(key=service_id),
-                        id=service_id)
+        return cls._get(context, service_id, id=service_id)
 
     @classmethod
     @base.remotable
     def get_by_uuid(cls, context, service_uuid):
-        return cls._get(context, exception.ServiceNotFound(key=service_uuid),
-                        uuid=service_uuid)
+        return cls._get(context, service_uuid, uuid=service_uuid)
 
     @classmethod
     @base.remotable
     def get_by_host_and_binary(cls, context, host, binary):
-        return cls._get(context,
-                        exception.ServiceNotFound(key=f"{binary} on {host}"),
-                        host=host, binary=binary)
+        return cls._get(context, f"{binary} on {host}", host=host,
+                        binary=binary)
 
     @classmethod
     @base.remotable
     def get_by_compute_host(cls, context, host):
         """The compute agent of ``host``; ComputeHostNotFound if none."""
-        return cls._get(context, exception.ComputeHostNotFound(host=host),
-                        host=host, binary=COMPUTE_BINARY)
-
-    @classmethod
-    def _get(cls, context, not_found, **equals):
-        with db_api.transaction(context) as conn:
-            row = db_api.select_one(conn, schema.services, not_found,
-                                    context.read_deleted, **equals)
-        return cls._from_db_row(context, row)
+        try:
+            return cls._get(context, host, host=host, binary=COMPUTE_BINARY)
+        except exception.ServiceNotFound:
+            raise exception.ComputeHostNotFound(host=host) from None
 
 
 # Version 1.0: initial
 @base.HoststateObjectRegistry.register
-class ServiceList(base.HoststateObjectListBase, base.HoststateObject):
+class ServiceList(base.RowObjectList, base.HoststateObjectListBase,
+                  base.HoststateObject):
     VERSION = "1.0"
     fields = {"objects": fields.ListOfObjectsField("Service")}
-
-    @classmethod
-    def _list(cls, context, **equals):
-        with db_api.transaction(context) as conn:
-            rows = db_api.select_rows(conn, schema.services,
-                                      context.read_deleted, **equals)
-        return cls(context, objects=[
-            Service._from_db_row(context, row) for row in rows])
 
     @classmethod
     @base.remotable
