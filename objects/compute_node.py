@@ -9,10 +9,14 @@ from oslo_serialization import jsonutils
 from oslo_utils import versionutils
 from oslo_versionedobjects import fields
 
+from hoststate import conf
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import hv_spec
+from hoststate.objects import numa
+from hoststate.objects import pci
 
 #: Fields stored as JSON documents (or child objects) rather than scalars,
 #: with the column each one lives in.
@@ -105,10 +109,11 @@ class ComputeNode(base.RowObject, base.HoststateObject,
     @staticmethod
     def _from_db_object(context, node, row):
         base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
-        node.numa_topology = _load_object("NUMATopology", row["numa_topology"])
-        node.pci_device_pools = _load_object("PciDevicePoolList",
-                                             row["pci_stats"])
-        node.supported_hv_specs = _load_hv_specs(row["supported_instances"])
+        node.numa_topology = (numa.NUMATopology.from_json(row["numa_topology"])
+                              if row["numa_topology"] else None)
+        node.pci_device_pools = (pci.PciDevicePoolList.from_json(row["pci_stats"])
+                                 if row["pci_stats"] else None)
+        node.supported_hv_specs = hv_spec.from_json(row["supported_instances"])
         node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
         node._fill_unset_allocation_ratios()
         node.obj_reset_changes(recursive=True)
@@ -120,7 +125,6 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         As in Nova: the configured ``*_allocation_ratio`` when set, else
         ``initial_*_allocation_ratio``.
         """
-        from hoststate import conf
         for name in _RATIOS:
             if self.obj_get(name) in (None, 0.0):
                 setattr(self, name, conf.CONF[name] or
@@ -232,25 +236,12 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
         return cls._list(context, service_id=service_id)
 
 
-def _load_object(name, text):
-    if not text:
-        return None
-    return base.HoststateObjectRegistry.newest(name).obj_from_primitive(
-        jsonutils.loads(text))
-
-
-def _load_hv_specs(text):
-    if not text:
-        return []
-    hv_spec = base.HoststateObjectRegistry.newest("HVSpec")
-    return [hv_spec.from_list(triple) for triple in jsonutils.loads(text)]
-
-
 def _dump_document(field, value):
+    """The column text of a document field (None stays NULL)."""
     if value is None:
         return None
     if field == "supported_hv_specs":
-        return jsonutils.dumps([spec.to_list() for spec in value])
+        return hv_spec.to_json(value)
     if field == "stats":
-        return jsonutils.dumps(value)
-    return jsonutils.dumps(value.obj_to_primitive())
+        return jsonutils.dumps(value, sort_keys=True)
+    return value.to_json()
