@@ -112,3 +112,15 @@ class HostMappingNotFound(NotFound):
 
 class ReferenceNotFound(DBError):
     msg_fmt = "A %(table)s row refers to a row that does not exist: %(reason)s"
+
+
+# --- resource tracking -----------------------------------------------------
+
+class ComputeResourcesUnavailable(HoststateError):
+    """A claim did not fit; ``reasons`` lists every resource that was short."""
+
+    msg_fmt = "Insufficient compute resources on %(node)s: %(reason)s"
+
+    def __init__(self, node, reasons):
+        reasons = list(reasons)
+        super().__init__(node=node, reasons=reasons, reason="; ".join(reasons))

@@ -233,3 +233,13 @@ def delete_rows(conn, table, **equals):
         query = query.values(deleted=table.c.id, deleted_at=utcnow(),
                              updated_at=table.c.updated_at)
     return conn.execute(query).rowcount
+
+
+def undelete_row(conn, table, row_id):
+    """Bring a soft-deleted row back to life; NotFound if it is not deleted."""
+    query = (sa.update(table).where(table.c.id == row_id, table.c.deleted != 0)
+             .values(deleted=0, deleted_at=None, updated_at=utcnow(),
+                     generation=table.c.generation + 1))
+    if conn.execute(query).rowcount != 1:
+        raise exception.NotFound(f"{table.name} row {row_id} is not deleted")
+    return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping

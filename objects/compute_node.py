@@ -5,6 +5,7 @@ every scheduler. Writes are compare-and-swap on ``generation``: a tracker
 that lost a race gets ``GenerationConflict`` and re-reads, it never
 overwrites what another writer stored.
 """
+import sqlalchemy as sa
 from oslo_serialization import jsonutils
 from oslo_utils import versionutils
 from oslo_versionedobjects import fields
@@ -45,10 +46,12 @@ _RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
 # Version 1.3: numa_topology is a NUMATopology object (older peers get the
 #              JSON text of the object, which is what 1.0-1.2 carried)
 # Version 1.4: mapped
+# Version 1.5: undelete() (a node the driver reports again after it was
+#              deleted keeps its uuid)
 @base.HoststateObjectRegistry.register
 class ComputeNode(base.RowObject, base.HoststateObject,
                   base.SoftDeletedObject):
-    VERSION = "1.4"
+    VERSION = "1.5"
     TABLE = schema.compute_nodes
     NOT_FOUND = exception.ComputeNodeNotFound
 
@@ -171,6 +174,13 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         """Soft-delete the node, unless another host has taken it over."""
         self._delete(host=self.host)
 
+    @base.remotable
+    def undelete(self):
+        """Make a soft-deleted node live again, with the same id and uuid."""
+        with db_api.transaction(self._context) as conn:
+            row = db_api.undelete_row(conn, self.TABLE, self.id)
+        self._from_db_object(self._context, self, row)
+
     @classmethod
     @base.remotable
     def get_by_id(cls, context, node_id):
@@ -206,10 +216,11 @@ class ComputeNode(base.RowObject, base.HoststateObject,
 
 
 # Version 1.0: initial
+# Version 1.1: get_nodenames_by_host
 @base.HoststateObjectRegistry.register
 class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
                       base.HoststateObject):
-    VERSION = "1.0"
+    VERSION = "1.1"
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
 
     @classmethod
@@ -224,6 +235,17 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
         if not nodes:
             raise exception.ComputeHostNotFound(host=host)
         return nodes
+
+    @classmethod
+    @base.remotable
+    def get_nodenames_by_host(cls, context, host):
+        """The names of ``host``'s live nodes, without loading the nodes (an
+        agent compares them with what its driver reports every cycle)."""
+        table = schema.compute_nodes
+        with db_api.transaction(context) as conn:
+            return sorted(conn.execute(
+                sa.select(table.c.hypervisor_hostname)
+                .where(table.c.host == host, table.c.deleted == 0)).scalars())
 
     @classmethod
     @base.remotable

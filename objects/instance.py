@@ -15,6 +15,7 @@ from hoststate.db import schema
 from hoststate.objects import base
 from hoststate.objects import fields as hs_fields
 from hoststate.objects import flavor as flavor_obj
+from hoststate.objects import migration_context as migration_context_obj
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
 
@@ -23,6 +24,7 @@ _DOCUMENTS = {
     "flavor": flavor_obj.Flavor,
     "numa_topology": numa_obj.InstanceNUMATopology,
     "pci_requests": pci_obj.InstancePCIRequests,
+    "migration_context": migration_context_obj.MigrationContext,
 }
 
 
@@ -34,13 +36,14 @@ def _load(cls, text):
     return None if text is None else hs_fields.load_json(cls, text)
 
 
-# Version 1.0: initial version. The ``migration_context`` column is not a
-#              field yet: it becomes a MigrationContext object (a 1.1 field)
-#              when move claims need it.
+# Version 1.0: initial version
+# Version 1.1: migration_context (what a move claimed, kept until confirm or
+#              revert)
 @base.HoststateObjectRegistry.register
 class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
-    VERSION = "1.0"
+    VERSION = "1.1"
     TABLE = schema.instances
+    FIELDS_ADDED = {"migration_context": "1.1"}
     NOT_FOUND = exception.InstanceNotFound
 
     fields = {
@@ -71,6 +74,8 @@ class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
                                             nullable=True),
         "pci_requests": fields.ObjectField("InstancePCIRequests",
                                            nullable=True),
+        "migration_context": fields.ObjectField("MigrationContext",
+                                                nullable=True),
     }
 
     @staticmethod

@@ -140,10 +140,11 @@ class Migration(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
 
 
 # Version 1.0: initial version
+# Version 1.1: get_in_progress_by_host (one read for every node of a host)
 @base.HoststateObjectRegistry.register
 class MigrationList(base.RowObjectList, base.HoststateObjectListBase,
                     base.HoststateObject):
-    VERSION = "1.0"
+    VERSION = "1.1"
 
     fields = {"objects": fields.ListOfObjectsField("Migration")}
 
@@ -171,3 +172,12 @@ class MigrationList(base.RowObjectList, base.HoststateObjectListBase,
             sa.and_(table.c.dest_compute == host, table.c.dest_node == node))
         return cls._list(context, where=[
             either_end, table.c.status.notin_(DONE_STATUSES)])
+
+    @classmethod
+    @base.remotable
+    def get_in_progress_by_host(cls, context, host):
+        """Unfinished migrations with any node of ``host`` at either end."""
+        table = schema.migrations
+        return cls._list(context, where=[
+            sa.or_(table.c.source_compute == host, table.c.dest_compute == host),
+            table.c.status.notin_(DONE_STATUSES)])

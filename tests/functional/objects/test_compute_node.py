@@ -245,6 +245,7 @@ def _full_node():
     ("1.2", {"mapped"}),
     ("1.3", {"mapped"}),
     ("1.4", set()),
+    ("1.5", set()),
 ])
 def test_backport_drops_fields_added_after_the_target(target, absent):
     data = _full_node().obj_to_primitive(target_version=target)[
@@ -278,3 +279,34 @@ def test_backport_with_an_old_peers_manifest_backports_the_cells_too():
     # NUMACell 1.0 has no pcpuset: the dedicated cpus are folded into cpuset
     assert [sorted(c["hoststate_object.data"]["cpuset"]) for c in cells] == \
         [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+def test_undelete_brings_the_same_node_back(ctx):
+    node = _node(ctx)
+    node.destroy()
+    gone = cn_obj.ComputeNode.get_by_uuid(ctx.with_read_deleted("yes"), NODE_UUID)
+
+    gone.undelete()
+
+    back = cn_obj.ComputeNode.get_by_uuid(ctx, NODE_UUID)
+    assert (back.id, back.deleted, back.deleted_at) == (node.id, False, None)
+    assert back.generation == gone.generation
+
+
+def test_undelete_of_a_live_node_is_refused(ctx):
+    node = _node(ctx)
+    with pytest.raises(exception.NotFound, match="is not deleted"):
+        node.undelete()
+
+
+def test_nodenames_by_host_lists_only_live_nodes_of_that_host(ctx):
+    _node(ctx)
+    _node(ctx, uuid="5c5b1a54-7a4e-4c35-a2c7-3f0f4a9e0c11",
+          hypervisor_hostname="node0")
+    gone = _node(ctx, uuid="6c5b1a54-7a4e-4c35-a2c7-3f0f4a9e0c11",
+                 hypervisor_hostname="node9")
+    gone.destroy()
+    _node(ctx, uuid="7c5b1a54-7a4e-4c35-a2c7-3f0f4a9e0c11", host="host2",
+          hypervisor_hostname="other")
+    assert cn_obj.ComputeNodeList.get_nodenames_by_host(ctx, "host1") == \
+        ["node0", "node1"]

@@ -256,3 +256,29 @@ def test_lists_by_host_node_and_uuids(ctx):
     assert list(InstanceList.get_by_uuids(
         ctx, [b.uuid, gone.uuid, a.uuid, UUID])) == [a, b]
     assert list(InstanceList.get_by_uuids(ctx, [])) == []
+
+
+def test_migration_context_round_trips_and_is_dropped_for_1_0_peers(ctx):
+    from hoststate.objects import flavor as flavor_mod
+    from hoststate.objects import instance as instance_mod
+    from hoststate.objects import migration_context as mc_mod
+
+    def a_flavor(vcpus):
+        return flavor_mod.Flavor(id=vcpus, flavorid=f"f{vcpus}",
+                                 name=f"f{vcpus}", vcpus=vcpus, memory_mb=64)
+    instance = instance_mod.Instance(
+        ctx, uuid="0e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b", vm_state="active",
+        flavor=a_flavor(1))
+    instance.create()
+    instance.migration_context = mc_mod.MigrationContext(
+        instance_uuid=instance.uuid, migration_id=7, old_flavor=a_flavor(1),
+        new_flavor=a_flavor(2))
+    instance.save()
+
+    loaded = instance_mod.Instance.get_by_uuid(ctx, instance.uuid)
+    data = loaded.obj_to_primitive(target_version="1.0")["hoststate_object.data"]
+
+    assert (loaded.migration_context.migration_id,
+            loaded.migration_context.old_flavor.vcpus,
+            loaded.migration_context.new_flavor.vcpus) == (7, 1, 2)
+    assert "migration_context" not in data

@@ -283,3 +283,23 @@ def test_type_helpers():
     assert kinds["live-migration"].is_live_migration
     assert kinds["resize"].is_resize and not kinds["migration"].is_resize
     assert kinds["evacuation"].is_evacuation
+
+
+def test_in_progress_by_host_covers_every_node_of_the_host_at_either_end(ctx):
+    from hoststate.objects import instance as instance_mod
+    from hoststate.objects import migration as migration_mod
+    instance = instance_mod.Instance(
+        ctx, uuid="1e1d2c3b-4a59-4687-9a1b-2c3d4e5f6a7b", vm_state="active")
+    instance.create()
+    made = {}
+    for name, source, dest, status in (
+            ("out", "h1", "h2", "migrating"), ("in", "h3", "h1", "pre-migrating"),
+            ("done", "h1", "h2", "confirmed"), ("other", "h2", "h3", "migrating")):
+        migration = migration_mod.Migration(
+            ctx, instance_uuid=instance.uuid, source_compute=source,
+            source_node=f"{source}-n", dest_compute=dest, dest_node=f"{dest}-n",
+            migration_type="migration", status=status)
+        migration.create()
+        made[name] = migration.id
+    found = migration_mod.MigrationList.get_in_progress_by_host(ctx, "h1")
+    assert sorted(m.id for m in found) == sorted([made["out"], made["in"]])

@@ -1,0 +1,176 @@
+"""What one instance takes from a node, and the arithmetic on a node.
+
+A ``Consumption`` is everything a claim took: cpus, memory, disk, the NUMA
+cells and pinned cpus it was fitted to, and the PCI devices it was given.
+``check`` decides whether a consumption fits a node (listing every reason it
+does not), ``apply`` adds or removes one on a ComputeNode. The claim path
+and the periodic update both use these, so a claim and the next recount
+agree to the unit.
+"""
+import dataclasses
+import math
+
+from hoststate.hardware import numa as hw_numa
+from hoststate.hardware import pci as hw_pci
+from hoststate.hardware import usage as hw_usage
+from hoststate.objects import numa as numa_obj
+
+
+@dataclasses.dataclass(frozen=True)
+class Consumption:
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    numa_topology: object = None      # fitted InstanceNUMATopology, or None
+    pci_requests: object = None       # InstancePCIRequests, or None
+    pci_allocation: object = None     # hw_pci allocation taken, or None
+
+    @classmethod
+    def of(cls, flavor, is_bfv=False, numa_topology=None, pci_requests=None,
+           pci_allocation=None):
+        """What ``flavor`` takes. Disk counts whole GiB, swap rounded up.
+
+        Nova adds swap as a fraction of a GiB and truncates the node's
+        total; rounding each instance up instead keeps claims (which add
+        one instance at a time) and the periodic recount (which adds them
+        all) exactly equal, and never under-counts.
+        """
+        usage = hw_usage.usage_from_flavor(flavor, is_bfv=is_bfv)
+        return cls(vcpus=usage.vcpus, memory_mb=usage.memory_mb,
+                   disk_gb=math.ceil(usage.disk_gb),
+                   numa_topology=numa_topology, pci_requests=pci_requests,
+                   pci_allocation=pci_allocation)
+
+    def with_fit(self, numa_topology, pci_allocation):
+        return dataclasses.replace(self, numa_topology=numa_topology,
+                                   pci_allocation=pci_allocation)
+
+
+def _limit(total, ratio):
+    return total * (ratio if ratio is not None else 1.0)
+
+
+def capacity_reasons(node, wanted):
+    """Why ``wanted`` does not fit in the node's cpu, memory and disk.
+
+    Free is total × allocation ratio − used, where used starts from the
+    reserved baseline; a request larger than free does not fit.
+    """
+    reasons = []
+    for resource, total, used, ratio, unit in (
+            ("vcpus", node.vcpus, node.vcpus_used,
+             node.cpu_allocation_ratio, ""),
+            ("memory", node.memory_mb, node.memory_mb_used,
+             node.ram_allocation_ratio, " MiB"),
+            ("disk", node.local_gb, node.local_gb_used,
+             node.disk_allocation_ratio, " GiB")):
+        requested = {"vcpus": wanted.vcpus, "memory": wanted.memory_mb,
+                     "disk": wanted.disk_gb}[resource]
+        limit = _limit(total, ratio)
+        free = limit - used
+        if requested > free:
+            reasons.append(f"{resource}: requested {requested}{unit}, free "
+                           f"{_number(free)}{unit} of {_number(limit)}{unit}")
+    return reasons
+
+
+def _number(value):
+    return int(value) if float(value).is_integer() else round(value, 2)
+
+
+def fit(node, wanted, requested_numa):
+    """Check ``wanted`` against ``node``: (fitted consumption, reasons).
+
+    ``requested_numa`` is the instance's NUMA request (None for none). The
+    fitted consumption carries the NUMA cells and pinning chosen and the PCI
+    devices that would be taken; nothing on ``node`` changes.
+    """
+    reasons = capacity_reasons(node, wanted)
+    fitted_numa = None
+    if requested_numa is not None:
+        if node.obj_get("numa_topology") is None:
+            reasons.append("NUMA: the instance needs a NUMA topology and "
+                           "the node has none")
+        else:
+            limits = numa_obj.NUMATopologyLimits(
+                cpu_allocation_ratio=node.cpu_allocation_ratio or 1.0,
+                ram_allocation_ratio=node.ram_allocation_ratio or 1.0)
+            result = hw_numa.fit_instance_to_host(
+                node.numa_topology, requested_numa, limits)
+            fitted_numa = result.topology
+            reasons.extend(f"NUMA: {r}" for r in result.reasons)
+    allocation = None
+    if _has_pci(wanted.pci_requests):
+        stats = _pci_stats(node)
+        cells = _cell_ids(fitted_numa)
+        if stats.support_requests(wanted.pci_requests, cells,
+                                  node.obj_get("numa_topology")):
+            allocation = stats.apply_requests(
+                wanted.pci_requests, cells, node.obj_get("numa_topology"))
+        else:
+            reasons.append("PCI: no free devices match "
+                           f"{_describe(wanted.pci_requests)}")
+    return wanted.with_fit(fitted_numa, allocation), reasons
+
+
+def apply(node, consumption, sign):
+    """Add (sign +1) or remove (sign -1) ``consumption`` on ``node``."""
+    add_scalars(node, consumption.vcpus * sign, consumption.memory_mb * sign,
+                consumption.disk_gb * sign)
+    apply_devices(node, consumption, sign)
+
+
+def add_scalars(node, vcpus, memory_mb, disk_gb):
+    """Add to the node's used cpus, memory and disk (never below zero)."""
+    node.vcpus_used = max(0, node.vcpus_used + vcpus)
+    node.memory_mb_used = max(0, node.memory_mb_used + memory_mb)
+    node.local_gb_used = max(0, node.local_gb_used + disk_gb)
+    refresh_free(node)
+
+
+def apply_devices(node, consumption, sign):
+    """Add or remove the NUMA cells, pinned cpus and PCI devices taken."""
+    if consumption.numa_topology is not None and \
+            node.obj_get("numa_topology") is not None:
+        node.numa_topology = hw_numa.usage_from_instance(
+            node.numa_topology, consumption.numa_topology, free=sign < 0)
+    if consumption.pci_allocation is not None:
+        # Stored pools say only what is free: to give devices back, the
+        # stats must first learn that this allocation holds them.
+        pools = node.obj_get("pci_device_pools")
+        if sign < 0:
+            stats = hw_pci.PciDeviceStats.from_pools(
+                pools, [consumption.pci_allocation])
+            stats.free(consumption.pci_allocation)
+        else:
+            stats = hw_pci.PciDeviceStats.from_pools(pools)
+            stats.take(consumption.pci_allocation)
+        node.pci_device_pools = stats.to_pool_list()
+
+
+def refresh_free(node):
+    """free_ram_mb and free_disk_gb from totals and used (may go negative)."""
+    node.free_ram_mb = node.memory_mb - node.memory_mb_used
+    node.free_disk_gb = node.local_gb - node.local_gb_used
+
+
+def _has_pci(requests):
+    if requests is None:
+        return False
+    items = getattr(requests, "requests", requests)
+    return bool(items)
+
+
+def _pci_stats(node):
+    return hw_pci.PciDeviceStats.from_pools(node.obj_get("pci_device_pools"))
+
+
+def _cell_ids(instance_topology):
+    if instance_topology is None:
+        return None
+    return [cell.id for cell in instance_topology.cells]
+
+
+def _describe(requests):
+    items = getattr(requests, "requests", requests)
+    return ", ".join(f"{r.count} x {r.spec}" for r in items)

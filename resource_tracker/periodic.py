@@ -1,0 +1,299 @@
+"""The periodic recount: a node's usage from scratch.
+
+    driver inventory + instances on the node + in-progress migrations -> usage
+
+Pure functions over objects: no database, no locks. The tracker reads what
+they need, calls ``recount``, and writes only the fields ``differences``
+finds changed.
+"""
+import logging
+import math
+
+from hoststate.hardware import pci as hw_pci
+from hoststate.hardware import usage as hw_usage
+from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import hv_spec
+from hoststate.objects import states
+from hoststate.resource_tracker import consumption as cons
+
+LOG = logging.getLogger(__name__)
+
+_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
+           "disk_allocation_ratio")
+
+#: Task states whose instances count as I/O work on the node (Nova's
+#: ``io_workload`` stat, which IoOpsFilter reads).
+IO_TASK_STATES = frozenset((
+    states.RESIZE_MIGRATING, states.REBUILDING, states.RESIZE_PREP,
+    "image_snapshot", "image_backup", "rescuing", "unshelving",
+    "shelving", "shelving_offloading", states.SPAWNING))
+
+
+def allocation_ratios(conf, node=None):
+    """The ratios a node should carry.
+
+    A configured ``*_allocation_ratio`` (not None, not 0.0) always wins; a
+    node that has none yet gets ``initial_*_allocation_ratio``; otherwise
+    the node keeps what it has (an operator may have set it per node).
+    """
+    ratios = {}
+    for name in _RATIOS:
+        configured = conf[name]
+        if configured not in (None, 0.0):
+            ratios[name] = configured
+        elif node is None or node.obj_get(name) in (None, 0.0):
+            ratios[name] = conf["initial_" + name]
+        else:
+            ratios[name] = node.obj_get(name)
+    return ratios
+
+
+def baseline(conf, resources, node):
+    """A ComputeNode holding the inventory and only the reserved usage."""
+    target = cn_obj.ComputeNode(
+        vcpus=resources["vcpus"], memory_mb=resources["memory_mb"],
+        local_gb=resources["local_gb"],
+        hypervisor_type=resources.get("hypervisor_type") or "unknown",
+        hypervisor_version=resources.get("hypervisor_version") or 0,
+        hypervisor_hostname=resources.get("hypervisor_hostname"),
+        cpu_info=resources.get("cpu_info") or "",
+        disk_available_least=resources.get("disk_available_least"),
+        host_ip=conf.my_ip,
+        supported_hv_specs=[hv_spec.HVSpec.from_list(triple) for triple in
+                            resources.get("supported_instances") or []],
+        numa_topology=_copy(resources.get("numa_topology")),
+        pci_device_pools=_pci_pools(resources),
+        vcpus_used=conf.reserved_host_cpus,
+        memory_mb_used=conf.reserved_host_memory_mb,
+        local_gb_used=math.ceil(conf.reserved_host_disk_mb / 1024),
+        current_workload=0, running_vms=0,
+        **allocation_ratios(conf, node))
+    cons.refresh_free(target)
+    return target
+
+
+def recount(conf, resources, node, instances, migration_sides):
+    """Usage of the node from scratch.
+
+    ``instances`` are those whose host and node are this node (objects or
+    ``usage_source.InstanceRecord``s); ``migration_sides`` are (instance,
+    flavor, numa, pci_requests) for each in-progress migration counted here
+    (see ``migration_sides``). Returns (target ComputeNode, {instance uuid:
+    Consumption}). Cpus, memory and disk are summed as plain numbers and set
+    once; only instances with NUMA or PCI needs are applied one by one.
+    """
+    target = baseline(conf, resources, node)
+    consumptions = {}
+    counted = [i for i in instances if not states.allows_resource_removal(
+        i.vm_state, i.obj_get("task_state"))]
+    plain = {}   # (id(flavor), boot from volume) -> Consumption
+    for instance in counted:
+        consumptions[instance.uuid] = _consumption(
+            instance.flavor, instance, instance.obj_get("numa_topology"),
+            instance.obj_get("pci_requests"), plain)
+    moving = [_consumption(flavor, instance, numa_topology, pci_requests,
+                           plain)
+              for instance, flavor, numa_topology, pci_requests
+              in migration_sides]
+    everything = list(consumptions.values()) + moving
+    cons.add_scalars(target, sum(c.vcpus for c in everything),
+                     sum(c.memory_mb for c in everything),
+                     sum(c.disk_gb for c in everything))
+    for instance_uuid, wanted in list(consumptions.items()):
+        if wanted.numa_topology is not None or cons._has_pci(
+                wanted.pci_requests):
+            consumptions[instance_uuid] = _add_devices(target, wanted,
+                                                       instance_uuid)
+    for wanted in moving:
+        if wanted.numa_topology is not None or cons._has_pci(
+                wanted.pci_requests):
+            _add_devices(target, wanted, None)
+    target.stats = instance_stats(counted, node)
+    target.running_vms = len(counted)
+    target.current_workload = int(target.stats["io_workload"])
+    return target, consumptions
+
+
+def _consumption(flavor, instance, numa_topology, pci_requests, plain):
+    """An instance's consumption; those without NUMA or PCI needs share one
+    per flavor object (instances read together share their flavor objects,
+    so a node of fifty same-flavor instances computes it once)."""
+    is_bfv = hw_usage.is_boot_from_volume(instance)
+    if numa_topology is not None or cons._has_pci(pci_requests):
+        return cons.Consumption.of(flavor, is_bfv, numa_topology=numa_topology,
+                                   pci_requests=pci_requests)
+    key = (id(flavor), is_bfv)
+    if key not in plain:
+        plain[key] = (flavor, cons.Consumption.of(flavor, is_bfv))
+    return plain[key][1]
+
+
+def _add_devices(target, wanted, instance_uuid):
+    """Add one consumption's NUMA and PCI use; PCI devices are given again
+    from the pools (a device nobody can serve any more is not counted)."""
+    allocation = None
+    if cons._has_pci(wanted.pci_requests) and \
+            target.obj_get("pci_device_pools") is not None:
+        stats = hw_pci.PciDeviceStats.from_pools(target.pci_device_pools)
+        cells = cons._cell_ids(wanted.numa_topology)
+        try:
+            allocation = stats.apply_requests(
+                wanted.pci_requests, cells, target.obj_get("numa_topology"))
+        except hw_pci.PciDeviceRequestFailed:
+            LOG.warning("instance %s holds PCI requests its node cannot "
+                        "serve any more; not counted", instance_uuid)
+    fitted = wanted.with_fit(wanted.numa_topology, allocation)
+    try:
+        cons.apply_devices(target, fitted, 1)
+    except Exception as exc:  # a pinning conflict between two instances
+        LOG.warning("instance %s: %s; its NUMA usage is not counted",
+                    instance_uuid, exc)
+        cons.apply_devices(target, fitted.with_fit(None, allocation), 1)
+    return fitted
+
+
+def instance_stats(instances, node=None):
+    """Nova's per-node stats: counts by state, os type and project."""
+    counts = {"num_instances": len(instances), "io_workload": 0}
+    for instance in instances:
+        for key in _stat_keys(instance):
+            counts[key] = counts.get(key, 0) + 1
+    stats = {key: str(value) for key, value in counts.items()}
+    failed = (node.obj_get("stats") or {}).get("failed_builds") if node else None
+    stats["failed_builds"] = failed or "0"
+    return stats
+
+
+def _stat_keys(instance):
+    task_state = instance.obj_get("task_state")
+    keys = [f"num_vm_{instance.vm_state}", f"num_task_{task_state}",
+            f"num_os_type_{instance.obj_get('os_type')}",
+            f"num_proj_{instance.obj_get('project_id')}"]
+    if task_state in IO_TASK_STATES:
+        keys.append("io_workload")
+    return keys
+
+
+def stats_with(stats, instance, sign):
+    """``stats`` with one instance counted in (sign 1) or out (sign -1).
+
+    Values are strings, as ComputeNode.stats stores them; a count that
+    drops to zero is removed, so a recount and a sequence of claims and
+    aborts end with the same dict.
+    """
+    stats = dict(stats or {})
+    for key in ["num_instances"] + _stat_keys(instance):
+        value = int(stats.get(key, 0)) + sign
+        if value > 0 or key in ("num_instances", "io_workload"):
+            stats[key] = str(max(value, 0))
+        else:
+            stats.pop(key, None)
+    stats.setdefault("io_workload", "0")
+    stats.setdefault("failed_builds", "0")
+    return stats
+
+
+def apply_stats(node, instance, sign):
+    """Count ``instance`` in or out of the node's stats and counters."""
+    node.stats = stats_with(node.obj_get("stats"), instance, sign)
+    node.running_vms = int(node.stats["num_instances"])
+    node.current_workload = int(node.stats["io_workload"])
+
+
+def migration_sides(host, nodename, migrations, instances_by_uuid):
+    """Which migrations count here, and with which side of the move.
+
+    Returns (sides, stale): sides as ``recount`` takes them, stale the
+    migrations that are no longer their instance's current move. Only the
+    newest migration of each instance is considered.
+    """
+    sides, stale = [], []
+    for migration in _newest_per_instance(migrations):
+        instance = instances_by_uuid.get(migration.instance_uuid)
+        if instance is None or not (
+                states.is_resizing(instance.vm_state, instance.task_state) or
+                states.is_live_migrating(instance.vm_state,
+                                         instance.task_state)):
+            continue
+        context = instance.obj_get("migration_context")
+        if context is not None and context.migration_id != migration.id:
+            stale.append(migration)
+            continue
+        side = _side_counted_here(host, nodename, migration, instance)
+        if side is None or context is None:
+            continue
+        flavor, numa_topology, pci_requests = context.side(side)
+        if flavor is not None:
+            sides.append((instance, flavor, numa_topology, pci_requests))
+    return sides, stale
+
+
+def _side_counted_here(host, nodename, migration, instance):
+    here = instance.obj_get("host") == host and \
+        instance.obj_get("node") == nodename
+    incoming = (migration.dest_compute, migration.dest_node) == (host, nodename)
+    outgoing = (migration.source_compute, migration.source_node) == \
+        (host, nodename)
+    if incoming and outgoing:
+        # same node: the instance itself counts one flavor; the migration
+        # holds the other (the new one until the resize finishes).
+        return "new" if instance.obj_get("instance_type_id") == \
+            migration.old_instance_type_id else "old"
+    if incoming and not here:
+        return "new"
+    if outgoing and not here:
+        return "old"
+    return None
+
+
+def _newest_per_instance(migrations):
+    newest = {}
+    for migration in migrations:
+        when = migration.obj_get("updated_at") or migration.obj_get("created_at")
+        seen = newest.get(migration.instance_uuid)
+        if seen is None or (when, migration.id) > seen[0]:
+            newest[migration.instance_uuid] = ((when, migration.id), migration)
+    return [entry[1] for entry in newest.values()]
+
+
+def differences(node, target):
+    """{field: value} of ``target`` that differ from the stored ``node``.
+
+    Documents compare by their stable JSON text, so an equal topology
+    rebuilt from scratch is not a change; updated_at never counts.
+    """
+    changes = {}
+    for name in _COMPARED:
+        new = target.obj_get(name)
+        old = node.obj_get(name)
+        if _comparable(new) != _comparable(old):
+            changes[name] = new
+    return changes
+
+
+_COMPARED = (
+    "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
+    "local_gb_used", "free_ram_mb", "free_disk_gb", "disk_available_least",
+    "current_workload", "running_vms", "hypervisor_type", "hypervisor_version",
+    "hypervisor_hostname", "cpu_info", "host_ip", "supported_hv_specs",
+    "stats", "numa_topology", "pci_device_pools") + _RATIOS
+
+
+def _comparable(value):
+    if hasattr(value, "to_json"):
+        return value.to_json()
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    if hasattr(value, "to_list"):
+        return value.to_list()
+    return str(value) if value is not None and not isinstance(
+        value, (int, float, str, dict)) else value
+
+
+def _copy(obj):
+    return None if obj is None else obj.obj_clone()
+
+
+def _pci_pools(resources):
+    devices = resources.get("pci_passthrough_devices") or []
+    return hw_pci.PciDeviceStats.from_devices(devices).to_pool_list()
