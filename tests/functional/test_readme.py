@@ -23,3 +23,15 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     service = namespace["svc"]
     stored = type(service).get_by_id(namespace["ctx"], service.id)
     assert (stored.report_count, stored.last_seen_up is not None) == (1, True)
+
+
+def test_readme_tracker_example_claims_the_instance(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in _python_blocks():
+        exec(compile(block, "README.md", "exec"), namespace)
+    node = namespace["compute"].tracker("node-1").node
+    # 2 vcpus claimed; memory 4096 plus the default 512 MiB reserved
+    assert (node.vcpus_used, node.memory_mb_used, node.local_gb_used) == \
+        (2, 4608, 20)
+    assert namespace["vm"].node == "node-1"
