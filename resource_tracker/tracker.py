@@ -151,27 +151,17 @@ class ResourceTracker(moves.MoveClaims):
             for migration in stale:
                 migration.status = "error"
                 migration.save()
-            for _ in range(CAS_RETRIES):
-                target, consumptions = periodic.recount(
-                    CONF, resources, self.node, instances, sides)
-                changes = periodic.differences(self.node, target)
-                if not changes:
-                    self.consumptions = consumptions
-                    return False
-                node = self.node.obj_clone()
+            recounted = {}
+
+            def recount(node):
+                target, recounted["consumptions"] = periodic.recount(
+                    CONF, resources, node, instances, sides)
+                changes = periodic.differences(node, target)
                 node.update(changes)
-                try:
-                    node.save()
-                except exception.GenerationConflict:
-                    self.node = cn_obj.ComputeNode.get_by_id(self.context,
-                                                              self.node.id)
-                    continue
-                self.set_node(node)
-                self.consumptions = consumptions
-                return True
-        raise exception.GenerationConflict(
-            table="compute_nodes", row_id=self.node.id,
-            seen_generation=self.node.generation)
+                return bool(changes)
+            written = self._apply_with_retry(recount)
+            self.consumptions = recounted["consumptions"]
+            return written
 
     def _usage_sources(self, sources):
         if sources is None:
@@ -234,10 +224,13 @@ class ResourceTracker(moves.MoveClaims):
 
         On a conflict the node is re-read and ``change`` runs again on what
         is really stored, so another writer's update is never overwritten.
+        A change that leaves the node as it was writes nothing.
         """
         for _ in range(CAS_RETRIES):
             node = self.node.obj_clone()
             result = change(node)
+            if not node.obj_what_changed():
+                return result          # nothing to write
             try:
                 node.save()
             except exception.GenerationConflict:

@@ -85,19 +85,24 @@ def _spawn_context():
     return multiprocessing.get_context("spawn")
 
 
+def _claim_in_two_processes(database, claims_each, tmp_path):
+    """Both children claim at the same moment; how many each placed."""
+    start = tmp_path / "go"
+    with _spawn_context().Pool(2) as pool:
+        results = [pool.apply_async(
+            tracker_worker.claim_many,
+            (database.url, INVENTORY, claims_each, str(start)))
+            for _ in range(2)]
+        time.sleep(0.5)
+        start.touch()
+        return [r.get(timeout=120) for r in results]
+
+
 def test_two_processes_claiming_one_node_lose_no_update(
         ctx, database, no_reserve, tmp_path):
     make_agent(ctx, make_driver(**INVENTORY))
-    start = tmp_path / "go"
     # cpu ratio 4.0 (initial): 32 vcpus; 2 x 12 claims of 1 vcpu all fit
-    with _spawn_context().Pool(2) as pool:
-        results = [pool.apply_async(tracker_worker.claim_many,
-                                    (database.url, INVENTORY, 12, str(start)))
-                   for _ in range(2)]
-        time.sleep(0.5)
-        start.touch()
-        placed = [r.get(timeout=120) for r in results]
-    assert placed == [12, 12]
+    assert _claim_in_two_processes(database, 12, tmp_path) == [12, 12]
     node = _stored(ctx)
     assert (node.vcpus_used, node.memory_mb_used) == (24, 24 * 64)
 
@@ -106,14 +111,7 @@ def test_two_processes_never_over_commit_a_node(
         ctx, database, no_reserve, overrides, tmp_path):
     overrides(cpu_allocation_ratio=1.0)
     make_agent(ctx, make_driver(**INVENTORY))
-    start = tmp_path / "go"
-    with _spawn_context().Pool(2) as pool:
-        results = [pool.apply_async(tracker_worker.claim_many,
-                                    (database.url, INVENTORY, 6, str(start)))
-                   for _ in range(2)]
-        time.sleep(0.5)
-        start.touch()
-        placed = [r.get(timeout=120) for r in results]
+    placed = _claim_in_two_processes(database, 6, tmp_path)
     # 12 asked, 8 vcpus: exactly 8 placed, whichever process got them
     assert sum(placed) == 8
     assert _stored(ctx).vcpus_used == 8
