@@ -124,3 +124,19 @@ class ComputeResourcesUnavailable(HoststateError):
     def __init__(self, node, reasons):
         reasons = list(reasons)
         super().__init__(node=node, reasons=reasons, reason="; ".join(reasons))
+
+
+# --- service liveness ------------------------------------------------------
+
+class ServiceGroupUnavailable(HoststateError):
+    """Liveness is unknown right now (the backend cannot be reached).
+
+    Raised instead of answering "down" (or "up") for every service, which
+    would make a scheduler drop (or pick) hosts on the backend's account.
+    """
+
+    msg_fmt = "Service liveness unknown: the %(driver)s backend is unavailable: %(reason)s"
+
+
+class UnknownServiceGroupDriver(HoststateError, ValueError):
+    msg_fmt = "Unknown servicegroup_driver %(name)r; known drivers: %(known)s"

@@ -1,0 +1,2 @@
+"""Liveness drivers: db (heartbeats in the services table), zk (ephemeral
+znodes in ZooKeeper), mc (expiring keys in memcached)."""
