@@ -1,2 +1,5 @@
 """Fixtures for the benchmarks: the same databases the tests use."""
 from support.databases import ctx, database, empty_database  # noqa: F401
+# Real ZooKeeper and memcached servers, one of each per test session.
+from support.memcached import memcached_factory, memcached_server  # noqa: F401,E402
+from support.zookeeper import zookeeper_server  # noqa: F401,E402

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import utils
+
 cells_group = cfg.OptGroup(
     'cells',
     title='Cells options',
@@ -32,8 +34,7 @@ Capabilities this cell advertises to the cell selection step, as
 
 
 def register_opts(conf):
-    conf.register_group(cells_group)
-    conf.register_opts(cells_opts, group=cells_group)
+    utils.register_group_opts(conf, cells_group, cells_opts)
 
 
 def list_opts():

@@ -4,6 +4,8 @@ import os
 
 from oslo_config import cfg
 
+from hoststate.conf import utils
+
 #: File name of the embedded SQLite database inside state_path.
 SQLITE_FILENAME = 'hoststate.sqlite'
 
@@ -56,10 +58,8 @@ def database_url(conf, override=None):
 
 
 def register_opts(conf):
-    conf.register_group(database_group)
-    conf.register_opts(database_opts, group=database_group)
-    conf.register_group(api_database_group)
-    conf.register_opts(api_database_opts, group=api_database_group)
+    utils.register_group_opts(conf, database_group, database_opts)
+    utils.register_group_opts(conf, api_database_group, api_database_opts)
 
 
 def list_opts():

@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import utils
+
 metrics_group = cfg.OptGroup(
     'metrics',
     title='Metrics weigher options',
@@ -43,8 +45,7 @@ only when ``required`` is false.
 
 
 def register_opts(conf):
-    conf.register_group(metrics_group)
-    conf.register_opts(metrics_weight_opts, group=metrics_group)
+    utils.register_group_opts(conf, metrics_group, metrics_weight_opts)
 
 
 def list_opts():

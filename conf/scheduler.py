@@ -7,6 +7,8 @@ configures the same behaviour.
 
 from oslo_config import cfg
 
+from hoststate.conf import utils
+
 #: CPU architectures a host or image may declare (Nova's list).
 ARCHITECTURES = (
     'alpha', 'armv6', 'armv7l', 'armv7b', 'aarch64', 'cris', 'i686', 'ia64',
@@ -187,10 +189,8 @@ compared.
 
 
 def register_opts(conf):
-    conf.register_group(scheduler_group)
-    conf.register_opts(scheduler_opts, group=scheduler_group)
-    conf.register_group(filter_scheduler_group)
-    conf.register_opts(filter_scheduler_opts, group=filter_scheduler_group)
+    utils.register_group_opts(conf, scheduler_group, scheduler_opts)
+    utils.register_group_opts(conf, filter_scheduler_group, filter_scheduler_opts)
 
 
 def list_opts():

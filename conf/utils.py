@@ -1,5 +1,6 @@
 """Small helpers shared by the option modules of :mod:`hoststate.conf`."""
 
+from oslo_config import cfg
 from oslo_config import types
 
 #: What oslo-config-generator writes for an option whose default is None.
@@ -46,3 +47,18 @@ def accept_none_placeholder(opts):
             continue
         opt.type.__class__ = _nullable_type(base)
     return opts
+
+
+def register_group_opts(conf, group, opts):
+    """Register ``opts`` in ``group`` on ``conf``, through a group object of
+    its own.
+
+    oslo.config keeps a shallow copy of a registered OptGroup, so two
+    ConfigOpts given the same module-level group share one option table,
+    and an override set on one shows through the other. A fresh group per
+    ConfigOpts keeps them apart.
+    """
+    if group.name not in conf:
+        conf.register_group(cfg.OptGroup(name=group.name, title=group.title,
+                                         help=group.help))
+    conf.register_opts(opts, group=group.name)

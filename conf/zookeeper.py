@@ -2,6 +2,8 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import utils
+
 zookeeper_group = cfg.OptGroup(
     'zookeeper',
     title='ZooKeeper service group options',
@@ -43,8 +45,7 @@ the ZooKeeper connection failed.
 
 
 def register_opts(conf):
-    conf.register_group(zookeeper_group)
-    conf.register_opts(zookeeper_opts, group=zookeeper_group)
+    utils.register_group_opts(conf, zookeeper_group, zookeeper_opts)
 
 
 def list_opts():

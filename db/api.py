@@ -9,6 +9,7 @@ import contextlib
 import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.ext import compiler as sa_compiler
 
 from hoststate import exception
 from hoststate.db import schema
@@ -20,6 +21,41 @@ _FK_VIOLATION = {"23503", 1451, 1452, "FOREIGN KEY constraint failed"}
 def utcnow():
     """Naive UTC now, the form every DateTime column stores."""
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class server_utcnow(sa.sql.functions.FunctionElement):
+    """The database server's UTC now (naive), as a SQL expression.
+
+    Liveness stamps and judges heartbeats with it, so every process agrees on
+    "now" whatever its own clock says. Each dialect gets a clock that moves
+    within a transaction (PostgreSQL's now() does not) but stays put within
+    a statement; SQLite's is the clock of the machine holding the file.
+    Naive, like every DateTime column.
+    """
+
+    type = sa.DateTime()
+    inherit_cache = True
+
+
+@sa_compiler.compiles(server_utcnow, "postgresql")
+def _server_utcnow_postgresql(element, compiler, **kw):
+    # now() is frozen at the start of the transaction; statement_timestamp()
+    # is the start of this statement.
+    return "timezone('utc', statement_timestamp())"
+
+
+@sa_compiler.compiles(server_utcnow, "mysql")
+@sa_compiler.compiles(server_utcnow, "mariadb")
+def _server_utcnow_mysql(element, compiler, **kw):
+    return "UTC_TIMESTAMP(6)"
+
+
+@sa_compiler.compiles(server_utcnow, "sqlite")
+def _server_utcnow_sqlite(element, compiler, **kw):
+    # %f is seconds with milliseconds; the three zeros make the text the
+    # same shape (microseconds) SQLAlchemy writes, so stored times compare
+    # correctly as strings.
+    return "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
 
 
 def engine_of(context):

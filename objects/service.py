@@ -83,7 +83,9 @@ class Service(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
     def save(self):
         """Compare-and-swap the changed fields; stamp a heartbeat.
 
-        ``last_seen_up`` is set to now exactly when ``report_count`` grows.
+        ``last_seen_up`` is set to now exactly when ``report_count`` grows,
+        on the database server's clock (the one liveness is judged by), so a
+        heartbeating host with a skewed clock is not judged dead.
         A lost race raises ``GenerationConflict`` and changes nothing.
         """
         values = self._column_values(self.obj_what_changed() - {"uuid"})
@@ -92,7 +94,7 @@ class Service(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
         with db_api.transaction(self._context) as conn:
             if "report_count" in values and (
                     values["report_count"] > self._report_count_stored(conn)):
-                values["last_seen_up"] = db_api.utcnow()
+                values["last_seen_up"] = db_api.server_utcnow()
             row = db_api.cas_update(conn, self.TABLE, self.id,
                                     self.generation, values)
         self._from_db_object(self._context, self, row)

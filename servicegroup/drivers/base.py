@@ -6,6 +6,7 @@ A driver answers for services identified by ``(service.host, service.topic)``
 service_down_time adjustment, so drivers only judge liveness.
 """
 import abc
+import datetime
 
 
 class Driver(abc.ABC):
@@ -48,7 +49,11 @@ class Driver(abc.ABC):
     def updated_time(self, service):
         """When ``service`` last reported, as the backend knows it (naive
         UTC datetime), or None."""
-        return service.obj_get("updated_at")
+        updated = service.obj_get("updated_at")
+        if updated is not None and updated.tzinfo is not None:
+            updated = updated.astimezone(datetime.timezone.utc).replace(
+                tzinfo=None)
+        return updated
 
     def stop(self):
         """Stop every background reporter and close connections; leaves
