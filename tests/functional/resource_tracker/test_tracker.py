@@ -186,10 +186,26 @@ def test_claim_on_an_unavailable_node_is_refused_untouched(ctx, no_reserve):
     assert _stored(ctx).vcpus_used == 0
 
 
-def test_claim_on_an_unknown_node_is_a_named_error(ctx):
+def test_claim_on_an_unknown_node_is_refused_untouched(ctx, no_reserve):
     agent = make_agent(ctx, make_driver())
+    instance = make_instance(ctx)
+    with pytest.raises(exception.ComputeResourcesUnavailable) as err:
+        with agent.instance_claim(instance, "no-such-node"):
+            pass
+    assert err.value.reasons == [
+        f"node no-such-node is not managed by host {HOST}"]
+    assert instance.obj_get("host") is None
+    assert instance.obj_what_changed() == set()
     with pytest.raises(exception.ComputeHostNotFound):
         agent.tracker("no-such-node")
+
+
+def test_agent_claims_through_the_node_tracker(ctx, no_reserve):
+    agent = make_agent(ctx, make_driver())
+    instance = make_instance(ctx)
+    with agent.instance_claim(instance, NODE):
+        pass
+    assert _stored(ctx).vcpus_used == 1
 
 
 def test_an_exception_inside_the_claim_aborts_it(ctx, no_reserve):
