@@ -31,35 +31,31 @@ class MoveClaim:
 class MoveClaims:
     """The move-claim half of ResourceTracker."""
 
-    @contextlib.contextmanager
     def resize_claim(self, instance, new_flavor, migration=None,
                      image_meta=None):
         """Claim ``new_flavor`` here for a resize or cold migration of
         ``instance``; aborted (migration set to error) if the block raises."""
         move_type = "migration" if new_flavor.flavorid == \
             instance.flavor.flavorid else "resize"
-        with self._aborting(instance, self._move_claim(
-                instance, new_flavor, migration, move_type, image_meta)) as claim:
-            yield claim
+        return self._claiming(instance, new_flavor, migration, move_type,
+                              image_meta)
 
-    @contextlib.contextmanager
     def rebuild_claim(self, instance, migration=None, image_meta=None):
         """Claim ``instance`` here as it is, for an evacuation."""
-        with self._aborting(instance, self._move_claim(
-                instance, instance.flavor, migration, EVACUATION,
-                image_meta)) as claim:
-            yield claim
+        return self._claiming(instance, instance.flavor, migration,
+                              EVACUATION, image_meta)
 
-    @contextlib.contextmanager
     def live_migration_claim(self, instance, migration=None, image_meta=None):
         """Claim ``instance`` here as it is, for a live migration."""
-        with self._aborting(instance, self._move_claim(
-                instance, instance.flavor, migration, LIVE_MIGRATION,
-                image_meta)) as claim:
-            yield claim
+        return self._claiming(instance, instance.flavor, migration,
+                              LIVE_MIGRATION, image_meta)
 
     @contextlib.contextmanager
-    def _aborting(self, instance, claim):
+    def _claiming(self, instance, flavor, migration, move_type, image_meta):
+        """A move claim as a context manager: the new side is dropped and
+        the migration set to error if the block raises."""
+        claim = self._move_claim(instance, flavor, migration, move_type,
+                                 image_meta)
         try:
             yield claim
         except Exception:
