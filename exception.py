@@ -140,3 +140,42 @@ class ServiceGroupUnavailable(HoststateError):
 
 class UnknownServiceGroupDriver(HoststateError, ValueError):
     msg_fmt = "Unknown servicegroup_driver %(name)r; known drivers: %(known)s"
+
+
+class PluginNotFound(HoststateError, LookupError):
+    msg_fmt = "Unknown scheduler %(kind)s %(name)r; known: %(known)s"
+
+
+class DuplicatePlugin(HoststateError, ValueError):
+    msg_fmt = ("Scheduler %(kind)s name %(name)r is registered twice: "
+               "%(first)s and %(second)s")
+
+
+class NoValidHost(HoststateError):
+    """No node can take the request. ``reasons`` explains it: one entry per
+    filter that removed hosts (how many, and for capacity what was short)."""
+
+    msg_fmt = "No valid host was found. %(reason)s"
+
+    def __init__(self, message=None, reasons=(), **kwargs):
+        self.reasons = list(reasons)
+        if message is None and "reason" not in kwargs:
+            kwargs["reason"] = "; ".join(str(r) for r in self.reasons) or \
+                "There are not enough hosts available."
+        super().__init__(message, **kwargs)
+
+
+class MetricNotFound(HoststateError, LookupError):
+    msg_fmt = "Host %(host)s does not report metric %(name)s"
+
+
+class ClaimRejected(HoststateError):
+    """A node could not take a scheduler's claim (it filled up since the
+    scheduler last looked); ``reasons`` names each shortfall."""
+
+    msg_fmt = "Node %(node)s cannot take the claim: %(reason)s"
+
+    def __init__(self, node, reasons):
+        self.node = node
+        self.reasons = list(reasons)
+        super().__init__(node=node, reason="; ".join(self.reasons))

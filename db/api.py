@@ -163,24 +163,35 @@ def select_one(conn, table, not_found, read_deleted="no", **equals):
 
 
 def insert_row(conn, table, values):
-    """Insert ``values`` and return the stored row (with defaults filled)."""
+    """Insert ``values`` and return the stored row (with defaults filled).
+
+    A new compute node also gets ``updated_at``: schedulers find changed
+    nodes by that column (an index range from their last watermark), and a
+    node nobody has written since its creation is a change too. Both
+    stamps are the database server's clock, so every writer's rows order
+    the same way whatever its own clock says.
+    """
     values = dict(values)
-    values.setdefault("created_at", utcnow())
+    values.setdefault("created_at", server_utcnow())
+    if table.name == "compute_nodes":
+        values.setdefault("updated_at", server_utcnow())
     result = conn.execute(sa.insert(table).values(**values))
     (row_id,) = result.inserted_primary_key
     return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
 
 
-def cas_update(conn, table, row_id, seen_generation, values):
+def cas_update(conn, table, row_id, seen_generation, values, read_back=True):
     """Update a row only if it is still at ``seen_generation``.
 
     ``UPDATE ... SET ..., generation = generation + 1 WHERE id = :id AND
     generation = :seen``. When no row changes, the row either moved on
     (``GenerationConflict``: re-read and decide again) or is gone
-    (``NotFound``). Returns the stored row after the update.
+    (``NotFound``). Returns the stored row after the update, or None with
+    ``read_back=False`` (a caller that knows what it wrote saves a round
+    trip).
     """
     values = dict(values)
-    values.setdefault("updated_at", utcnow())
+    values.setdefault("updated_at", server_utcnow())
     values["generation"] = table.c.generation + 1
     query = (sa.update(table)
              .where(table.c.id == row_id)
@@ -189,7 +200,29 @@ def cas_update(conn, table, row_id, seen_generation, values):
              .values(**values))
     if conn.execute(query).rowcount != 1:
         _raise_missing_or_conflict(conn, table, row_id, seen_generation)
+    if not read_back:
+        return None
     return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
+
+
+def insert_if_absent(conn, table, values):
+    """Insert ``values`` unless a row with the same unique key exists, in
+    one statement (PostgreSQL ON CONFLICT DO NOTHING, MySQL INSERT IGNORE,
+    SQLite INSERT OR IGNORE). True if the row was inserted."""
+    values = dict(values)
+    values.setdefault("created_at", server_utcnow())
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+        query = postgresql.insert(table).values(**values) \
+            .on_conflict_do_nothing().returning(table.c.id)
+        # psycopg reports no row count here; a returned id means inserted
+        return conn.execute(query).first() is not None
+    if dialect in ("mysql", "mariadb"):
+        query = sa.insert(table).values(**values).prefix_with("IGNORE")
+    else:
+        query = sa.insert(table).values(**values).prefix_with("OR IGNORE")
+    return conn.execute(query).rowcount == 1
 
 
 def _raise_missing_or_conflict(conn, table, row_id, seen_generation):
@@ -247,7 +280,7 @@ def delete_row(conn, table, row_id, seen_generation=None, **constraint):
     if seen_generation is not None:
         query = query.where(table.c.generation == seen_generation)
     if table.name in schema.SOFT_DELETE_TABLES:
-        query = query.values(deleted=table.c.id, deleted_at=utcnow(),
+        query = query.values(deleted=table.c.id, deleted_at=server_utcnow(),
                              updated_at=table.c.updated_at)
     if conn.execute(query).rowcount == 1:
         return
@@ -266,7 +299,7 @@ def delete_rows(conn, table, **equals):
     query = sa.update(table) if soft else sa.delete(table)
     query = query.where(not_deleted(table, "no"), *_equal(table, equals))
     if soft:
-        query = query.values(deleted=table.c.id, deleted_at=utcnow(),
+        query = query.values(deleted=table.c.id, deleted_at=server_utcnow(),
                              updated_at=table.c.updated_at)
     return conn.execute(query).rowcount
 
@@ -274,7 +307,7 @@ def delete_rows(conn, table, **equals):
 def undelete_row(conn, table, row_id):
     """Bring a soft-deleted row back to life; NotFound if it is not deleted."""
     query = (sa.update(table).where(table.c.id == row_id, table.c.deleted != 0)
-             .values(deleted=0, deleted_at=None, updated_at=utcnow(),
+             .values(deleted=0, deleted_at=None, updated_at=server_utcnow(),
                      generation=table.c.generation + 1))
     if conn.execute(query).rowcount != 1:
         raise exception.NotFound(f"{table.name} row {row_id} is not deleted")

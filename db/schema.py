@@ -106,6 +106,7 @@ compute_nodes = sa.Table(
     sa.UniqueConstraint("uuid"),
     sa.UniqueConstraint("host", "hypervisor_hostname", "deleted"),
     sa.Index("ix_compute_nodes_updated_at", "updated_at"),
+    sa.Index("ix_compute_nodes_deleted_at", "deleted_at"),
 )
 
 instances = sa.Table(

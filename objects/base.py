@@ -117,6 +117,23 @@ class HoststateObject(ovo_base.VersionedObject,
                 changes.add(name)
         return changes
 
+    @classmethod
+    def trusted(cls, **values):
+        """An object from values hoststate itself made, already of their
+        fields' types: set without coercion or checks.
+
+        Only for hot paths that build results from their own data (the
+        scheduler makes several Selections per request, and coercing their
+        fields costs more than choosing the host); never for input from a
+        caller, which must go through the checked constructor.
+        """
+        obj = cls.__new__(cls)
+        object.__setattr__(obj, "_context", None)
+        object.__setattr__(obj, "_changed_fields", set(values))
+        for name, value in values.items():
+            object.__setattr__(obj, "_obj_" + name, value)
+        return obj
+
     def update(self, values):
         """Set several fields at once; all are checked before any is set."""
         for name, value in values.items():

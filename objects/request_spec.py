@@ -113,13 +113,19 @@ class SchedulerRetries(fields.DefaultsOnInit, base.HoststateObject):
 
 
 # Version 1.0: host, node, cell, aggregates
+# Version 1.1: allow_cross_cell_move
 @base.HoststateObjectRegistry.register
 class Destination(_LazyChildren, fields.DefaultsOnInit,
                   base.HoststateObject):
     """Where an operator asked the instance to go (a host, a node, a cell,
-    or hosts of given aggregates)."""
+    or hosts of given aggregates).
 
-    VERSION = "1.0"
+    ``allow_cross_cell_move`` says a move may leave ``cell`` (the cell the
+    instance is in, which is then only preferred, not required).
+    """
+
+    VERSION = "1.1"
+    FIELDS_ADDED = {"allow_cross_cell_move": "1.1"}
 
     fields = {
         "host": fields.StringField(nullable=True, default=None),
@@ -129,6 +135,7 @@ class Destination(_LazyChildren, fields.DefaultsOnInit,
         # Each entry is a comma-separated list of aggregate uuids: a host
         # must be in at least one aggregate of every entry.
         "aggregates": fields.ListOfStringsField(nullable=True, default=None),
+        "allow_cross_cell_move": fields.BooleanField(default=False),
     }
 
     def require_aggregates(self, aggregate_uuids):

@@ -14,7 +14,7 @@ from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import usage as hw_usage
 from hoststate.objects import migration as migration_obj
 from hoststate.objects import migration_context as mc_obj
-from hoststate.resource_tracker import consumption as cons
+from hoststate.hardware import consumption as cons
 
 EVACUATION = "evacuation"
 LIVE_MIGRATION = "live-migration"

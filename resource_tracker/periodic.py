@@ -14,20 +14,13 @@ from hoststate.hardware import usage as hw_usage
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import hv_spec
 from hoststate.objects import states
-from hoststate.resource_tracker import consumption as cons
+from hoststate.hardware import consumption as cons
+from hoststate.hardware import node_stats
 
 LOG = logging.getLogger(__name__)
 
 _RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
            "disk_allocation_ratio")
-
-#: Task states whose instances count as I/O work on the node (Nova's
-#: ``io_workload`` stat, which IoOpsFilter reads).
-IO_TASK_STATES = frozenset((
-    states.RESIZE_MIGRATING, states.REBUILDING, states.RESIZE_PREP,
-    "image_snapshot", "image_backup", "rescuing", "unshelving",
-    "shelving", "shelving_offloading", states.SPAWNING))
-
 
 def allocation_ratios(conf, node=None):
     """The ratios a node should carry.
@@ -108,7 +101,7 @@ def recount(conf, resources, node, instances, migration_sides):
         if wanted.numa_topology is not None or cons._has_pci(
                 wanted.pci_requests):
             _add_devices(target, wanted, None)
-    target.stats = instance_stats(counted, node)
+    target.stats = node_stats.instance_stats(counted, node)
     target.running_vms = len(counted)
     target.current_workload = int(target.stats["io_workload"])
     return target, consumptions
@@ -150,54 +143,6 @@ def _add_devices(target, wanted, instance_uuid):
                     instance_uuid, exc)
         cons.apply_devices(target, fitted.with_fit(None, allocation), 1)
     return fitted
-
-
-def instance_stats(instances, node=None):
-    """Nova's per-node stats: counts by state, os type and project."""
-    counts = {"num_instances": len(instances), "io_workload": 0}
-    for instance in instances:
-        for key in _stat_keys(instance):
-            counts[key] = counts.get(key, 0) + 1
-    stats = {key: str(value) for key, value in counts.items()}
-    failed = (node.obj_get("stats") or {}).get("failed_builds") if node else None
-    stats["failed_builds"] = failed or "0"
-    return stats
-
-
-def _stat_keys(instance):
-    task_state = instance.obj_get("task_state")
-    keys = [f"num_vm_{instance.vm_state}", f"num_task_{task_state}",
-            f"num_os_type_{instance.obj_get('os_type')}",
-            f"num_proj_{instance.obj_get('project_id')}"]
-    if task_state in IO_TASK_STATES:
-        keys.append("io_workload")
-    return keys
-
-
-def stats_with(stats, instance, sign):
-    """``stats`` with one instance counted in (sign 1) or out (sign -1).
-
-    Values are strings, as ComputeNode.stats stores them; a count that
-    drops to zero is removed, so a recount and a sequence of claims and
-    aborts end with the same dict.
-    """
-    stats = dict(stats or {})
-    for key in ["num_instances"] + _stat_keys(instance):
-        value = int(stats.get(key, 0)) + sign
-        if value > 0 or key in ("num_instances", "io_workload"):
-            stats[key] = str(max(value, 0))
-        else:
-            stats.pop(key, None)
-    stats.setdefault("io_workload", "0")
-    stats.setdefault("failed_builds", "0")
-    return stats
-
-
-def apply_stats(node, instance, sign):
-    """Count ``instance`` in or out of the node's stats and counters."""
-    node.stats = stats_with(node.obj_get("stats"), instance, sign)
-    node.running_vms = int(node.stats["num_instances"])
-    node.current_workload = int(node.stats["io_workload"])
 
 
 def migration_sides(host, nodename, migrations, instances_by_uuid):

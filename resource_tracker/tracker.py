@@ -20,7 +20,8 @@ from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import migration as migration_obj
 from hoststate.objects import states
-from hoststate.resource_tracker import consumption as cons
+from hoststate.hardware import consumption as cons
+from hoststate.hardware import node_stats
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import locks
 from hoststate.resource_tracker import moves
@@ -77,23 +78,46 @@ class ResourceTracker(moves.MoveClaims):
         """
         with self.lock:
             self._require_enabled()
-            wanted = cons.Consumption.of(
-                instance.flavor, hw_usage.is_boot_from_volume(instance),
-                pci_requests=instance.obj_get("pci_requests"))
-            requested_numa = instance.obj_get("numa_topology") or \
-                hw_numa.get_constraints(instance.flavor, image_meta)
-            fitted = self._take(wanted, requested_numa, instance)
-            try:
-                self._place_instance(instance, fitted)
-            except Exception:
-                self._give_back(fitted, instance)
-                raise
+            if self._claimed_by_scheduler(instance):
+                fitted = _consumption_of_instance(instance)
+            else:
+                fitted = self._claim_new(instance, image_meta)
             self.consumptions[instance.uuid] = fitted
         try:
             yield fitted
         except Exception:
             self.abort_instance_claim(instance)
             raise
+
+    def _claim_new(self, instance, image_meta):
+        wanted = cons.Consumption.of(
+            instance.flavor, hw_usage.is_boot_from_volume(instance),
+            pci_requests=instance.obj_get("pci_requests"))
+        requested_numa = instance.obj_get("numa_topology") or \
+            hw_numa.get_constraints(instance.flavor, image_meta)
+        fitted = self._take(wanted, requested_numa, instance)
+        try:
+            self._place_instance(instance, fitted)
+        except Exception:
+            self._give_back(fitted, instance)
+            raise
+        return fitted
+
+    def _claimed_by_scheduler(self, instance):
+        """Whether ``instance`` is stored as placed on this node already.
+
+        A scheduler's claim writes the node's usage and the instance's
+        placement in one transaction, so such an instance is counted in
+        the node as stored: claiming it again would count it twice. The
+        tracker adopts it instead (and a recount would count it too).
+        """
+        if not instance.obj_attr_is_set("id"):
+            return False
+        changed = instance.obj_what_changed()
+        return (instance.obj_get("host") == self.host and
+                instance.obj_get("node") == self.nodename and
+                instance.obj_get("compute_id") == self.node.id and
+                not changed & {"host", "node", "compute_id"})
 
     def abort_instance_claim(self, instance):
         """Undo an instance claim: usage back, instance unplaced."""
@@ -147,13 +171,18 @@ class ResourceTracker(moves.MoveClaims):
             resources = self.driver.get_available_resource(self.nodename)
         driver_api.validate_resources(resources)
         with self.lock:
-            instances, sides, stale = self._usage_sources(sources)
-            for migration in stale:
-                migration.status = "error"
-                migration.save()
+            attempts = []
             recounted = {}
 
             def recount(node):
+                # A retry follows a lost compare-and-swap: another writer
+                # (a scheduler's claim adds an instance in the same
+                # transaction as its node write) moved the node, and this
+                # node was re-read just now. The instances are read again
+                # after it, so none claimed before that read is missed.
+                instances, sides = self._count_sources(
+                    sources if not attempts else None)
+                attempts.append(node.generation)
                 target, recounted["consumptions"] = periodic.recount(
                     CONF, resources, node, instances, sides)
                 changes = periodic.differences(node, target)
@@ -162,6 +191,13 @@ class ResourceTracker(moves.MoveClaims):
             written = self._apply_with_retry(recount)
             self.consumptions = recounted["consumptions"]
             return written
+
+    def _count_sources(self, sources):
+        instances, sides, stale = self._usage_sources(sources)
+        for migration in stale:
+            migration.status = "error"
+            migration.save()
+        return instances, sides
 
     def _usage_sources(self, sources):
         if sources is None:
@@ -217,7 +253,7 @@ class ResourceTracker(moves.MoveClaims):
         (a move claim counts resources only: the instance lives elsewhere)."""
         cons.apply(node, fitted, sign)
         if instance is not None:
-            periodic.apply_stats(node, instance, sign)
+            node_stats.apply_stats(node, instance, sign)
 
     def _apply_with_retry(self, change):
         """Apply ``change`` to a copy of the node and compare-and-swap it in.

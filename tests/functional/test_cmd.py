@@ -38,9 +38,9 @@ def test_db_sync_creates_then_reports_up_to_date(capsys, empty_database):
 
     shown = empty_database.engine.url.render_as_string(hide_password=True)
     assert first == (0, f"{shown}: upgraded from an empty database to "
-                        f"revision 0001\n", "")
-    assert second == (0, f"{shown}: already at revision 0001\n", "")
-    assert migration.current_revision(empty_database.engine) == "0001"
+                        f"revision 0002\n", "")
+    assert second == (0, f"{shown}: already at revision 0002\n", "")
+    assert migration.current_revision(empty_database.engine) == "0002"
 
 
 def test_db_status_lists_every_table(capsys, empty_database):
@@ -49,7 +49,7 @@ def test_db_status_lists_every_table(capsys, empty_database):
                        "status")
     lines = out.splitlines()
     assert code == 0
-    assert lines[1] == "revision: 0001"
+    assert lines[1] == "revision: 0002"
     assert lines[2].split() == ["table", "rows"]
     assert sorted(line.split()[0] for line in lines[3:]) == sorted(
         ["aggregates", "aggregate_hosts", "aggregate_metadata", "cell_mappings",
@@ -74,7 +74,7 @@ def test_database_url_comes_from_the_config_file(capsys, tmp_path):
     code, out, _ = run(capsys, "--config-file", str(conf_file), "db", "sync")
 
     assert (code, out) == (0, f"{url}: upgraded from an empty database to "
-                              f"revision 0001\n")
+                              f"revision 0002\n")
 
 
 def test_default_database_is_sqlite_under_state_path(capsys, tmp_path):
@@ -85,7 +85,7 @@ def test_default_database_is_sqlite_under_state_path(capsys, tmp_path):
 
     expected = f"sqlite:///{tmp_path / 'state' / 'hoststate.sqlite'}"
     assert (code, out) == (0, f"{expected}: upgraded from an empty database "
-                              f"to revision 0001\n")
+                              f"to revision 0002\n")
 
 
 def test_config_show_reads_a_nova_conf(capsys):

@@ -34,7 +34,9 @@ def test_insert_fills_server_defaults(ctx):
     row = _insert_node(ctx)
     assert (row["generation"], row["vcpus_used"], row["deleted"],
             row["mapped"]) == (0, 0, 0, 0)
-    assert row["created_at"] is not None and row["updated_at"] is None
+    # a new compute node is stamped updated too (schedulers refresh by it)
+    assert row["created_at"] is not None
+    assert row["updated_at"] == row["created_at"]
 
 
 def test_cas_update_at_the_seen_generation_writes_and_bumps_it(ctx):

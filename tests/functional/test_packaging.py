@@ -6,7 +6,7 @@ import pytest
 from support import packaging
 
 # One subpackage the check must notice when setup.cfg forgets it.
-FORGOTTEN = "hoststate.scheduler"
+FORGOTTEN = "hoststate.scheduler.weights"
 
 
 def test_setup_cfg_declares_every_code_directory():
@@ -43,7 +43,7 @@ def test_installed_command_creates_the_schema(installed):
                             "--database-url", url, "db", "sync"], cwd=tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == (
-        f"{url}: upgraded from an empty database to revision 0001")
+        f"{url}: upgraded from an empty database to revision 0002")
 
 
 def test_a_subpackage_missing_from_setup_cfg_fails_the_check(tmp_path):

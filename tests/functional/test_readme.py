@@ -35,3 +35,19 @@ def test_readme_tracker_example_claims_the_instance(tmp_path, monkeypatch):
     assert (node.vcpus_used, node.memory_mb_used, node.local_gb_used) == \
         (2, 4608, 20)
     assert namespace["vm"].node == "node-1"
+
+
+def test_readme_scheduler_example_claims_a_node(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for block in _python_blocks():
+        exec(compile(block, "README.md", "exec"), namespace)
+    chosen = namespace["chosen"]
+    assert (chosen.service_host, chosen.nodename) == ("compute-1", "node-1")
+    assert namespace["alternates"] == []          # one node only
+    node = namespace["compute"].tracker("node-1").node
+    stored = type(node).get_by_id(namespace["ctx"], node.id)
+    # the tracker's claim (2 vcpus, 4096 MiB + 512 reserved, 20 GiB) and
+    # the scheduler's claim of the same flavor
+    assert (stored.vcpus_used, stored.memory_mb_used,
+            stored.local_gb_used) == (4, 8704, 40)

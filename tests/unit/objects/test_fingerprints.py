@@ -19,7 +19,7 @@ EXPECTED = {
     "CellMappingList": "1.0-4ee0d9efdfd681fed822da88376e04d2",
     "ComputeNode": "1.5-c320c8b3ed5b88b027adf321dbcb1786",
     "ComputeNodeList": "1.1-451064f3d06e05a391de9f42c023638b",
-    "Destination": "1.0-79f28862c0d90aae3673319199340a8d",
+    "Destination": "1.1-d3feef87d3a92cd4cd7389b5a899fffa",
     "Flavor": "1.1-e6eba5af80444371b75f77fbc4c307d5",
     "HVSpec": "1.1-7c8d93cb705132da53aa0f65d36f6292",
     "HostMapping": "1.0-1a3390a696792a552ab7bd31a77ba9ac",

@@ -132,6 +132,30 @@ def test_destination_require_aggregates_adds_an_any_of_entry():
     assert (dest.node, dest.cell) == (None, None)
 
 
+def test_destination_allow_cross_cell_move_defaults_to_false():
+    assert request_spec.Destination(host="h1").allow_cross_cell_move is False
+
+
+@pytest.mark.parametrize("version,expected", [
+    ("1.1", {"host": "h1", "node": None, "cell": None, "aggregates": None,
+             "allow_cross_cell_move": True}),
+    # 1.0 predates cross-cell moves: the flag is dropped, not sent as False
+    ("1.0", {"host": "h1", "node": None, "cell": None, "aggregates": None}),
+])
+def test_destination_backport_drops_allow_cross_cell_move_before_1_1(
+        version, expected):
+    dest = request_spec.Destination(host="h1", allow_cross_cell_move=True)
+    primitive = dest.obj_to_primitive(version)
+    assert primitive[NS + "version"] == version
+    assert primitive[NS + "data"] == expected
+
+
+def test_destination_from_a_1_0_primitive_does_not_allow_cross_cell():
+    old = request_spec.Destination(host="h1").obj_to_primitive("1.0")
+    loaded = request_spec.Destination.obj_from_primitive(old)
+    assert loaded.allow_cross_cell_move is False
+
+
 def test_destination_cell_must_be_a_cell_mapping():
     with pytest.raises(exception.ObjectFieldInvalid) as err:
         request_spec.Destination(cell="cell1")

@@ -1,0 +1,183 @@
+"""The scheduler's claim: a node's resources taken in the database, atomically.
+
+Nova claims in Placement; hoststate has no Placement, so the scheduler
+claims on the compute node row itself, with the same arithmetic the
+compute tracker uses (``hardware.consumption``: cpu, memory and disk
+against total × ratio − used, then NUMA fit and PCI pools). One
+transaction writes both
+
+* the node's new usage, as a compare-and-swap on its generation, and
+* the instance row, placed on that node (created if the caller has not
+  stored it yet),
+
+so any number of schedulers in parallel never commit a node beyond its
+capacity (a lost compare-and-swap re-reads the node and checks again) and
+the compute tracker's periodic recount, which counts the instances placed
+on its node, finds exactly the usage the claim wrote: nothing counted
+twice, nothing lost.
+"""
+import logging
+
+from hoststate import exception
+from hoststate.db import api as db_api
+from hoststate.db import schema
+from hoststate.hardware import consumption as cons
+from hoststate.hardware import node_stats
+from hoststate.hardware import usage as hw_usage
+from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import instance as instance_obj
+from hoststate.objects import states
+
+LOG = logging.getLogger(__name__)
+
+#: Compare-and-swap attempts on one node before giving it up as contended.
+CLAIM_RETRIES = 8
+
+
+def instance_for(request, instance_uuid):
+    """The instance row a claim stores, built from the request."""
+    spec = request.spec
+    image = request.image
+    instance = instance_obj.Instance(
+        uuid=instance_uuid, project_id=spec.obj_get("project_id"),
+        user_id=spec.obj_get("user_id"), vm_state=states.BUILDING,
+        task_state=None, flavor=spec.flavor.obj_clone(),
+        instance_type_id=spec.flavor.obj_get("id"),
+        vcpus=spec.flavor.vcpus, memory_mb=spec.flavor.memory_mb,
+        root_gb=spec.flavor.root_gb, ephemeral_gb=spec.flavor.ephemeral_gb,
+        image_ref=(image.obj_get("id") if image is not None else None),
+        os_type=request.image_props.get("os_type"),
+        availability_zone=spec.obj_get("availability_zone"),
+        pci_requests=request.pci_requests)
+    return instance
+
+
+def claim(context, node_id, request, instance_uuid):
+    """Claim ``request``'s resources on node ``node_id`` for the instance.
+
+    Returns the node row as stored after the claim. Raises ClaimRejected
+    when the node, as it really is now, cannot take the instance (or is
+    gone, or stays contended for CLAIM_RETRIES attempts).
+    """
+    instance = instance_for(request, instance_uuid)
+    wanted = cons.Consumption.of(
+        instance.flavor, hw_usage.is_boot_from_volume(instance),
+        pci_requests=request.pci_requests)
+    for _ in range(CLAIM_RETRIES):
+        try:
+            # read, check and write on one connection: one checkout, one
+            # transaction (the compare-and-swap, not the transaction,
+            # is what makes it safe)
+            with db_api.transaction(context) as conn:
+                return _claim_on(conn, context, node_id, wanted, request,
+                                 instance)
+        except exception.GenerationConflict:
+            continue
+        except exception.NotFound:
+            raise exception.ClaimRejected(
+                node=node.hypervisor_hostname,
+                reasons=["the node was deleted"]) from None
+    raise exception.ClaimRejected(
+        node=str(node_id), reasons=[f"still contended after {CLAIM_RETRIES} "
+                                    "attempts"])
+
+
+def _larger_than_node(node, wanted):
+    """An instance overcommits against other instances, never against
+    itself: a request larger than the node's total is refused (Placement's
+    max_unit, and Nova's filters before it). The compute tracker's own
+    claims keep Nova's older rule, which only checks total x ratio."""
+    reasons = []
+    for resource, total, requested, unit in (
+            ("vcpus", node.vcpus, wanted.vcpus, ""),
+            ("memory", node.memory_mb, wanted.memory_mb, " MiB"),
+            ("disk", node.local_gb, wanted.disk_gb, " GiB")):
+        if requested > total:
+            reasons.append(f"{resource}: requested {requested}{unit}, more "
+                           f"than the node's {total}{unit} in all")
+    return reasons
+
+
+def _claim_on(conn, context, node_id, wanted, request, instance):
+    """Fit, count and write one claim; the node row as now stored."""
+    rows = db_api.select_rows(conn, schema.compute_nodes, where=(
+        schema.compute_nodes.c.id == node_id,))
+    if not rows:
+        raise exception.ClaimRejected(node=str(node_id),
+                                      reasons=["the node was deleted"])
+    read = rows[0]
+    node = cn_obj.ComputeNode._from_db_object(
+        context, cn_obj.ComputeNode(context), read)
+    fitted, reasons = cons.fit(node, wanted, request.numa_request)
+    reasons = _larger_than_node(node, wanted) + reasons
+    if reasons:
+        raise exception.ClaimRejected(node=node.hypervisor_hostname,
+                                      reasons=reasons)
+    instance.numa_topology = fitted.numa_topology
+    cons.apply(node, fitted, 1)
+    node_stats.apply_stats(node, instance, 1)
+    node_values = node._column_values(node.obj_what_changed() - {"uuid"})
+    db_api.cas_update(conn, schema.compute_nodes, node.id, node.generation,
+                      node_values, read_back=False)
+    _place_instance(conn, instance, node)
+    # what is stored now: the row read plus what was written (no read back)
+    stored = dict(read)
+    stored.update(node_values)
+    stored["generation"] = read["generation"] + 1
+    return stored
+
+
+def _place_instance(conn, instance, node):
+    instance.host = node.host
+    instance.node = node.hypervisor_hostname
+    instance.compute_id = node.id
+    instance.launched_on = node.host
+    values = instance._column_values()
+    table = schema.instances
+    if db_api.insert_if_absent(conn, table, values):
+        return                  # the usual case: a new instance
+    stored = db_api.select_rows(conn, table, where=(
+        table.c.uuid == instance.uuid,))
+    if not stored:
+        raise exception.ClaimRejected(
+            node=node.hypervisor_hostname,
+            reasons=[f"instance {instance.uuid} was deleted"])
+    existing = stored[0]
+    if existing["host"] is not None:
+        raise exception.ClaimRejected(
+            node=node.hypervisor_hostname,
+            reasons=[f"instance {instance.uuid} is already placed on "
+                     f"{existing['host']}/{existing['node']}"])
+    placement = {k: values[k] for k in (
+        "host", "node", "compute_id", "launched_on", "numa_topology")
+        if k in values}
+    db_api.update_row(conn, table, existing["id"], placement)
+
+
+def release(context, node_id, instance_uuid):
+    """Undo a claim this scheduler made (the request failed later): the
+    instance row is unplaced and its usage given back, in one
+    transaction, with the same arithmetic."""
+    for _ in range(CLAIM_RETRIES):
+        node = cn_obj.ComputeNode.get_by_id(context, node_id)
+        instance = instance_obj.Instance.get_by_uuid(context, instance_uuid)
+        if instance.compute_id != node.id:
+            return None
+        fitted = cons.Consumption.of(
+            instance.flavor, hw_usage.is_boot_from_volume(instance),
+            numa_topology=instance.obj_get("numa_topology"))
+        cons.apply(node, fitted, -1)
+        node_stats.apply_stats(node, instance, -1)
+        node_values = node._column_values(node.obj_what_changed() - {"uuid"})
+        try:
+            with db_api.transaction(context) as conn:
+                row = db_api.cas_update(conn, schema.compute_nodes, node.id,
+                                        node.generation, node_values)
+                db_api.update_row(conn, schema.instances, instance.id, {
+                    "host": None, "node": None, "compute_id": None,
+                    "numa_topology": None})
+            return row
+        except exception.GenerationConflict:
+            continue
+    raise exception.GenerationConflict(
+        table="compute_nodes", row_id=node_id, seen_generation=-1)

@@ -1,0 +1,286 @@
+"""HostManager: keeps the host-state table in step with the cell databases.
+
+``load()`` reads every compute node, compute service and aggregate;
+``refresh()`` reads only the nodes and services whose rows moved since the
+last watermark (see ``db_reader``) and writes them into the table in place,
+re-reads the (small) aggregate tables, and refreshes the ``up`` column from
+the servicegroup driver in one bulk call, never per host.
+
+Candidate narrowing that comes before the filters (Nova's
+``get_filtered_hosts``) lives here too: a requested destination, ignored
+hosts (case-insensitive), forced hosts (case-insensitive) and forced nodes.
+"""
+import logging
+import time
+
+import numpy as np
+
+from hoststate import exception
+from hoststate.conf import CONF
+from hoststate.db import api as db_api
+from hoststate.scheduler import db_reader
+from hoststate.scheduler import host_state
+from hoststate.scheduler import host_table
+
+LOG = logging.getLogger(__name__)
+
+#: The cell of a deployment that has only one (its uuid in Selections).
+DEFAULT_CELL_UUID = "00000000-0000-0000-0000-000000000001"
+_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
+           "disk_allocation_ratio")
+
+
+class Cell:
+    """One cell database the manager reads, and where its last read began."""
+
+    def __init__(self, uuid, context):
+        self.uuid = uuid
+        self.context = context
+        self.watermark = None
+        self.aggregates = []
+        self.aggregates_fingerprint = None
+
+
+class HostManager:
+    """The host-state table of every cell, and its refresh."""
+
+    def __init__(self, context=None, conf=None, servicegroup=None,
+                 cells=None, refresh_overlap=1.0, liveness_interval=1.0):
+        self.conf = conf if conf is not None else CONF
+        if cells is None:
+            cells = [(DEFAULT_CELL_UUID, context)]
+        self.cells = [Cell(uuid, ctx) for uuid, ctx in cells]
+        self.servicegroup = servicegroup
+        self.refresh_overlap = refresh_overlap
+        self.liveness_interval = liveness_interval
+        self._liveness_read_at = None
+        self._liveness_asked = set()
+        self._aggregates_key = None
+        self.table = host_table.HostTable(
+            default_availability_zone=self.conf.default_availability_zone)
+
+    # --- reading the databases ------------------------------------------------
+
+    def ratio_defaults(self):
+        """What an unset (None or 0.0) node ratio reads as."""
+        return {name: self.conf[name] if self.conf[name] not in (None, 0.0)
+                else self.conf["initial_" + name] for name in _RATIOS}
+
+    def load(self):
+        """Read everything, replacing what the table held."""
+        self.table = host_table.HostTable(
+            default_availability_zone=self.conf.default_availability_zone,
+            capacity=1024)
+        self._aggregates_key = None
+        for cell in self.cells:
+            cell.aggregates_fingerprint = None
+            self._read_cell(cell, full=True)
+        self.refresh_liveness(force=True)
+        return self
+
+    def refresh(self):
+        """Read what changed since the last read; then liveness."""
+        for cell in self.cells:
+            self._read_cell(cell, full=cell.watermark is None)
+        self.refresh_liveness()
+        return self
+
+    def _read_cell(self, cell, full):
+        since = None if full else cell.watermark
+        with db_api.engine_of(cell.context).connect() as conn:
+            started = db_reader.server_now(conn)
+            fingerprint = db_reader.aggregates_fingerprint(conn)
+            aggregates = None
+            if fingerprint != cell.aggregates_fingerprint:
+                aggregates = db_reader.read_aggregates(conn)
+            services, gone_services = db_reader.read_services(conn, since)
+            node_rows = db_reader.read_nodes(conn, since)
+        if aggregates is not None:
+            cell.aggregates = aggregates
+            cell.aggregates_fingerprint = fingerprint
+            self._apply_aggregates([a for c in self.cells
+                                    for a in c.aggregates])
+        self._apply_services(services, gone_services, replace=full)
+        self._apply_nodes(node_rows, cell.uuid)
+        cell.watermark = db_reader.watermark(started, self.refresh_overlap)
+
+    def _apply_aggregates(self, aggregates):
+        key = [(a.id, a.uuid, a.name, tuple(sorted(a.hosts)),
+                tuple(sorted(a.metadata.items()))) for a in aggregates]
+        if key == self._aggregates_key:
+            return
+        self._aggregates_key = key
+        self.table.set_aggregates(aggregates)
+
+    def _apply_services(self, services, gone, replace):
+        table = self.table
+        for host in gone:
+            if host not in {s.host for s in services}:
+                table.remove_service(host)
+        if services or replace:
+            table.set_services(services, replace=replace)
+
+    def _apply_nodes(self, rows, cell_uuid):
+        table = self.table
+        changed = []
+        for row in rows:
+            if row["deleted"]:
+                table.remove_node(row["uuid"])
+                continue
+            known = table.row_of_uuid.get(row["uuid"])
+            if known is not None and \
+                    table.generation[known] == row["generation"] and \
+                    table.host_of(known) == row["host"]:
+                continue          # read again inside the overlap
+            changed.append(row)
+        if changed:
+            table.write_nodes(changed, cell=cell_uuid,
+                              ratio_defaults=self.ratio_defaults())
+
+    def refresh_node(self, cell_uuid, node_id):
+        """Re-read one node (a claim on it just lost: the table's copy is
+        behind the database)."""
+        cell = next(c for c in self.cells if c.uuid == cell_uuid)
+        with db_api.engine_of(cell.context).connect() as conn:
+            rows = db_reader.read_node(conn, node_id)
+        for row in rows:
+            if row["deleted"]:
+                self.table.remove_node(row["uuid"])
+            else:
+                self.table.write_nodes([row], cell=cell.uuid,
+                                       ratio_defaults=self.ratio_defaults())
+
+    # --- liveness ------------------------------------------------------------
+
+    def refresh_liveness(self, force=False):
+        """The ``up`` column from the servicegroup, in one bulk call.
+
+        At most once per ``liveness_interval`` seconds unless forced. When
+        the backend cannot say (ServiceGroupUnavailable) the column keeps
+        its last answers: a scheduler that stopped scheduling because its
+        liveness backend blinked would turn one outage into two.
+        """
+        if self.servicegroup is None:
+            self.table.set_up({host: True for host in self.table.services})
+            return
+        now = time.monotonic()
+        services = list(self.table.services.values())
+        asked = {s.id for s in services}
+        # a service never asked about (a new host) is asked at once
+        if not force and self._liveness_read_at is not None and \
+                asked == self._liveness_asked and \
+                now - self._liveness_read_at < self.liveness_interval:
+            return
+        try:
+            answers = self.servicegroup.services_up(
+                [_service_dict(s) for s in services])
+        except exception.ServiceGroupUnavailable as exc:
+            LOG.warning("Liveness unknown, keeping the last answers: %s", exc)
+            return
+        self._liveness_read_at = now
+        self._liveness_asked = asked
+        self.table.set_up({s.host: up for s, up in zip(services, answers)})
+
+    # --- views -----------------------------------------------------------------
+
+    @property
+    def host_state_map(self):
+        """{(host, nodename): HostState} of every candidate node."""
+        table = self.table
+        return {key: host_state.HostState(table, row)
+                for key, row in table.row_of_host_node.items()
+                if table.has_service[row] and table.ready[row]}
+
+    def host_state(self, host, nodename):
+        row = self.table.row_of_host_node.get((host, nodename))
+        if row is None:
+            raise exception.ComputeNodeNotFound(key=f"{host}/{nodename}")
+        return host_state.HostState(self.table, row)
+
+    def context_of_cell(self, cell_uuid):
+        for cell in self.cells:
+            if cell.uuid == cell_uuid:
+                return cell.context
+        raise exception.CellMappingNotFound(key=cell_uuid)
+
+    def instance_hosts(self, uuids):
+        """{instance uuid: host} over every cell, for group members and
+        instance hints."""
+        found = {}
+        if not uuids:
+            return found
+        for cell in self.cells:
+            if cell.context is None:
+                continue
+            with db_api.engine_of(cell.context).connect() as conn:
+                found.update(db_reader.read_instance_hosts(conn, uuids))
+        return found
+
+    # --- narrowing before the filters -------------------------------------------
+
+    def narrow(self, rows, spec):
+        """Rows left after Nova's pre-filter narrowing of ``spec``.
+
+        Returns (rows, forced): ``forced`` is True when force_hosts or
+        force_nodes chose the rows, in which case the filters are skipped
+        (unless the request is a rebuild check).
+        """
+        table = self.table
+        destination = spec.obj_get("requested_destination")
+        if destination is not None:
+            rows = _narrow_to_destination(table, rows, destination)
+        ignored = spec.obj_get("ignore_hosts") or []
+        if ignored:
+            codes = table.host_codes(ignored, case_insensitive=True)
+            rows = rows[~np.isin(table.codes("host")[rows], codes)]
+        forced_hosts = spec.obj_get("force_hosts") or []
+        forced_nodes = spec.obj_get("force_nodes") or []
+        if not forced_hosts and not forced_nodes:
+            return rows, False
+        if forced_hosts:
+            codes = table.host_codes(forced_hosts, case_insensitive=True)
+            rows = rows[np.isin(table.codes("host")[rows], codes)]
+        if forced_nodes:
+            column = table.interned["nodename"]
+            codes = [column.find(n) for n in forced_nodes]
+            codes = np.asarray([c for c in codes if c is not None],
+                               dtype=np.int32)
+            rows = rows[np.isin(column.codes[rows], codes)]
+        return rows, True
+
+
+def _narrow_to_destination(table, rows, destination):
+    host = destination.obj_get("host")
+    node = destination.obj_get("node")
+    cell = destination.obj_get("cell")
+    if host:
+        rows = rows[table.codes("host")[rows] ==
+                    _code_or_missing(table, "host", host)]
+    if node:
+        rows = rows[table.codes("nodename")[rows] ==
+                    _code_or_missing(table, "nodename", node)]
+    if cell is not None and cell.obj_get("uuid"):
+        rows = rows[table.codes("cell")[rows] ==
+                    _code_or_missing(table, "cell", cell.uuid)]
+    aggregates = destination.obj_get("aggregates") or []
+    for entry in aggregates:
+        wanted = {u for u in entry.split(",") if u}
+        ids = {a.id for a in table.aggregates.values() if a.uuid in wanted}
+        in_any = table.per_aggregate_set(
+            lambda aggs, ids=frozenset(ids): any(a.id in ids for a in aggs),
+            dtype=bool, key=("destination_aggregates", frozenset(ids)))
+        rows = rows[in_any[table.aggregate_codes[rows]]]
+    return rows
+
+
+def _code_or_missing(table, column, key):
+    code = table.interned[column].find(key)
+    return -1 if code is None else code
+
+
+def _service_dict(service):
+    return {"id": service.id, "host": service.host, "topic": "compute",
+            "binary": "nova-compute", "forced_down": service.forced_down,
+            "created_at": service.created_at,
+            "last_seen_up": service.last_seen_up,
+            "updated_at": service.updated_at}

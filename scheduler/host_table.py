@@ -1,0 +1,392 @@
+"""The host-state table: one row per compute node, one numpy array per column.
+
+Filters and weighers read whole columns (``table.free_ram_mb[rows]``), so a
+filter is one vector expression instead of a Python call per host. Strings
+and documents are interned columns (see ``interned``): ``hypervisor_type``,
+``cell``, ``zone``, the aggregate set of the node's host, ``stats``,
+``numa_topology``, ``pci_stats`` and friends are int codes per row plus one
+parsed value per distinct key.
+
+Rows are stable: a node keeps its row while it lives; a deleted node's row
+is marked absent and reused by the next new node. The table only ever
+changes through ``write_nodes``, ``remove_node``, ``set_services``,
+``set_aggregates``, ``set_up`` and ``consume`` (one entry point per kind
+of change), and every change bumps ``version`` so caches built on it know.
+
+Scalars follow Nova's HostState (see ``nodes.scalar_columns``): a node row
+with ``free_disk_gb`` unset is not ready and is never a candidate.
+"""
+import numpy as np
+
+from hoststate.scheduler import interned
+from hoststate.scheduler import nodes
+from hoststate.scheduler.records import AggregateRecord  # noqa: F401
+from hoststate.scheduler.records import ServiceRecord  # noqa: F401
+
+#: Float columns, Nova's HostState names.
+FLOAT_COLUMNS = (
+    "id", "generation", "vcpus_total", "vcpus_used", "total_usable_ram_mb",
+    "free_ram_mb", "total_usable_disk_gb", "disk_mb_used", "free_disk_mb",
+    "cpu_allocation_ratio", "ram_allocation_ratio", "disk_allocation_ratio",
+    "num_instances", "num_io_ops", "failed_builds", "hypervisor_version",
+    "service_id",
+)
+#: Boolean columns. ``present``: the row holds a live node; ``ready``: its
+#: free_disk_gb is set; ``has_service``: its host has a compute service.
+BOOL_COLUMNS = ("present", "ready", "has_service", "disabled", "forced_down",
+                "up")
+#: Interned columns and how a raw key becomes a value.
+INTERNED_COLUMNS = {
+    "host": None, "nodename": None, "cell": None, "hypervisor_type": None,
+    "host_ip": None,
+    "cpu_info": nodes.parse_cpu_info,
+    "supported_instances": nodes.parse_supported_instances,
+    "stats": nodes.parse_stats,
+    "metrics": nodes.parse_metrics,
+    "numa_topology": nodes.parse_numa_topology,
+    "pci_stats": nodes.parse_pci_stats,
+    # frozenset of aggregate ids of the node's host
+    "aggregates": None,
+}
+
+
+class HostTable:
+    """Columns of every compute node the scheduler knows."""
+
+    def __init__(self, default_availability_zone="nova", capacity=1024):
+        self.default_availability_zone = default_availability_zone
+        self.capacity = 0
+        self.columns = {}
+        for name in FLOAT_COLUMNS:
+            self.columns[name] = np.zeros(0, dtype=np.float64)
+        for name in BOOL_COLUMNS:
+            self.columns[name] = np.zeros(0, dtype=bool)
+        self.interned = {name: interned.Interned(name, parse)
+                         for name, parse in INTERNED_COLUMNS.items()}
+        self.uuid = np.empty(0, dtype=object)
+        self.updated_at = np.empty(0, dtype=object)
+        self.row_of_uuid = {}
+        self.row_of_host_node = {}
+        self.rows_of_host = {}
+        self.free_rows = []
+        self.size = 0              # rows ever used (live or free)
+        self.services = {}         # host -> ServiceRecord
+        self.up_of_host = {}       # host -> last liveness answer
+        self.aggregates = {}       # aggregate id -> AggregateRecord
+        self.aggregates_of_host = {}
+        self.version = 0
+        self._zone_of_set = []
+        self._grow(capacity)
+
+    def __getattr__(self, name):
+        columns = self.__dict__.get("columns")
+        if columns is not None and name in columns:
+            return columns[name]
+        raise AttributeError(name)
+
+    # --- shape --------------------------------------------------------------
+
+    def _grow(self, capacity):
+        if capacity <= self.capacity:
+            return
+        extra = capacity - self.capacity
+        for name, column in self.columns.items():
+            self.columns[name] = np.concatenate(
+                [column, np.zeros(extra, dtype=column.dtype)])
+        for column in self.interned.values():
+            column.grow(capacity)
+        self.uuid = np.concatenate([self.uuid, np.empty(extra, dtype=object)])
+        self.updated_at = np.concatenate(
+            [self.updated_at, np.empty(extra, dtype=object)])
+        self.capacity = capacity
+
+    def _allocate(self, count):
+        """Rows for ``count`` new nodes: free rows first, then new ones."""
+        reused = [self.free_rows.pop() for _ in
+                  range(min(count, len(self.free_rows)))]
+        fresh = count - len(reused)
+        if self.size + fresh > self.capacity:
+            self._grow(max(self.capacity * 2, self.size + fresh))
+        rows = reused + list(range(self.size, self.size + fresh))
+        self.size += fresh
+        return rows
+
+    def live_rows(self):
+        """Row indices of live nodes (present), in row order."""
+        return np.flatnonzero(self.columns["present"][:self.size])
+
+    def candidates(self):
+        """Mask (over ``size`` rows) of nodes a request may land on: live,
+        ready and served by a compute service."""
+        c = self.columns
+        n = self.size
+        return c["present"][:n] & c["ready"][:n] & c["has_service"][:n]
+
+    def __len__(self):
+        return int(self.columns["present"][:self.size].sum())
+
+    # --- nodes --------------------------------------------------------------
+
+    def write_nodes(self, records, cell=None, ratio_defaults=None):
+        """Add or update nodes from ``records``: compute_nodes rows
+        (mappings with the table's column names), all of one cell.
+
+        Nodes are matched by uuid; a node whose host changed moves in the
+        host index. Returns the rows written.
+        """
+        records = list(records)
+        if not records:
+            return np.zeros(0, dtype=np.intp)
+        rows = []
+        new = []
+        for position, record in enumerate(records):
+            row = self.row_of_uuid.get(record["uuid"])
+            if row is None:
+                new.append(position)
+                rows.append(-1)
+            else:
+                rows.append(row)
+        for position, row in zip(new, self._allocate(len(new))):
+            rows[position] = row
+        rows = np.asarray(rows, dtype=np.intp)
+        for row, record in zip(rows.tolist(), records):
+            self._index(row, record["uuid"], record["host"],
+                        record["hypervisor_hostname"])
+        self._write_scalars(rows, records, ratio_defaults or {})
+        self._write_interned(rows, records, cell)
+        self._attach_services(rows)
+        self.version += 1
+        return rows
+
+    def _index(self, row, uuid, host, nodename):
+        old_uuid = self.uuid[row]
+        if old_uuid is not None and old_uuid == uuid:
+            old_host = self.interned["host"].keys[self.interned["host"].codes[row]]
+            old_node = self.interned["nodename"].keys[
+                self.interned["nodename"].codes[row]]
+            if (old_host, old_node) == (host, nodename):
+                return
+            self._unindex(row, old_host, old_node)
+        self.uuid[row] = uuid
+        self.row_of_uuid[uuid] = row
+        self.row_of_host_node[(host, nodename)] = row
+        self.rows_of_host.setdefault(host, set()).add(row)
+
+    def _unindex(self, row, host, nodename):
+        if self.row_of_host_node.get((host, nodename)) == row:
+            del self.row_of_host_node[(host, nodename)]
+        rows = self.rows_of_host.get(host)
+        if rows is not None:
+            rows.discard(row)
+            if not rows:
+                del self.rows_of_host[host]
+
+    def _write_scalars(self, rows, records, ratio_defaults):
+        scalars = nodes.scalar_columns(records, ratio_defaults)
+        for name, values in scalars.items():
+            self.columns[name][rows] = values
+        self.columns["present"][rows] = True
+        updated = self.updated_at
+        for row, record in zip(rows.tolist(), records):
+            updated[row] = record.get("updated_at")
+
+    def _write_interned(self, rows, records, cell):
+        keys = nodes.interned_keys(records)
+        keys["cell"] = [cell] * len(records)
+        for name, column_keys in keys.items():
+            column = self.interned[name]
+            column.codes[rows] = column.codes_of(column_keys)
+        aggregates = self.interned["aggregates"]
+        aggregates.codes[rows] = aggregates.codes_of(
+            [self.aggregates_of_host.get(r["host"], frozenset())
+             for r in records])
+        stats = self.interned["stats"]
+        codes = stats.codes[rows]
+        for name, function in nodes.STATS_COUNTERS.items():
+            self.columns[name][rows] = stats.map(function, key=name)[codes]
+        self._compact_if_needed()
+
+    def _compact_if_needed(self):
+        live = self.live_rows()
+        for name in ("stats", "numa_topology", "pci_stats", "metrics"):
+            column = self.interned[name]
+            if column.needs_compaction(len(live)):
+                column.compact(live)
+
+    def remove_node(self, uuid):
+        """Forget a node (its row was deleted); its row becomes free."""
+        row = self.row_of_uuid.pop(uuid, None)
+        if row is None:
+            return False
+        self._unindex(row, self.host_of(row), self.nodename_of(row))
+        for name in BOOL_COLUMNS:
+            self.columns[name][row] = False
+        self.uuid[row] = None
+        self.free_rows.append(row)
+        self.version += 1
+        return True
+
+    # --- services, liveness, aggregates ---------------------------------------
+
+    def set_services(self, services, replace=False):
+        """Record compute services (ServiceRecords), keyed by host.
+
+        With ``replace`` the given services are all there are: a host
+        missing from them loses its service and its nodes stop being
+        candidates (Nova skips a node without a service record).
+        """
+        if replace:
+            gone = set(self.services) - {s.host for s in services}
+            for host in gone:
+                del self.services[host]
+            self._attach_services(self._rows_of_hosts(gone))
+        for service in services:
+            self.services[service.host] = service
+        self._attach_services(self._rows_of_hosts(s.host for s in services))
+        self.version += 1
+
+    def remove_service(self, host):
+        self.services.pop(host, None)
+        self._attach_services(self._rows_of_hosts([host]))
+        self.version += 1
+
+    def _rows_of_hosts(self, hosts):
+        rows = []
+        for host in hosts:
+            rows.extend(self.rows_of_host.get(host, ()))
+        return np.asarray(sorted(rows), dtype=np.intp)
+
+    def _attach_services(self, rows):
+        if len(rows) == 0:
+            return
+        c = self.columns
+        host_column = self.interned["host"]
+        for row in rows.tolist():
+            service = self.services.get(host_column.keys[host_column.codes[row]])
+            c["has_service"][row] = service is not None and c["present"][row]
+            c["disabled"][row] = service is not None and service.disabled
+            c["forced_down"][row] = service is not None and service.forced_down
+            c["service_id"][row] = service.id if service is not None else -1
+            c["up"][row] = bool(self.up_of_host.get(
+                host_column.keys[host_column.codes[row]], False))
+
+    def set_up(self, up_by_host):
+        """Liveness per host ({host: bool}); hosts not named keep theirs."""
+        up = self.columns["up"]
+        self.up_of_host.update(up_by_host)
+        for host, is_up in up_by_host.items():
+            for row in self.rows_of_host.get(host, ()):
+                up[row] = bool(is_up)
+        self.version += 1
+
+    def set_aggregates(self, aggregates):
+        """Replace every aggregate (AggregateRecords) and recompute each
+        row's aggregate set and zone."""
+        self.aggregates = {a.id: a for a in aggregates}
+        by_host = {}
+        for aggregate in sorted(aggregates, key=lambda a: a.id):
+            for host in aggregate.hosts:
+                by_host.setdefault(host, []).append(aggregate.id)
+        self.aggregates_of_host = {h: frozenset(ids)
+                                   for h, ids in by_host.items()}
+        column = interned.Interned("aggregates", capacity=self.capacity)
+        rows = self.live_rows()
+        column.codes[rows] = column.codes_of(
+            [self.aggregates_of_host.get(self.host_of(r), frozenset())
+             for r in rows.tolist()])
+        column.code(frozenset())
+        self.interned["aggregates"] = column
+        self.version += 1
+
+    def aggregates_of_set(self, code):
+        """AggregateRecords of aggregate-set ``code``, by id."""
+        ids = self.interned["aggregates"].value(code)
+        return [self.aggregates[i] for i in sorted(ids)
+                if i in self.aggregates]
+
+    def per_aggregate_set(self, function, dtype=float, key=None):
+        """``function(list of AggregateRecords)`` for each distinct aggregate
+        set, as an array by set code (gather with ``aggregate_codes``)."""
+        column = self.interned["aggregates"]
+        return column.map(lambda ids: function(
+            [self.aggregates[i] for i in sorted(ids) if i in self.aggregates]),
+            dtype=dtype, key=key if key is not None else function)
+
+    @property
+    def aggregate_codes(self):
+        return self.interned["aggregates"].codes
+
+    def zone_codes(self):
+        """(codes per row, zone names by code): each host's availability
+        zone from its aggregates, else the default zone."""
+        zones = self.per_aggregate_set(self._zone_of, dtype=object,
+                                       key="zone")
+        return self.aggregate_codes, zones
+
+    def _zone_of(self, aggregates):
+        named = sorted(a.availability_zone for a in aggregates
+                       if a.availability_zone)
+        return ",".join(named) if named else self.default_availability_zone
+
+    # --- consumption in memory ---------------------------------------------------
+
+    def consume(self, row, vcpus, memory_mb, disk_mb, documents=None,
+                count=1):
+        """Count one instance into ``row`` as Nova's consume_from_request
+        does (free RAM and disk down, used vCPUs, instances and I/O ops
+        up), for a scheduler that does not claim in a database; a claim
+        rewrites the row from the stored node instead. ``documents`` maps
+        interned columns (numa_topology, pci_stats) to their new text.
+        Negative amounts with ``count=-1`` (and the old documents) give an
+        instance back.
+        """
+        c = self.columns
+        c["free_ram_mb"][row] -= memory_mb
+        c["free_disk_mb"][row] -= disk_mb
+        c["vcpus_used"][row] += vcpus
+        c["num_instances"][row] += count
+        c["num_io_ops"][row] += count
+        for name, key in (documents or {}).items():
+            column = self.interned[name]
+            column.codes[row] = column.code(key)
+        self.version += 1
+
+    # --- reads ------------------------------------------------------------
+
+    def host_of(self, row):
+        column = self.interned["host"]
+        return column.keys[column.codes[row]]
+
+    def nodename_of(self, row):
+        column = self.interned["nodename"]
+        return column.keys[column.codes[row]]
+
+    def cell_of(self, row):
+        column = self.interned["cell"]
+        return column.keys[column.codes[row]]
+
+    def value(self, name, row):
+        """The parsed value of interned column ``name`` at ``row``."""
+        return self.interned[name].row_value(row)
+
+    def codes(self, name):
+        return self.interned[name].codes
+
+    def host_codes(self, names, case_insensitive=False):
+        """Codes of the ``host`` column for host ``names`` that exist."""
+        column = self.interned["host"]
+        if not case_insensitive:
+            found = (column.find(name) for name in names)
+            return np.asarray([c for c in found if c is not None],
+                              dtype=np.int32)
+        wanted = {name.lower() for name in names}
+        return np.asarray([code for code, key in enumerate(column.keys)
+                           if key is not None and key.lower() in wanted],
+                          dtype=np.int32)
+
+    def metric(self, name):
+        """Per-row values of metric ``name`` (NaN where not reported)."""
+        column = self.interned["metrics"]
+        by_code = column.map(lambda metrics: metrics.get(name, np.nan),
+                             key=("metric", name))
+        return by_code[column.codes[:self.size]]

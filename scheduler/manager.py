@@ -1,0 +1,380 @@
+"""select_destinations: filter, weigh, choose, claim, consume, repeat.
+
+    request spec -> request vector (once)
+    for each instance: narrow (destination, ignore, force) -> filter masks
+        -> weights -> ordered candidates -> host_subset_size choice
+        -> atomic claim in the database (a lost claim tries the next
+           candidate) -> the table row rewritten from the stored node
+    alternates: max_attempts - 1 per instance, same cell, never a selected
+    node
+
+Randomness (the subset choice, the shuffle of tied top hosts) comes from
+one seeded generator, so a run can be replayed.
+"""
+import json
+import logging
+import random
+
+import numpy as np
+
+from hoststate import exception
+from hoststate.conf import CONF
+from hoststate.hardware import numa as hw_numa
+from hoststate.hardware import pci as hw_pci
+from hoststate.objects import numa as numa_obj
+from hoststate.objects import request_spec as spec_obj
+from hoststate.objects import selection as selection_obj
+from hoststate.scheduler import claims as claims_mod
+from hoststate.scheduler import filters as filters_mod
+from hoststate.scheduler import ranking as ranking_mod
+from hoststate.scheduler import request as request_mod
+from hoststate.scheduler import weights as weights_mod
+
+LOG = logging.getLogger(__name__)
+
+#: Claims tried per instance before giving up (each lost one re-reads the
+#: node, so a storm of parallel schedulers cannot loop forever).
+MAX_CLAIM_ATTEMPTS = 64
+ALLOCATION_REQUEST_VERSION = "hoststate-1.0"
+
+
+class Placement:
+    """One instance placed: its row and the rows it was ranked against."""
+
+    __slots__ = ("instance_uuid", "row", "ranked", "claim", "passed",
+                 "documents")
+
+    def __init__(self, instance_uuid, row, ranked, claim, passed,
+                 documents=None):
+        self.instance_uuid = instance_uuid
+        self.row = row
+        self.ranked = ranked
+        self.claim = claim
+        self.passed = passed      # rows that passed the filters
+        #: without a database claim: the row's documents before this
+        #: instance was consumed into the table (to give it back)
+        self.documents = documents
+
+
+class Scheduler:
+    """Chooses nodes for requests over a HostManager's table.
+
+    ``claim_in_database`` (default True) makes every choice an atomic claim
+    on the node row (see ``claims``); False only consumes in the table, for
+    a scheduler that simulates or that leaves claiming to someone else.
+    """
+
+    def __init__(self, host_manager, conf=None, seed=None,
+                 claim_in_database=True, refresh=True):
+        self.host_manager = host_manager
+        self.conf = conf if conf is not None else CONF
+        self.filters = filters_mod.load(self.conf)
+        self.weighers = weights_mod.load(self.conf)
+        self.random = random.Random(seed)
+        self.claim_in_database = claim_in_database
+        names = {f.name for f in self.filters}
+        #: RamFilter, CoreFilter and DiskFilter check what a claim checks
+        #: (with the node's own ratios), so the claim check is redundant.
+        self._capacity_filtered = {"RamFilter", "CoreFilter",
+                                   "DiskFilter"} <= names
+        self.refresh_before_select = refresh
+
+    @property
+    def table(self):
+        return self.host_manager.table
+
+    # --- the request -----------------------------------------------------------
+
+    def select_destinations(self, spec, instance_uuids=None,
+                            return_alternates=True):
+        """Per instance, [chosen Selection, alternates...].
+
+        Raises NoValidHost (with reasons) when some instance cannot be
+        placed; the claims already made for this request are released.
+        """
+        if self.refresh_before_select:
+            self.host_manager.refresh()
+        uuids = list(instance_uuids) if instance_uuids else \
+            [spec.instance_uuid] * spec.num_instances
+        request = self.request_vector(spec)
+        placements = []
+        try:
+            previous = None
+            for index, instance_uuid in enumerate(uuids):
+                request.index = index
+                request.instance_uuid = instance_uuid
+                placement = self._place_one(request, instance_uuid, previous)
+                placements.append(placement)
+                previous = placement.passed
+        except exception.NoValidHost:
+            self._release(placements, request)
+            raise
+        alternates = self.conf.scheduler.max_attempts - 1 \
+            if return_alternates else 0
+        return [self._selections(p, placements, alternates)
+                for p in placements]
+
+    def request_vector(self, spec):
+        request = request_mod.RequestVector(spec, self.conf)
+        wanted = request.instances_of_interest()
+        if request.instance_uuid and (wanted or
+                                      request.allow_cross_cell_move):
+            # where the instance is now matters to moves: anti-affinity
+            # lets it stay, CrossCellWeigher prefers its cell
+            wanted.add(request.instance_uuid)
+        if wanted:
+            request.instance_hosts = self.host_manager.instance_hosts(wanted)
+        here = request.instance_hosts.get(request.instance_uuid)
+        rows = self.table.rows_of_host.get(here, ()) if here else ()
+        if rows:
+            request.source_cell = self.table.cell_of(min(rows))
+        return request
+
+    def _place_one(self, request, instance_uuid, previous=None):
+        rows, reasons = self.candidates(request, previous)
+        claimable = rows if self._capacity_filtered else \
+            self.claimable(rows, request)
+        if len(claimable) < len(rows):
+            reasons.append(filters_mod.FilterOutcome(
+                "capacity (claim check)", len(rows),
+                len(rows) - len(claimable),
+                _capacity_detail(self.table, rows, request)
+                if len(claimable) == 0 else None))
+        if len(claimable) == 0:
+            raise exception.NoValidHost(reasons=reasons)
+        ranked = self.rank(claimable, request)
+        for attempt, row in enumerate(ranked):
+            if attempt == MAX_CLAIM_ATTEMPTS:
+                break
+            documents = None if self.claim_in_database else \
+                {name: self.table.interned[name].keys[
+                    self.table.codes(name)[row]] for name in _CONSUMED_DOCS}
+            claim = self._claim(row, request, instance_uuid, reasons)
+            if claim is not False:
+                request.record_placement(instance_uuid,
+                                         self.table.host_of(row))
+                return Placement(instance_uuid, int(row), ranked, claim,
+                                 rows, documents)
+        raise exception.NoValidHost(reasons=reasons)
+
+    def candidates(self, request, previous=None):
+        """(rows passing narrowing and filters, reasons for those that did
+        not).
+
+        For the second and later instances of a request the filters start
+        from the hosts that passed for the one before, as Nova's do; that is
+        what makes skipping the run-once filters safe.
+        """
+        table = self.table
+        reasons = []
+        if previous is not None:
+            # Forcing skips the filters for every instance, as Nova's
+            # per-instance narrowing does.
+            if _forced(request.spec) and \
+                    not request.hint_list("_nova_check_type"):
+                return previous, reasons
+            return filters_mod.run_filters(self.filters, table, previous,
+                                           request, reasons), reasons
+        rows = np.flatnonzero(table.candidates())
+        if len(rows) == 0:
+            return rows, ["no compute node is ready and has a service"]
+        narrowed, forced = self.host_manager.narrow(rows, request.spec)
+        if len(narrowed) < len(rows):
+            reasons.append(filters_mod.FilterOutcome(
+                "requested/forced/ignored hosts", len(rows),
+                len(rows) - len(narrowed)))
+        if forced and not request.hint_list("_nova_check_type"):
+            return narrowed, reasons
+        return filters_mod.run_filters(self.filters, table, narrowed, request,
+                                       reasons), reasons
+
+    def claimable(self, rows, request):
+        """The rows whose cpu, memory and disk can take the request, by the
+        formula the claim uses (total x ratio - used >= requested).
+
+        Placement does this for Nova whatever filters are enabled; here
+        it is one vector expression, and it keeps a scheduler from trying
+        claims that are bound to fail.
+        """
+        t = self.table
+        disk_gb = np.ceil(request.disk_mb / 1024)
+        ok = (t.vcpus_total[rows] >= request.vcpus)
+        ok &= (t.total_usable_ram_mb[rows] >= request.memory_mb)
+        ok &= (t.total_usable_disk_gb[rows] >= disk_gb)
+        ok &= (t.vcpus_total[rows] * t.cpu_allocation_ratio[rows]
+              - t.vcpus_used[rows] >= request.vcpus)
+        ok &= (t.total_usable_ram_mb[rows] * t.ram_allocation_ratio[rows]
+               - (t.total_usable_ram_mb[rows] - t.free_ram_mb[rows])
+               >= request.memory_mb)
+        ok &= (t.total_usable_disk_gb[rows] * t.disk_allocation_ratio[rows]
+               - t.disk_mb_used[rows] / 1024 >= disk_gb)
+        return rows[ok]
+
+    def rank(self, rows, request):
+        """``rows`` best first: weighed, stable on table order, tied top
+        hosts shuffled if configured, and one of the first
+        host_subset_size moved to the front. Only the best few are sorted
+        up front; the rest only if claims on those all fail."""
+        weights = weights_mod.weigh(self.weighers, self.table, rows, request)
+        ranking = ranking_mod.Ranking(rows, weights)
+        best = ranking.head
+        fs = self.conf.filter_scheduler
+        if fs.shuffle_best_same_weighed_hosts and len(best) > 1:
+            tied = ranking.tied_at_top()
+            top = best[:tied]
+            self.random.shuffle(top)
+            best[:tied] = top
+        subset = max(1, min(fs.host_subset_size, len(rows)))
+        chosen = self.random.randrange(subset) if subset > 1 else 0
+        if chosen:
+            best.insert(0, best.pop(chosen))
+        return ranking
+
+    # --- claiming and consuming ----------------------------------------------------
+
+    def _claim(self, row, request, instance_uuid, reasons):
+        """Take ``row`` for the instance; False when the claim lost."""
+        table = self.table
+        if not self.claim_in_database:
+            self._consume_in_table(row, request)
+            return None
+        context = self.host_manager.context_of_cell(table.cell_of(row))
+        try:
+            stored = claims_mod.claim(context, int(table.id[row]), request,
+                                      instance_uuid)
+        except exception.ClaimRejected as exc:
+            LOG.debug("claim on %s lost: %s", exc.node, exc.reasons)
+            reasons.append(f"claim on {exc.node} lost: "
+                           f"{'; '.join(exc.reasons)}")
+            self.host_manager.refresh_node(table.cell_of(row),
+                                           int(table.id[row]))
+            return False
+        table.write_nodes([stored], cell=table.cell_of(row),
+                          ratio_defaults=self.host_manager.ratio_defaults())
+        return stored
+
+    def _consume_in_table(self, row, request):
+        table = self.table
+        documents = {}
+        if request.numa_request is not None:
+            topology = table.value("numa_topology", row)
+            if topology is not None:
+                limits = numa_obj.NUMATopologyLimits(
+                    cpu_allocation_ratio=float(table.cpu_allocation_ratio[row]),
+                    ram_allocation_ratio=float(table.ram_allocation_ratio[row]))
+                fit = hw_numa.fit_instance_to_host(
+                    topology, request.numa_request, limits)
+                if fit.fits:
+                    used = hw_numa.usage_from_instance(topology, fit.topology)
+                    documents["numa_topology"] = used.to_json()
+        if request.pci_requests is not None and request.pci_requests.requests:
+            pools = table.value("pci_stats", row)
+            stats = hw_pci.PciDeviceStats.from_pools(pools)
+            try:
+                stats.apply_requests(request.pci_requests)
+                documents["pci_stats"] = stats.to_pool_list().to_json()
+            except hw_pci.PciDeviceRequestFailed:
+                pass
+        table.consume(row, request.vcpus, request.memory_mb, request.disk_mb,
+                      documents)
+
+    def _release(self, placements, request):
+        for placement in reversed(placements):
+            table = self.table
+            if placement.claim is None:
+                if placement.documents is not None:
+                    # Consumed in the table only: give it back (no
+                    # database read would ever overwrite it).
+                    table.consume(placement.row, -request.vcpus,
+                                  -request.memory_mb, -request.disk_mb,
+                                  placement.documents, count=-1)
+                continue
+            cell = table.cell_of(placement.row)
+            context = self.host_manager.context_of_cell(cell)
+            stored = claims_mod.release(context, int(table.id[placement.row]),
+                                        placement.instance_uuid)
+            if stored is not None:
+                table.write_nodes([stored], cell=cell,
+                                  ratio_defaults=self.host_manager.
+                                  ratio_defaults())
+
+    # --- results ------------------------------------------------------------------
+
+    def _selections(self, placement, placements, alternates):
+        table = self.table
+        chosen = placement.row
+        selected = {p.row for p in placements}
+        cell = table.cell_of(chosen)
+        result = [self.selection(chosen, placement.claim)]
+        for row in placement.ranked:
+            if len(result) > alternates:
+                break
+            if row in selected or table.cell_of(row) != cell:
+                continue
+            result.append(self.selection(row))
+        return result
+
+    def selection(self, row, claim=None):
+        """The Selection of ``row`` (the chosen node if ``claim`` is the
+        stored row a claim wrote, else an alternate)."""
+        table = self.table
+        codes, zones = table.zone_codes()
+        allocation = None
+        if claim is not None:
+            allocation = json.dumps({"compute_node_uuid": table.uuid[row],
+                                     "generation": int(claim["generation"])})
+        return selection_obj.Selection.trusted(
+            service_host=table.host_of(row), nodename=table.nodename_of(row),
+            compute_node_uuid=table.uuid[row], cell_uuid=table.cell_of(row),
+            limits=self.limits(row), allocation_request=allocation,
+            allocation_request_version=ALLOCATION_REQUEST_VERSION
+            if allocation else None,
+            availability_zone=zones[codes[row]])
+
+    def limits(self, row):
+        """The limits a claim on ``row`` enforces (Nova's filters set them
+        on the host state; here they follow from the row)."""
+        t = self.table
+        numa = None
+        if t.value("numa_topology", row) is not None:
+            numa = numa_obj.NUMATopologyLimits(
+                cpu_allocation_ratio=float(t.cpu_allocation_ratio[row]),
+                ram_allocation_ratio=float(t.ram_allocation_ratio[row]))
+        return spec_obj.SchedulerLimits.trusted(
+            vcpu=int(t.vcpus_total[row] * t.cpu_allocation_ratio[row]),
+            memory_mb=int(t.total_usable_ram_mb[row] *
+                          t.ram_allocation_ratio[row]),
+            disk_gb=int(t.total_usable_disk_gb[row] *
+                        t.disk_allocation_ratio[row]),
+            numa_topology=numa)
+
+
+#: Documents an in-memory consumption rewrites (kept to give it back).
+_CONSUMED_DOCS = ("numa_topology", "pci_stats")
+
+
+def _forced(spec):
+    """Whether ``spec`` forces hosts or nodes (see HostManager.narrow)."""
+    return bool(spec.obj_get("force_hosts") or spec.obj_get("force_nodes"))
+
+
+def _capacity_detail(table, rows, request):
+    """Which resource was short, requested and the most free anywhere."""
+    t = table
+    free = {
+        "vcpus": (t.vcpus_total[rows] * t.cpu_allocation_ratio[rows]
+                  - t.vcpus_used[rows], request.vcpus, ""),
+        "memory_mb": (t.total_usable_ram_mb[rows] * t.ram_allocation_ratio[rows]
+                      - (t.total_usable_ram_mb[rows] - t.free_ram_mb[rows]),
+                      request.memory_mb, " MiB"),
+        "disk_gb": (t.total_usable_disk_gb[rows] * t.disk_allocation_ratio[rows]
+                    - t.disk_mb_used[rows] / 1024,
+                    np.ceil(request.disk_mb / 1024), " GiB"),
+    }
+    short = []
+    for name, (values, wanted, unit) in free.items():
+        best = float(values.max()) if len(values) else 0.0
+        if best < wanted:
+            short.append(f"{name}: requested {wanted:g}{unit}, at most "
+                         f"{best:g}{unit} free")
+    return "; ".join(short) or "no single host has every resource free"

@@ -1,0 +1,155 @@
+"""From compute_nodes rows to the host-state table's columns.
+
+Nova's HostState reads a ComputeNode object field by field; building a
+hundred thousand of those objects (and parsing every JSON document in them)
+takes minutes. Here a row stays a plain mapping of column values: numbers go
+straight into float columns, documents stay text until a filter asks for one
+(and then are parsed once per distinct text).
+
+Nova's rules, reproduced:
+
+* ``free_disk_mb`` is ``min(disk_available_least, free_disk_gb) * 1024``
+  when the driver reports ``disk_available_least``, else ``free_disk_gb *
+  1024``; ``disk_mb_used`` is ``local_gb_used * 1024``;
+* ``num_instances``, ``num_io_ops`` and ``failed_builds`` come from the
+  node's stats (``num_instances``, ``io_workload``, ``failed_builds``);
+* a node whose ``free_disk_gb`` is unset is not ready;
+* an allocation ratio that is unset or 0.0 becomes the configured one, else
+  the initial one (``ratio_defaults`` carries the resolved value).
+"""
+import json
+
+import numpy as np
+
+from hoststate.objects import numa as numa_obj
+from hoststate.objects import pci as pci_obj
+
+#: The compute_nodes columns the scheduler reads.
+NODE_COLUMNS = (
+    "id", "uuid", "host", "hypervisor_hostname", "vcpus", "vcpus_used",
+    "memory_mb", "memory_mb_used", "free_ram_mb", "local_gb", "local_gb_used",
+    "free_disk_gb", "disk_available_least", "hypervisor_type",
+    "hypervisor_version", "cpu_info", "host_ip", "supported_instances",
+    "metrics", "pci_stats", "stats", "numa_topology", "cpu_allocation_ratio",
+    "ram_allocation_ratio", "disk_allocation_ratio", "generation",
+    "updated_at",
+)
+
+_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
+           "disk_allocation_ratio")
+
+#: Interned columns filled from a node column of the same or another name.
+_INTERNED_FROM = {
+    "host": "host", "nodename": "hypervisor_hostname",
+    "hypervisor_type": "hypervisor_type", "host_ip": "host_ip",
+    "cpu_info": "cpu_info", "supported_instances": "supported_instances",
+    "stats": "stats", "metrics": "metrics", "numa_topology": "numa_topology",
+    "pci_stats": "pci_stats",
+}
+
+
+def _number(value, default=0.0):
+    return default if value is None else float(value)
+
+
+def scalar_columns(records, ratio_defaults):
+    """{column: float array} for the table's numeric and readiness columns."""
+    def column(name, default=0.0):
+        return np.fromiter((_number(r[name], default) for r in records),
+                           dtype=np.float64, count=len(records))
+
+    free_disk_gb = column("free_disk_gb", np.nan)
+    least = column("disk_available_least", np.nan)
+    free_disk_mb = np.where(np.isnan(least), free_disk_gb,
+                            np.fmin(least, free_disk_gb)) * 1024
+    ready = ~np.isnan(free_disk_gb)
+    out = {
+        "id": column("id"), "generation": column("generation"),
+        "vcpus_total": column("vcpus"), "vcpus_used": column("vcpus_used"),
+        "total_usable_ram_mb": column("memory_mb"),
+        "free_ram_mb": column("free_ram_mb"),
+        "total_usable_disk_gb": column("local_gb"),
+        "disk_mb_used": column("local_gb_used") * 1024,
+        "free_disk_mb": np.where(ready, free_disk_mb, 0.0),
+        "hypervisor_version": column("hypervisor_version"),
+        "ready": ready,
+    }
+    for name in _RATIOS:
+        values = column(name, np.nan)
+        fallback = float(ratio_defaults.get(name, 1.0))
+        out[name] = np.where(np.isnan(values) | (values == 0.0), fallback,
+                             values)
+    return out
+
+
+def interned_keys(records):
+    """{interned column: list of raw keys, one per record}."""
+    return {name: [r[source] for r in records]
+            for name, source in _INTERNED_FROM.items()}
+
+
+# --- document parsers (raw text -> value), run once per distinct text ------
+
+def parse_stats(text):
+    if not text:
+        return {}
+    loaded = json.loads(text) if isinstance(text, str) else text
+    return {str(k): v for k, v in loaded.items()}
+
+
+def _stat_number(name):
+    def read(stats):
+        try:
+            return float(stats.get(name) or 0)
+        except (TypeError, ValueError):
+            return 0.0
+    read.__name__ = f"stat_{name}"
+    return read
+
+
+#: Table columns counted from stats, as Nova's HostState reads them.
+STATS_COUNTERS = {
+    "num_instances": _stat_number("num_instances"),
+    "num_io_ops": _stat_number("io_workload"),
+    "failed_builds": _stat_number("failed_builds"),
+}
+
+
+def parse_cpu_info(text):
+    """cpu_info as a dict ({} when it is not a JSON object)."""
+    if not text:
+        return {}
+    try:
+        loaded = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def parse_supported_instances(text):
+    """A tuple of (arch, hv_type, vm_mode) triples."""
+    if not text:
+        return ()
+    return tuple(tuple(triple) for triple in json.loads(text))
+
+
+def parse_metrics(text):
+    """{metric name: float value} from Nova's metrics JSON (a list of
+    {"name", "value", ...} dicts)."""
+    if not text:
+        return {}
+    metrics = {}
+    for entry in json.loads(text):
+        try:
+            metrics[entry["name"]] = float(entry["value"])
+        except (KeyError, TypeError, ValueError):
+            continue
+    return metrics
+
+
+def parse_numa_topology(text):
+    return numa_obj.NUMATopology.from_json(text) if text else None
+
+
+def parse_pci_stats(text):
+    return pci_obj.PciDevicePoolList.from_json(text) if text else None

@@ -1,0 +1,119 @@
+"""The request vector: what filters and weighers read of one request, built
+once per select_destinations call rather than once per host.
+
+It wraps a RequestSpec and adds what Nova recomputes on every
+``host_passes`` call: the flavor's sizes in the units the table uses, the
+extra specs and image properties as plain dicts, the instance's NUMA
+constraints, the server group's policy and where its members are, and the
+index of the instance being placed (run-once filters look at it).
+"""
+import collections
+
+from hoststate.hardware import numa as hw_numa
+
+#: Scheduler hints that name instances whose location matters.
+INSTANCE_HINTS = ("same_host", "different_host")
+
+
+class RequestVector:
+    """One request, as the vectorized filters and weighers read it."""
+
+    def __init__(self, spec, conf=None):
+        self.spec = spec
+        self.conf = conf
+        flavor = spec.flavor
+        self.vcpus = float(flavor.vcpus)
+        self.memory_mb = float(flavor.memory_mb)
+        self.root_gb = float(flavor.root_gb or 0)
+        self.ephemeral_gb = float(flavor.ephemeral_gb or 0)
+        self.swap_mb = float(flavor.swap or 0)
+        #: Nova's DiskFilter request: 1024 * (root + ephemeral) + swap, MiB
+        self.disk_mb = 1024 * (self.root_gb + self.ephemeral_gb) + self.swap_mb
+        self.extra_specs = dict(flavor.obj_get("extra_specs") or {})
+        self.image = spec.obj_get("image")
+        self.image_props = _image_properties(self.image)
+        self.project_id = spec.obj_get("project_id")
+        self.availability_zone = spec.obj_get("availability_zone")
+        self.numa_request = spec.obj_get("numa_topology") or \
+            hw_numa.get_constraints(flavor, self.image)
+        self.pci_requests = spec.obj_get("pci_requests")
+        self.index = 0
+        self.instance_uuid = spec.obj_get("instance_uuid")
+        group = spec.obj_get("instance_group")
+        self.group = group
+        self.group_policy = group.obj_get("policy") if group else None
+        self.group_rules = dict(group.obj_get("rules") or {}) if group else {}
+        self.group_members = set(group.obj_get("members") or []) \
+            if group else set()
+        self.group_hosts = list(group.obj_get("hosts") or []) if group else []
+        #: instance uuid -> host, for group members and hinted instances
+        #: (filled by the HostManager from the database)
+        self.instance_hosts = {}
+        #: (instance uuid, host) placed earlier in this request
+        self.placed = []
+        destination = spec.obj_get("requested_destination")
+        #: a move that may leave its cell (CrossCellWeigher prefers staying)
+        self.allow_cross_cell_move = bool(
+            destination is not None and
+            getattr(destination, "allow_cross_cell_move", False))
+        #: uuid of the cell the instance is in now (moves), else None
+        self.source_cell = None
+
+    # --- hints ---------------------------------------------------------------
+
+    def hint(self, name, default=None):
+        return self.spec.get_scheduler_hint(name, default)
+
+    def hint_list(self, name):
+        """A hint as a list of strings (absent: [])."""
+        value = self.spec.scheduler_hints.get(name)
+        return list(value) if value else []
+
+    @property
+    def is_rebuild(self):
+        return self.hint_list("_nova_check_type") == ["rebuild"]
+
+    def instances_of_interest(self):
+        """Uuids whose hosts filters need: group members and hinted ones."""
+        uuids = set(self.group_members)
+        for name in INSTANCE_HINTS:
+            uuids.update(self.hint_list(name))
+        return uuids
+
+    # --- placements in this request --------------------------------------------
+
+    def record_placement(self, instance_uuid, host):
+        """An instance of this request went to ``host``: later instances see
+        it as a group member there (Nova appends to instance_group.hosts and
+        adds a stub instance to the host state)."""
+        self.placed.append((instance_uuid, host))
+        self.instance_hosts[instance_uuid] = host
+        if self.group is not None:
+            self.group_members.add(instance_uuid)
+            if host not in self.group_hosts:
+                self.group_hosts.append(host)
+
+    def members_per_host(self):
+        """Counter {host: group members on it}, this request's included."""
+        counts = collections.Counter()
+        for uuid in self.group_members:
+            host = self.instance_hosts.get(uuid)
+            if host is not None:
+                counts[host] += 1
+        return counts
+
+    def hosts_of(self, uuids):
+        """Hosts where any of ``uuids`` runs (as far as is known)."""
+        return {self.instance_hosts[u] for u in uuids
+                if self.instance_hosts.get(u) is not None}
+
+
+def _image_properties(image):
+    """The image's properties that are set, as a plain dict."""
+    if image is None:
+        return {}
+    props = image.obj_get("properties")
+    if props is None:
+        return {}
+    return {name: getattr(props, name) for name in props.fields
+            if props.obj_attr_is_set(name) and getattr(props, name) is not None}

@@ -1,0 +1,42 @@
+"""PCIWeigher: keep hosts with free PCI devices for the requests that need
+them.
+
+The raw weight is ``MAX_DEVS - min(free devices, MAX_DEVS - 1)``, so fewer
+free devices weigh more whatever the request:
+
+* a request without PCI devices prefers hosts that have none, leaving the
+  device hosts to requests that need them;
+* a request with PCI devices stacks onto the host with the fewest free
+  devices that still passed the filters, keeping large device pools whole
+  for requests that need many.
+
+Hosts with ``MAX_DEVS - 1`` free devices or more all weigh 1, so they tie.
+As in Nova there is no ``minval``/``maxval``: candidates are compared with
+each other only, and equal counts weigh 0 after normalisation.
+"""
+import numpy as np
+
+from hoststate.hardware import pci as hw_pci
+from hoststate.scheduler.weights import BaseHostWeigher
+
+#: Free device counts at or above ``MAX_DEVS - 1`` are not told apart.
+MAX_DEVS = 100
+
+
+def free_devices(pools):
+    """Free devices over all pools of one pci_stats document (None: 0)."""
+    if not pools:
+        return 0
+    return hw_pci.PciDeviceStats.from_pools(pools).free_count()
+
+
+class PCIWeigher(BaseHostWeigher):
+    """Fewer free PCI devices weigh more (see the module docstring)."""
+
+    multiplier_option = "pci_weight_multiplier"
+
+    def raw_weights(self, table, rows, request):
+        by_document = table.interned["pci_stats"].map(
+            free_devices, key=("PCIWeigher", "free_devices"))
+        free = by_document[table.codes("pci_stats")[rows]]
+        return MAX_DEVS - np.minimum(free, MAX_DEVS - 1)

@@ -1,0 +1,50 @@
+"""Weighers on free capacity: RAM, vCPUs and disk.
+
+Each reads one quantity straight from the table's columns, so a request
+weighs every candidate with one gather. ``minval = 0`` as in Nova: a host
+is compared against "nothing free" rather than against the emptiest
+candidate, so two nearly full hosts do not look maximally different, and an
+overcommitted host (negative free amount) widens the range and scores 0.
+"""
+from hoststate.scheduler.weights import BaseHostWeigher
+
+
+class ColumnWeigher(BaseHostWeigher):
+    """A weigher whose raw weight is one float column of the table."""
+
+    #: The HostTable column read as the raw weight.
+    column = None
+
+    def raw_weights(self, table, rows, request):
+        return table.columns[self.column][rows]
+
+
+class RAMWeigher(ColumnWeigher):
+    """Free RAM (MiB): spreads by default, stacks with a negative
+    multiplier."""
+
+    minval = 0
+    column = "free_ram_mb"
+    multiplier_option = "ram_weight_multiplier"
+
+
+class CPUWeigher(BaseHostWeigher):
+    """Free vCPUs after overcommit: ``vcpus_total * cpu_allocation_ratio -
+    vcpus_used`` (the ratio is the node's, so nodes with different ratios
+    compare by what they can still take)."""
+
+    minval = 0
+    multiplier_option = "cpu_weight_multiplier"
+
+    def raw_weights(self, table, rows, request):
+        total = table.vcpus_total[rows] * table.cpu_allocation_ratio[rows]
+        return total - table.vcpus_used[rows]
+
+
+class DiskWeigher(ColumnWeigher):
+    """Free local disk (MiB), as the HostState computes it (the smaller of
+    free_disk_gb and disk_available_least)."""
+
+    minval = 0
+    column = "free_disk_mb"
+    multiplier_option = "disk_weight_multiplier"
