@@ -67,6 +67,8 @@ services = sa.Table(
     sa.UniqueConstraint("uuid"),
     sa.UniqueConstraint("host", "binary", "deleted"),
     sa.UniqueConstraint("host", "topic", "deleted"),
+    sa.Index("ix_services_updated_at", "updated_at"),
+    sa.Index("ix_services_deleted_at", "deleted_at"),
 )
 
 compute_nodes = sa.Table(

@@ -39,13 +39,15 @@ class Cell:
         self.watermark = None
         self.aggregates = []
         self.aggregates_fingerprint = None
+        self.aggregates_checked_at = None
 
 
 class HostManager:
     """The host-state table of every cell, and its refresh."""
 
     def __init__(self, context=None, conf=None, servicegroup=None,
-                 cells=None, refresh_overlap=1.0, liveness_interval=1.0):
+                 cells=None, refresh_overlap=1.0, liveness_interval=1.0,
+                 aggregates_interval=5.0):
         self.conf = conf if conf is not None else CONF
         if cells is None:
             cells = [(DEFAULT_CELL_UUID, context)]
@@ -53,6 +55,7 @@ class HostManager:
         self.servicegroup = servicegroup
         self.refresh_overlap = refresh_overlap
         self.liveness_interval = liveness_interval
+        self.aggregates_interval = aggregates_interval
         self._liveness_read_at = None
         self._liveness_asked = set()
         self._aggregates_key = None
@@ -89,10 +92,8 @@ class HostManager:
         since = None if full else cell.watermark
         with db_api.engine_of(cell.context).connect() as conn:
             started = db_reader.server_now(conn)
-            fingerprint = db_reader.aggregates_fingerprint(conn)
-            aggregates = None
-            if fingerprint != cell.aggregates_fingerprint:
-                aggregates = db_reader.read_aggregates(conn)
+            aggregates, fingerprint = self._changed_aggregates(
+                conn, cell, full)
             services, gone_services = db_reader.read_services(conn, since)
             node_rows = db_reader.read_nodes(conn, since)
         if aggregates is not None:
@@ -103,6 +104,22 @@ class HostManager:
         self._apply_services(services, gone_services, replace=full)
         self._apply_nodes(node_rows, cell.uuid)
         cell.watermark = db_reader.watermark(started, self.refresh_overlap)
+
+    def _changed_aggregates(self, conn, cell, full):
+        """(aggregates, fingerprint) when they changed, else (None, ...).
+
+        Aggregates change rarely and counting their hosts costs a scan, so
+        a refresh looks at most every ``aggregates_interval`` seconds.
+        """
+        now = time.monotonic()
+        if not full and cell.aggregates_checked_at is not None and \
+                now - cell.aggregates_checked_at < self.aggregates_interval:
+            return None, cell.aggregates_fingerprint
+        cell.aggregates_checked_at = now
+        fingerprint = db_reader.aggregates_fingerprint(conn)
+        if fingerprint == cell.aggregates_fingerprint:
+            return None, fingerprint
+        return db_reader.read_aggregates(conn), fingerprint
 
     def _apply_aggregates(self, aggregates):
         key = [(a.id, a.uuid, a.name, tuple(sorted(a.hosts)),
@@ -161,7 +178,9 @@ class HostManager:
         liveness backend blinked would turn one outage into two.
         """
         if self.servicegroup is None:
-            self.table.set_up({host: True for host in self.table.services})
+            known = self.table.up_of_host
+            self.table.set_up({host: True for host in self.table.services
+                               if host not in known})
             return
         now = time.monotonic()
         services = list(self.table.services.values())

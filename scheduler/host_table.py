@@ -273,11 +273,15 @@ class HostTable:
     def set_up(self, up_by_host):
         """Liveness per host ({host: bool}); hosts not named keep theirs."""
         up = self.columns["up"]
-        self.up_of_host.update(up_by_host)
-        for host, is_up in up_by_host.items():
+        known = self.up_of_host
+        changed = [(host, bool(is_up)) for host, is_up in up_by_host.items()
+                   if known.get(host) is not bool(is_up)]
+        for host, is_up in changed:
+            known[host] = is_up
             for row in self.rows_of_host.get(host, ()):
-                up[row] = bool(is_up)
-        self.version += 1
+                up[row] = is_up
+        if changed:
+            self.version += 1
 
     def set_aggregates(self, aggregates):
         """Replace every aggregate (AggregateRecords) and recompute each

@@ -123,3 +123,10 @@ def all_rows(table):
 def hosts_at(table, rows):
     """Host names of ``rows``, in order."""
     return [table.host_of(r) for r in rows]
+
+
+def passing_hosts(host_filter, table, request):
+    """Host names of the candidate rows ``host_filter`` lets through."""
+    rows = all_rows(table)
+    return hosts_at(table, rows[host_filter.filter_mask(table, rows,
+                                                        request)])

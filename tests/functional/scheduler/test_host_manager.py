@@ -23,6 +23,7 @@ def conf():
 
 def _manager(ctx, conf, **kwargs):
     kwargs.setdefault("refresh_overlap", 0.0)
+    kwargs.setdefault("aggregates_interval", 0.0)
     return host_manager.HostManager(ctx, conf=conf, **kwargs).load()
 
 
@@ -129,6 +130,17 @@ def test_aggregates_and_zones_follow_the_database(ctx, conf):
         ["az1", "nova"]
     assert [a.name for a in manager.host_state(hosts[0], hosts[0])
             .aggregates] == ["rack1"]
+
+
+def test_aggregates_are_looked_at_once_per_interval(ctx, conf):
+    hosts = cloud.populate(ctx.engine, [{}])
+    manager = _manager(ctx, conf, aggregates_interval=3600)
+    cloud.add_aggregate(ctx.engine, "rack1", hosts, {"availability_zone":
+                                                     "az1"})
+    manager.refresh()           # within the interval: not looked at
+    assert manager.host_state(hosts[0], hosts[0]).availability_zone == "nova"
+    manager.load()              # a full load always reads them
+    assert manager.host_state(hosts[0], hosts[0]).availability_zone == "az1"
 
 
 class _Liveness:

@@ -25,7 +25,8 @@ from hoststate.scheduler import filters
 from hoststate.scheduler.filters import numa as numa_filter
 from hoststate.scheduler.host_table import ServiceRecord
 from hoststate.scheduler.request import RequestVector
-from support.host_tables import all_rows, hosts_at, make_table, node_record
+from support.host_tables import all_rows, hosts_at, make_table, \
+    passing_hosts, node_record
 
 from ...hardware import numa_builders as nb
 
@@ -43,8 +44,7 @@ def request(numa=None, vcpus=2, memory_mb=1024, image=None, **extra_specs):
 
 
 def passing(table, req):
-    rows = all_rows(table)
-    return hosts_at(table, rows[FILTER.filter_mask(table, rows, req)])
+    return passing_hosts(FILTER, table, req)
 
 
 def explain(table, req):

@@ -13,7 +13,8 @@ from hoststate.objects import request_spec
 from hoststate.scheduler import filters
 from hoststate.scheduler.filters import pci as pci_filter
 from hoststate.scheduler.request import RequestVector
-from support.host_tables import all_rows, hosts_at, make_table
+from support.host_tables import all_rows, hosts_at, make_table, \
+    passing_hosts
 
 from ...hardware import numa_builders as nb
 from .test_numa_filter import busy_hosts
@@ -50,8 +51,7 @@ def request(*pci, numa=None, empty=False):
 
 
 def passing(table, req):
-    rows = all_rows(table)
-    return hosts_at(table, rows[FILTER.filter_mask(table, rows, req)])
+    return passing_hosts(FILTER, table, req)
 
 
 def explain(table, req):
