@@ -18,7 +18,10 @@ twice, nothing lost.
 """
 import logging
 
+from oslo_serialization import jsonutils
+
 from hoststate import exception
+from hoststate.conf import CONF
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.hardware import consumption as cons
@@ -75,8 +78,7 @@ def claim(context, node_id, request, instance_uuid):
             continue
         except exception.NotFound:
             raise exception.ClaimRejected(
-                node=node.hypervisor_hostname,
-                reasons=["the node was deleted"]) from None
+                node=str(node_id), reasons=["the node was deleted"]) from None
     raise exception.ClaimRejected(
         node=str(node_id), reasons=[f"still contended after {CLAIM_RETRIES} "
                                     "attempts"])
@@ -106,6 +108,9 @@ def _claim_on(conn, context, node_id, wanted, request, instance):
         raise exception.ClaimRejected(node=str(node_id),
                                       reasons=["the node was deleted"])
     read = rows[0]
+    if wanted.numa_topology is None and request.numa_request is None and \
+            not cons._has_pci(wanted.pci_requests):
+        return _scalar_claim(conn, read, wanted, instance)
     node = cn_obj.ComputeNode._from_db_object(
         context, cn_obj.ComputeNode(context), read)
     fitted, reasons = cons.fit(node, wanted, request.numa_request)
@@ -125,6 +130,60 @@ def _claim_on(conn, context, node_id, wanted, request, instance):
     stored.update(node_values)
     stored["generation"] = read["generation"] + 1
     return stored
+
+
+class _Row:
+    """A node row read as attributes, with unset ratios as the node object
+    reads them (so the shared capacity check sees the same numbers)."""
+
+    def __init__(self, row):
+        self.__dict__.update(row)
+        for name in ("cpu_allocation_ratio", "ram_allocation_ratio",
+                     "disk_allocation_ratio"):
+            if row[name] in (None, 0.0):
+                setattr(self, name, CONF[name] or CONF["initial_" + name])
+
+
+def _scalar_claim(conn, read, wanted, instance):
+    """The claim of an instance with no NUMA or PCI needs, on the plain
+    row: the same check (``consumption.capacity_reasons``) and the same
+    arithmetic as the object path, without building a ComputeNode (which
+    costs more than the rest of the claim together)."""
+    node = _Row(read)
+    reasons = _larger_than_node(node, wanted) + \
+        cons.capacity_reasons(node, wanted)
+    if reasons:
+        raise exception.ClaimRejected(node=read["hypervisor_hostname"],
+                                      reasons=reasons)
+    stats = node_stats.stats_with(
+        jsonutils.loads(read["stats"]) if read["stats"] else {}, instance, 1)
+    values = {
+        "vcpus_used": max(0, read["vcpus_used"] + wanted.vcpus),
+        "memory_mb_used": max(0, read["memory_mb_used"] + wanted.memory_mb),
+        "local_gb_used": max(0, read["local_gb_used"] + wanted.disk_gb),
+        "stats": jsonutils.dumps(stats, sort_keys=True),
+        "running_vms": int(stats["num_instances"]),
+        "current_workload": int(stats["io_workload"]),
+    }
+    values["free_ram_mb"] = read["memory_mb"] - values["memory_mb_used"]
+    values["free_disk_gb"] = read["local_gb"] - values["local_gb_used"]
+    db_api.cas_update(conn, schema.compute_nodes, read["id"],
+                      read["generation"], values, read_back=False)
+    instance.numa_topology = None
+    _place_instance(conn, instance, _PlacedOn(read))
+    stored = dict(read)
+    stored.update(values)
+    stored["generation"] = read["generation"] + 1
+    return stored
+
+
+class _PlacedOn:
+    """Where an instance is placed: what _place_instance reads of a node."""
+
+    def __init__(self, row):
+        self.id = row["id"]
+        self.host = row["host"]
+        self.hypervisor_hostname = row["hypervisor_hostname"]
 
 
 def _place_instance(conn, instance, node):
