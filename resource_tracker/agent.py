@@ -84,6 +84,10 @@ class ComputeAgent:
                 self.context, self.host, nodename, self.driver)
             tracker.set_node(self._init_node(nodename, resources))
             self.trackers[nodename] = tracker
+            # The node was read after the host-wide read: a claim between
+            # the two would be in the node but not in those instances, and
+            # a recount from them would write it away. Read again, after.
+            sources = None
         tracker.update_available_resource(resources, sources)
 
     def _init_node(self, nodename, resources):

@@ -149,3 +149,29 @@ def test_no_valid_host_releases_the_claims_of_the_request(ctx, conf):
     assert "memory_mb: requested 3000 MiB" in str(raised.value)
     assert [u[:3] for u in _usage(ctx.engine).values()] == \
         [u[:3] for u in before.values()]
+
+
+def test_a_claim_between_an_agents_reads_is_not_written_away(
+        ctx, conf, monkeypatch):
+    """A restarted agent reads its host's instances, then its nodes; a
+    scheduler claim landing between the two must survive its recount."""
+    _agent(ctx, "h1", nodes=1)
+    before = _usage(ctx.engine)["h1-n1"]
+    scheduler = _scheduler(ctx, conf)
+    read_host = agent_mod.usage_source.read_host
+
+    def read_then_a_claim_lands(context, host):
+        sources = read_host(context, host)
+        scheduler.select_destinations(_spec(_flavor()))
+        return sources
+
+    monkeypatch.setattr(agent_mod.usage_source, "read_host",
+                        read_then_a_claim_lands)
+    restarted = agent_mod.ComputeAgent(
+        ctx, fake_driver.FakeDriver.uniform(1, prefix="h1-n", vcpus=8,
+                                            memory_mb=8192, local_gb=100),
+        host="h1")
+    restarted.start()
+    # the claim's 2 vcpus, 2048 MiB and 10 GiB are still counted
+    assert _usage(ctx.engine)["h1-n1"][:3] == (
+        before[0] + 2, before[1] + 2048, before[2] + 10)
