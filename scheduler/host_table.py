@@ -20,8 +20,6 @@ import numpy as np
 
 from hoststate.scheduler import interned
 from hoststate.scheduler import nodes
-from hoststate.scheduler.records import AggregateRecord  # noqa: F401
-from hoststate.scheduler.records import ServiceRecord  # noqa: F401
 
 #: Float columns, Nova's HostState names.
 FLOAT_COLUMNS = (

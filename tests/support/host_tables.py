@@ -16,6 +16,7 @@ import json
 import uuid as uuid_lib
 
 from hoststate.scheduler import host_table
+from hoststate.scheduler.records import AggregateRecord, ServiceRecord
 
 _ids = itertools.count(1)
 
@@ -87,7 +88,7 @@ def make_table(nodes, aggregates=(), default_zone="nova", cell=None,
         host = record["host"]
         up[host] = service.get("up", True)
         if service.get("has_service", True) and host not in services:
-            services[host] = host_table.ServiceRecord(
+            services[host] = ServiceRecord(
                 id=len(services) + 1, host=host,
                 disabled=service.get("disabled", False),
                 forced_down=service.get("forced_down", False),
@@ -106,10 +107,10 @@ def make_table(nodes, aggregates=(), default_zone="nova", cell=None,
 
 
 def _aggregate(number, aggregate):
-    if isinstance(aggregate, host_table.AggregateRecord):
+    if isinstance(aggregate, AggregateRecord):
         return aggregate
     name, hosts, metadata = aggregate
-    return host_table.AggregateRecord(
+    return AggregateRecord(
         id=number, uuid=str(uuid_lib.uuid4()), name=name, hosts=hosts,
         metadata=metadata)
 

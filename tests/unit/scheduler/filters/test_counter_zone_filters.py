@@ -2,7 +2,7 @@
 with results worked out by hand."""
 import pytest
 
-from hoststate.scheduler.host_table import AggregateRecord
+from hoststate.scheduler.records import AggregateRecord
 from support.host_tables import all_rows, make_table
 
 from .basic_support import load_conf, make_filter, make_request, passing

@@ -23,10 +23,9 @@ from hoststate.objects import numa as numa_obj
 from hoststate.objects import request_spec
 from hoststate.scheduler import filters
 from hoststate.scheduler.filters import numa as numa_filter
-from hoststate.scheduler.host_table import ServiceRecord
+from hoststate.scheduler.records import ServiceRecord
 from hoststate.scheduler.request import RequestVector
-from support.host_tables import all_rows, hosts_at, make_table, \
-    passing_hosts, node_record
+from support.host_tables import all_rows, make_table, passing_hosts, node_record
 
 from ...hardware import numa_builders as nb
 

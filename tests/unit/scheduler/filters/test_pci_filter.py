@@ -13,8 +13,7 @@ from hoststate.objects import request_spec
 from hoststate.scheduler import filters
 from hoststate.scheduler.filters import pci as pci_filter
 from hoststate.scheduler.request import RequestVector
-from support.host_tables import all_rows, hosts_at, make_table, \
-    passing_hosts
+from support.host_tables import all_rows, make_table, passing_hosts
 
 from ...hardware import numa_builders as nb
 from .test_numa_filter import busy_hosts

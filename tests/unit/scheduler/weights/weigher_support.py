@@ -16,7 +16,7 @@ from hoststate import conf as hconf
 from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import instance_group as group_obj
 from hoststate.objects import request_spec
-from hoststate.scheduler import host_table
+from hoststate.scheduler.records import ServiceRecord
 from hoststate.scheduler import request as request_mod
 from hoststate.scheduler import weights
 from support import host_tables
@@ -77,7 +77,7 @@ def add_cell(table, hosts, cell):
     records = [host_tables.node_record(**h) for h in hosts]
     table.write_nodes(records, cell=cell)
     first = len(table.services) + 1
-    table.set_services([host_table.ServiceRecord(id=first + i, host=r["host"])
+    table.set_services([ServiceRecord(id=first + i, host=r["host"])
                         for i, r in enumerate(records)])
     table.set_up({r["host"]: True for r in records})
     return table
