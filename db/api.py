@@ -14,6 +14,8 @@ from sqlalchemy.ext import compiler as sa_compiler
 from hoststate import exception
 from hoststate.db import schema
 
+#: Execution option of a connection whose transaction will write.
+WRITE_INTENT = "hoststate_write_intent"
 _UNIQUE_VIOLATION = {"23505", 1062, "UNIQUE constraint failed"}
 _FK_VIOLATION = {"23503", 1451, 1452, "FOREIGN KEY constraint failed"}
 
@@ -69,10 +71,18 @@ def engine_of(context):
 
 @contextlib.contextmanager
 def transaction(context):
-    """One database transaction for ``context``, with named integrity errors."""
+    """One database transaction for ``context``, with named integrity errors.
+
+    On SQLite the transaction takes the write lock when it begins (``BEGIN
+    IMMEDIATE``): a transaction that reads and then writes (a claim) would
+    otherwise fail at once with "database is locked" whenever another
+    connection wrote in between, instead of waiting its turn.
+    """
     try:
-        with engine_of(context).begin() as conn:
-            yield conn
+        with engine_of(context).connect() as conn:
+            conn.execution_options(**{WRITE_INTENT: True})
+            with conn.begin():
+                yield conn
     except sa.exc.IntegrityError as exc:
         raise _named_integrity_error(exc) from exc
 
@@ -190,39 +200,88 @@ def cas_update(conn, table, row_id, seen_generation, values, read_back=True):
     ``read_back=False`` (a caller that knows what it wrote saves a round
     trip).
     """
-    values = dict(values)
-    values.setdefault("updated_at", server_utcnow())
-    values["generation"] = table.c.generation + 1
-    query = (sa.update(table)
-             .where(table.c.id == row_id)
-             .where(table.c.generation == seen_generation)
-             .where(not_deleted(table, "no"))
-             .values(**values))
-    if conn.execute(query).rowcount != 1:
+    if _has_expressions(values):
+        query = (_cas_statement(table, stamped="updated_at" not in values)
+                 .values(**values))
+        params = {_ROW_ID: row_id, _SEEN: seen_generation}
+    else:
+        query = _cas_statement(table, stamped="updated_at" not in values)
+        params = {_ROW_ID: row_id, _SEEN: seen_generation, **values}
+    if conn.execute(query, params).rowcount != 1:
         _raise_missing_or_conflict(conn, table, row_id, seen_generation)
     if not read_back:
         return None
     return conn.execute(sa.select(table).where(table.c.id == row_id)).one()._mapping
 
 
+def _has_expressions(values):
+    """Whether some value is SQL (the server's clock, ``column + 1``), which
+    must be part of the statement rather than a bound parameter."""
+    return any(isinstance(v, sa.sql.ClauseElement) for v in values.values())
+
+
+#: Bound-parameter names of the prebuilt statements (no column has them).
+_ROW_ID, _SEEN = "_hs_row_id", "_hs_seen_generation"
+_STATEMENTS = {}
+
+
+def _cas_statement(table, stamped):
+    """The compare-and-swap UPDATE of ``table``, built once.
+
+    The columns to set come as execution parameters, so SQLAlchemy compiles
+    one statement per set of columns and caches it; building the statement
+    anew with ``.values(**values)`` on every write cost more than the
+    write itself (coercing every value into a bound literal).
+    """
+    key = ("cas", table.name, stamped)
+    query = _STATEMENTS.get(key)
+    if query is None:
+        fixed = {"generation": table.c.generation + 1}
+        if stamped:
+            fixed["updated_at"] = server_utcnow()
+        query = (sa.update(table)
+                 .where(table.c.id == sa.bindparam(_ROW_ID))
+                 .where(table.c.generation == sa.bindparam(_SEEN))
+                 .where(not_deleted(table, "no"))
+                 .values(**fixed))
+        _STATEMENTS[key] = query
+    return query
+
+
+def _insert_statement(table, dialect, stamped):
+    """INSERT-if-absent of ``table`` for ``dialect``, built once (values are
+    execution parameters; see _cas_statement)."""
+    key = ("insert_if_absent", table.name, dialect, stamped)
+    query = _STATEMENTS.get(key)
+    if query is None:
+        fixed = {"created_at": server_utcnow()} if stamped else {}
+        if dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+            query = postgresql.insert(table).values(**fixed) \
+                .on_conflict_do_nothing().returning(table.c.id)
+        elif dialect in ("mysql", "mariadb"):
+            query = sa.insert(table).values(**fixed).prefix_with("IGNORE")
+        else:
+            query = sa.insert(table).values(**fixed).prefix_with("OR IGNORE")
+        _STATEMENTS[key] = query
+    return query
+
+
 def insert_if_absent(conn, table, values):
     """Insert ``values`` unless a row with the same unique key exists, in
     one statement (PostgreSQL ON CONFLICT DO NOTHING, MySQL INSERT IGNORE,
     SQLite INSERT OR IGNORE). True if the row was inserted."""
-    values = dict(values)
-    values.setdefault("created_at", server_utcnow())
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects import postgresql
-        query = postgresql.insert(table).values(**values) \
-            .on_conflict_do_nothing().returning(table.c.id)
-        # psycopg reports no row count here; a returned id means inserted
-        return conn.execute(query).first() is not None
-    if dialect in ("mysql", "mariadb"):
-        query = sa.insert(table).values(**values).prefix_with("IGNORE")
+    query = _insert_statement(table, dialect,
+                              stamped="created_at" not in values)
+    if _has_expressions(values):
+        result = conn.execute(query.values(**values))
     else:
-        query = sa.insert(table).values(**values).prefix_with("OR IGNORE")
-    return conn.execute(query).rowcount == 1
+        result = conn.execute(query, dict(values))
+    if dialect == "postgresql":
+        # psycopg reports no row count here; a returned id means inserted
+        return result.first() is not None
+    return result.rowcount == 1
 
 
 def _raise_missing_or_conflict(conn, table, row_id, seen_generation):

@@ -85,4 +85,9 @@ def _install_sqlite_pragmas(engine, wal):
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        # a transaction that will write takes the write lock now (see
+        # db.api.transaction); readers never wait for it in WAL mode
+        if connection.get_execution_options().get("hoststate_write_intent"):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")

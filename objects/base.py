@@ -13,12 +13,14 @@ What hoststate adds to oslo.versionedobjects:
 * helpers to load an object from a database row and to turn its changes back
   into column values.
 """
+import copy
 import datetime
 
 import netaddr
 from oslo_utils import uuidutils
 from oslo_utils import versionutils
 from oslo_versionedobjects import base as ovo_base
+from oslo_versionedobjects import exception as ovo_exception
 from oslo_versionedobjects import fields as ovo_fields
 
 from hoststate import exception
@@ -75,12 +77,38 @@ class HoststateObject(ovo_base.VersionedObject,
         super().__init__(context, **kwargs)
 
     def __setattr__(self, name, value):
-        if name in self.fields:
-            self._checked(name, value)
-        elif not name.startswith("_") and not hasattr(type(self), name):
+        field = self.fields.get(name)
+        if field is not None:
+            self._set_coerced(name, field, self._checked(name, value))
+            return
+        if not name.startswith("_") and not hasattr(type(self), name):
             raise exception.UnknownObjectField(objname=self.obj_name(),
                                                field=name)
         super().__setattr__(name, value)
+
+    def _set_coerced(self, name, field, value):
+        """What ovo's field setter does, with the value coerced once
+        (``_checked`` already did; ovo's setter would coerce it again,
+        which doubled the cost of every assignment)."""
+        attribute = "_obj_" + name
+        if field.read_only and attribute in self.__dict__:
+            if self.__dict__[attribute] != value:
+                raise ovo_exception.ReadOnlyFieldError(field=name)
+            return
+        self._changed_fields.add(name)
+        object.__setattr__(self, attribute, value)
+
+    def __deepcopy__(self, memo):
+        """A deep copy made without coercing any field again: the values
+        were checked when they were set, and coercing them once more made
+        copying a compute node cost milliseconds. The context is shared,
+        as ovo shares it."""
+        clone = type(self).__new__(type(self))
+        memo[id(self)] = clone
+        for key, value in self.__dict__.items():
+            object.__setattr__(clone, key, value if key == "_context"
+                               else copy.deepcopy(value, memo))
+        return clone
 
     def _checked(self, name, value):
         """``value`` coerced for field ``name``, or a typed error naming both.

@@ -7,6 +7,8 @@ objects stored as the JSON text of their primitives (one text per value,
 see ``hoststate.objects.fields.dump_json``), so a reader gets back exactly
 the object that was saved, at the version it was saved with.
 """
+import copy
+import functools
 from oslo_versionedobjects import fields
 
 from hoststate import exception
@@ -33,7 +35,22 @@ def _dump(value):
 
 
 def _load(cls, text):
-    return None if text is None else hs_fields.load_json(cls, text)
+    """The document ``text`` as a ``cls`` object of its own.
+
+    Parsed once per distinct text (most instances share their flavor's
+    document word for word) and deep-copied after: parsing coerces every
+    field again and cost more than the rest of reading an instance."""
+    if text is None:
+        return None
+    parsed = _parsed_document(cls, text)
+    clone = copy.deepcopy(parsed)
+    clone.obj_reset_changes(recursive=True)
+    return clone
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_document(cls, text):
+    return hs_fields.load_json(cls, text)
 
 
 # Version 1.0: initial version

@@ -261,23 +261,40 @@ class ResourceTracker(moves.MoveClaims):
         On a conflict the node is re-read and ``change`` runs again on what
         is really stored, so another writer's update is never overwritten.
         A change that leaves the node as it was writes nothing.
+
+        A change that fails on the node as this tracker last saw it (a claim
+        that does not fit, CPUs to unpin that are not pinned) is tried once
+        more on the node as stored: a scheduler claims on the row behind
+        the tracker's back, so what it last saw may be out of date. Only a
+        failure on the stored node is the caller's.
         """
+        fresh = False
         for _ in range(CAS_RETRIES):
             node = self.node.obj_clone()
-            result = change(node)
+            try:
+                result = change(node)
+            except Exception:
+                if fresh:
+                    raise
+                self._reread_node()
+                fresh = True
+                continue
             if not node.obj_what_changed():
                 return result          # nothing to write
             try:
                 node.save()
             except exception.GenerationConflict:
-                self.node = cn_obj.ComputeNode.get_by_id(self.context,
-                                                          self.node.id)
+                self._reread_node()
+                fresh = True
                 continue
             self.set_node(node)
             return result
         raise exception.GenerationConflict(
             table="compute_nodes", row_id=self.node.id,
             seen_generation=self.node.generation)
+
+    def _reread_node(self):
+        self.node = cn_obj.ComputeNode.get_by_id(self.context, self.node.id)
 
     def _place_instance(self, instance, fitted):
         instance.host = self.host
