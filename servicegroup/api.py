@@ -9,7 +9,9 @@ ship one), and wrapped here with what every driver shares:
   healthy services down between two heartbeats, so it becomes
   2.5 x ``report_interval``, with a warning (as in Nova);
 * a bulk form, ``services_up``, that a scheduler uses to refresh a whole
-  column of host states in one call.
+  column of host states in one call;
+* ``join_many``, for one process reporting for many services (``hoststate
+  simulate``), and ``abandon``, which stops reporting as a crash would.
 """
 import logging
 from importlib import metadata
@@ -68,6 +70,11 @@ class API:
         """Report ``member`` (a host) of ``group`` (a topic) alive from now."""
         return self.driver.join(member, group, service)
 
+    def join_many(self, members):
+        """``join`` each ``(member, group, service)`` of ``members``, in
+        bulk where the driver can (one reporter for the whole batch)."""
+        return self.driver.join_many(members)
+
     def leave(self, member, group):
         """Stop reporting ``member``; drivers that can make it down at once."""
         return self.driver.leave(member, group)
@@ -94,6 +101,12 @@ class API:
 
     def stop(self):
         self.driver.stop()
+
+    def abandon(self):
+        """Stop reporting everything joined here as a crashed process
+        would (see ``Driver.abandon``): the members go down only when the
+        backend notices."""
+        self.driver.abandon()
 
 
 def _forced_down(service):

@@ -28,6 +28,16 @@ class Driver(abc.ABC):
         ``report_interval`` seconds.
         """
 
+    def join_many(self, members):
+        """``join`` every ``(member, group, service)`` of ``members``.
+
+        One process reporting for many services (``hoststate simulate``)
+        calls this; drivers override it to report for the whole batch with
+        one thread and bulk writes. This default joins them one by one.
+        """
+        for member, group, service in members:
+            self.join(member, group, service)
+
     @abc.abstractmethod
     def leave(self, member, group):
         """Stop reporting ``member``; remove its membership where the
@@ -58,3 +68,13 @@ class Driver(abc.ABC):
     def stop(self):
         """Stop every background reporter and close connections; leaves
         every member this driver joined."""
+
+    def abandon(self):
+        """Stop reporting every member this driver joined as a process that
+        died would: no goodbye, nothing deleted, so the members are seen
+        down only when the backend notices (db: ``service_down_time`` after
+        the last heartbeat; mc: the keys expire; zk: the session expires).
+        For tests and simulations that crash a service; ``stop`` may still
+        be called afterwards and has nothing left to do."""
+        raise NotImplementedError(
+            f"the {self.name} servicegroup driver cannot abandon its members")

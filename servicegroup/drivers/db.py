@@ -21,6 +21,14 @@ The one exception is a service that never heartbeat: ``created_at`` is
 written by the creating process on its own clock, so a badly skewed host
 may be judged down until its first heartbeat (``initial_delay`` seconds).
 
+Many services in one process
+----------------------------
+``join_many`` reports for a whole batch from one thread with bulk
+statements (see ``db_bulk``); its members are otherwise like joined ones
+(leave, stop, heartbeat, disconnected). ``abandon`` stops every heartbeat
+and writes nothing, as a crashed process would: the members go down
+service_down_time after their last heartbeat.
+
 Cost
 ----
 ``are_up`` answers for any number of services with one query. It also
@@ -40,9 +48,10 @@ import sqlalchemy as sa
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
-from hoststate.objects import service as service_obj
 from hoststate.servicegroup import api as sg_api
 from hoststate.servicegroup.drivers import base
+from hoststate.servicegroup.drivers import db_bulk
+from hoststate.servicegroup.drivers import db_member
 
 LOG = logging.getLogger(__name__)
 
@@ -60,25 +69,6 @@ _IN_LIST_MAX = 500
 #: no pooled connection free); anything else is a bug, raised as it is.
 _UNREACHABLE = (sa.exc.OperationalError, sa.exc.InterfaceError,
                 sa.exc.DisconnectionError, sa.exc.TimeoutError)
-#: How long stop() and leave() wait for a heartbeat in progress to finish.
-_JOIN_TIMEOUT_S = 10.0
-
-
-class _Member:
-    """One joined member: its heartbeat thread and how its last beat went."""
-
-    def __init__(self, member, group, service):
-        self.member = member
-        self.group = group
-        self.service = service
-        self.stopping = threading.Event()
-        self.lock = threading.Lock()  # the thread and heartbeat() share it
-        self.disconnected = False
-        # The driver heartbeats on its own copy of the row, read at the first
-        # beat and again after any failure: a failed or conflicting save
-        # leaves the copy unsure of what the row holds.
-        self.stale = True
-        self.thread = None
 
 
 class DbDriver(base.Driver):
@@ -90,7 +80,8 @@ class DbDriver(base.Driver):
                  initial_delay=float(sg_api.INITIAL_REPORTING_DELAY)):
         super().__init__(conf, context)
         self.initial_delay = initial_delay
-        self._members = {}
+        # (member, group) -> its MemberReporter or BulkReporter
+        self._reporters = {}
         self._lock = threading.Lock()
         # (monotonic time of the read, {service id: up until, monotonic})
         self._bulk = (None, {})
@@ -103,100 +94,86 @@ class DbDriver(base.Driver):
         The first beat comes after ``initial_delay`` seconds. Joining a
         member again replaces its reporter.
         """
-        if service is None or not service.obj_attr_is_set("id"):
-            raise ValueError("the db servicegroup driver needs the created "
-                             "Service of %s/%s to heartbeat on" % (group, member))
+        _require_created(member, group, service)
         self.leave(member, group)
-        state = _Member(member, group, service)
-        state.thread = threading.Thread(
-            target=self._run, args=(state,), daemon=True,
-            name=f"hoststate-heartbeat-{group}-{member}")
+        reporter = db_member.MemberReporter(
+            self.conf, member, group, service, self._context_of(service),
+            self.initial_delay)
         with self._lock:
-            self._members[(member, group)] = state
-        state.thread.start()
+            self._reporters[(member, group)] = reporter
+        reporter.start()
+
+    def join_many(self, members):
+        """Heartbeat every ``(member, group, service)`` from one thread with
+        bulk statements (see ``db_bulk``), first after ``initial_delay``.
+
+        A service whose context names no database (a process served by a
+        conductor) cannot be updated in bulk and is joined singly.
+        """
+        batch, single = {}, []
+        for member, group, service in members:
+            _require_created(member, group, service)
+            context = self._context_of(service)
+            if getattr(context, "engine", None) is None:
+                single.append((member, group, service))
+            else:
+                batch[(member, group)] = (service.id, context)
+        for key in batch:
+            self.leave(*key)
+        for member, group, service in single:
+            self.join(member, group, service)
+        if batch:
+            reporter = db_bulk.BulkReporter(self.conf, batch, self.initial_delay)
+            with self._lock:
+                self._reporters.update(dict.fromkeys(batch, reporter))
+            reporter.start()
 
     def leave(self, member, group):
         """Stop heartbeating ``member``; the row is left as it is, so the
         service goes down once service_down_time has passed."""
         with self._lock:
-            state = self._members.pop((member, group), None)
-        if state is not None:
-            _stop_all([state])
+            reporter = self._reporters.pop((member, group), None)
+        if reporter is not None and reporter.drop((member, group)):
+            reporter.stop()
 
     def stop(self):
         """Stop every heartbeat thread: they wake at once from their wait
         (one in the middle of a database call finishes it first)."""
         with self._lock:
-            states = list(self._members.values())
-            self._members.clear()
-        _stop_all(states)
+            reporters = list({id(r): r for r in self._reporters.values()}
+                             .values())
+            self._reporters.clear()
+        for reporter in reporters:
+            reporter.stop(wait=False)
+        for reporter in reporters:
+            reporter.stop()
+
+    def abandon(self):
+        """Stop every heartbeat, as a crashed process would: nothing is
+        written, the rows keep their last heartbeat, and the members go
+        down service_down_time after it. (That is all ``stop`` does here:
+        a heartbeat row has no goodbye to say.)"""
+        self.stop()
 
     def heartbeat(self, member, group):
         """Heartbeat a joined member now, as its thread does every
         report_interval (for a service that wants to report at once).
         Returns whether the heartbeat was saved; raises only KeyError, for
         a member that has not joined."""
-        state = self._members.get((member, group))
-        if state is None:
+        reporter = self._reporters.get((member, group))
+        if reporter is None:
             raise KeyError(f"{group} {member} has not joined")
-        return self._beat(state)
+        return reporter.heartbeat((member, group))
 
     def disconnected(self, member, group):
         """Whether the last heartbeat of ``member`` failed (Nova's
         ``model_disconnected``)."""
-        state = self._members.get((member, group))
-        return bool(state and state.disconnected)
+        reporter = self._reporters.get((member, group))
+        return bool(reporter and reporter.disconnected((member, group)))
 
-    def _run(self, state):
-        """Beat at a fixed rate; a late beat is not made up with a burst,
-        so the database sees at most one write per member and interval."""
-        if state.stopping.wait(self.initial_delay):
-            return
-        due = time.monotonic()
-        while True:
-            self._beat(state)
-            due = max(due + self.conf.report_interval, time.monotonic())
-            if state.stopping.wait(due - time.monotonic()):
-                return
-
-    def _beat(self, state):
-        """One heartbeat; never raises; True when it was saved. Logs the
-        first failure of a run of failures and the recovery, once each."""
-        with state.lock:
-            return self._beat_locked(state)
-
-    def _beat_locked(self, state):
-        try:
-            self._report(state)
-        except Exception as exc:  # nothing may stop the service's heartbeat
-            state.stale = True
-            if not state.disconnected:
-                state.disconnected = True
-                LOG.error("Heartbeat of %s %s failed; reporting it as "
-                          "disconnected until a heartbeat succeeds (further "
-                          "failures are not logged): %s", state.group,
-                          state.member, exc, exc_info=True)
-            return False
-        if state.disconnected:
-            state.disconnected = False
-            LOG.info("Heartbeat of %s %s recovered", state.group, state.member)
-        return True
-
-    def _report(self, state):
-        """report_count + 1, saved. An operator's write in between (enable,
-        disable) moves the generation: re-read and try once more."""
-        if state.stale:
-            state.service = self._reread(state.service)
-            state.stale = False
-        try:
-            _increment(state.service)
-        except exception.GenerationConflict:
-            state.service = self._reread(state.service)
-            _increment(state.service)
-
-    def _reread(self, service):
-        context = self.context if self.context is not None else service._context
-        return service_obj.Service.get_by_id(context, service.id)
+    def _context_of(self, service):
+        """The driver's context, else the one the service was loaded with."""
+        return self.context if self.context is not None else service._context
 
     # --- judging -----------------------------------------------------------
 
@@ -322,18 +299,10 @@ def _id_clause(wanted):
     return _SERVICES.c.id.between(min(wanted), max(wanted))
 
 
-def _increment(service):
-    service.report_count += 1
-    service.save()
-
-
-def _stop_all(states):
-    for state in states:
-        state.stopping.set()
-    deadline = time.monotonic() + _JOIN_TIMEOUT_S
-    for state in states:
-        if state.thread is not threading.current_thread():
-            state.thread.join(max(0.0, deadline - time.monotonic()))
+def _require_created(member, group, service):
+    if service is None or not service.obj_attr_is_set("id"):
+        raise ValueError("the db servicegroup driver needs the created "
+                         "Service of %s/%s to heartbeat on" % (group, member))
 
 
 def _service_id(service):

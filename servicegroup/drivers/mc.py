@@ -4,7 +4,8 @@ Nova's memcached driver, with what it left open decided:
 
 * **Keys.** A member's liveness key is Nova's ``"<topic>:<host>"``; its value
   is the report time as ISO-8601 UTC text. A daemon thread per joined member
-  sets it every ``report_interval`` seconds with an expiry of
+  (per batch, for ``join_many``: multi-sets of every key of the batch) sets
+  it every ``report_interval`` seconds with an expiry of
   ``service_down_time``, so the key's lifetime *is* the liveness window.
   memcached counts expiry in whole seconds on its own one-second clock, so a
   key lives between ``service_down_time - 1`` and ``service_down_time``
@@ -18,14 +19,18 @@ Nova's memcached driver, with what it left open decided:
   bucket ``crc32(host) % MEMBER_BUCKETS``; the ``#`` keeps these keys apart
   from any ``"<topic>:<host>"``). Members add themselves with check-and-set
   (``gets``/``cas``, ``add`` for a new bucket); every heartbeat reads the
-  member's own bucket and adds it again if it is missing (memcached
+  buckets holding its members (one multi-get per group, for a member alone
+  or a whole batch) and adds them again where they are missing (memcached
   restarted, or evicted the bucket), so the list heals within one
-  ``report_interval``. Buckets keep that read small (about 1/16 of the
-  members). ``get_all`` reads the buckets, then multi-gets their members'
+  ``report_interval``. Buckets keep a lone member's read small (about 1/16
+  of the members). ``get_all`` reads the buckets, then multi-gets their members'
   liveness keys, and returns those that exist: the list only says *who to
   ask*, never who is up. ``leave`` removes the host; entries of hosts that
   died without leaving are pruned by the next write to their bucket
   (a join, leave or re-add of another host there).
+* **Crashing.** ``abandon`` stops every heartbeat thread and writes
+  nothing: the keys expire within ``service_down_time`` and the members
+  list keeps the hosts until a later write prunes them, as after a crash.
 * **Storage.** ``memcached_servers`` unset: an in-process :class:`LocalStore`
   with expiry on ``time.monotonic``, shared by every mc driver of the
   process; it serves a single process only (tests, ``hoststate simulate``).
@@ -61,7 +66,8 @@ from pymemcache.exceptions import MemcacheClientError, MemcacheError
 from hoststate import exception
 from hoststate.servicegroup.drivers import base
 from hoststate.servicegroup.drivers.mc_clients import (
-    CONNECT_TIMEOUT_S, IO_TIMEOUT_S, PROCESS_STORE, LocalStore, make_client)
+    PROCESS_STORE, LocalStore, make_client)
+from hoststate.servicegroup.drivers.mc_reporter import Reporter
 
 __all__ = ["MemcachedDriver", "LocalStore", "PROCESS_STORE", "make_client",
            "liveness_key", "bucket_key", "bucket_of", "MEMBER_BUCKETS"]
@@ -73,6 +79,9 @@ MEMBER_BUCKETS = 16
 #: Check-and-set attempts on a members bucket before giving up until the
 #: next heartbeat.
 CAS_ATTEMPTS = 20
+#: Keys per multi-set or multi-delete: bounds one call's time under the
+#: client lock (reads of the same driver wait for it).
+MANY = 2000
 
 _PLAIN_KEY = re.compile(r"[!-~]{1,250}\Z").match
 
@@ -154,11 +163,18 @@ class MemcachedDriver(base.Driver):
     # -- membership --------------------------------------------------------
 
     def join(self, member, group, service=None):
+        self.join_many([(member, group, service)])
+
+    def join_many(self, members):
+        """Report every ``(member, group, service)`` with one thread: each
+        beat multi-sets their keys and updates each group's list once."""
         with self._reporters_lock:
-            if (group, member) in self._reporters:
+            keys = {(group, member) for member, group, _ in members} - \
+                self._reporters.keys()
+            if not keys:
                 return
-            reporter = _Reporter(self, member, group)
-            self._reporters[(group, member)] = reporter
+            reporter = Reporter(self, keys)
+            self._reporters.update(dict.fromkeys(keys, reporter))
         if self._initial_delay > 0:
             reporter.start(self._initial_delay)
         else:
@@ -168,25 +184,48 @@ class MemcachedDriver(base.Driver):
     def leave(self, member, group):
         with self._reporters_lock:
             reporter = self._reporters.pop((group, member), None)
-        if reporter is not None:
+        if reporter is not None and reporter.drop((group, member)):
             reporter.stop()
-        try:
-            with self._call(f"leave of {group}:{member}"):
-                self.client.delete(liveness_key(group, member), noreply=False)
-            self._update_bucket(member, group, add=False)
-        except exception.ServiceGroupUnavailable as exc:
-            LOG.warning("%s could not leave %s now (its key expires within "
-                        "service_down_time): %s", member, group, exc)
+        self._forget([(group, member)], f"leave of {group}:{member}")
 
     def stop(self):
-        with self._reporters_lock:
-            joined = dict(self._reporters)
-        for reporter in joined.values():
-            reporter.stop_event.set()          # stop them all at once
-        for group, member in joined:
-            self.leave(member, group)
+        """Stop every heartbeat, then delete every member's key and list
+        entry (in bulk); close the client if it is ours."""
+        self._forget(self._stop_reporters(), "stop")
         if self._owns_client:
             self.client.close()
+
+    def abandon(self):
+        """Stop every heartbeat as a crashed process would: no key deleted,
+        no list touched. The keys expire within service_down_time."""
+        self._stop_reporters()
+
+    def _stop_reporters(self):
+        """Stop every reporter (all at once); the keys they beat for."""
+        with self._reporters_lock:
+            joined = dict(self._reporters)
+            self._reporters.clear()
+        reporters = {id(r): r for r in joined.values()}.values()
+        for reporter in reporters:
+            reporter.stop(wait=False)
+        for reporter in reporters:
+            reporter.stop()
+        return list(joined)
+
+    def _forget(self, keys, what):
+        """Delete the liveness keys of ``keys`` and take them off their
+        groups' lists; only logs if memcached is unreachable (the keys then
+        expire by themselves)."""
+        try:
+            for chunk in _chunks([liveness_key(g, m) for g, m in keys]):
+                with self._call(what):
+                    self.client.delete_many(chunk, noreply=False)
+            for group, members in _by_group(keys).items():
+                self._update_buckets(group, members, add=False)
+        except exception.ServiceGroupUnavailable as exc:
+            LOG.warning("%s: could not delete %d members' keys now (they "
+                        "expire within service_down_time): %s", what,
+                        len(keys), exc)
 
     # -- liveness ----------------------------------------------------------
 
@@ -235,29 +274,55 @@ class MemcachedDriver(base.Driver):
     def _call(self, what):
         return _Call(self._lock, what)
 
-    def _beat(self, member, group, stop_event):
+    def _beat(self, keys, stop_event):
+        """Set the liveness keys of ``keys`` (``(group, member)`` pairs)
+        with the TTL, then list them in their groups."""
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
-        with self._call(f"heartbeat of {group}:{member}"):
-            if stop_event.is_set():            # left meanwhile: no revival
-                return
-            self.client.set(liveness_key(group, member), stamp.encode(),
-                            expire=self.conf.service_down_time, noreply=False)
-        if not self._update_bucket(member, group, add=True, stop_event=stop_event):
-            raise exception.ServiceGroupUnavailable(
-                driver="mc", reason=f"{CAS_ATTEMPTS} check-and-set attempts "
-                f"to list {member} in {group} all lost a race")
+        value = stamp.encode()
+        for chunk in _chunks([liveness_key(g, m) for g, m in keys]):
+            with self._call(f"heartbeat of {len(keys)} members"):
+                if stop_event.is_set():        # stopped meanwhile: no revival
+                    return
+                failed = self.client.set_many(
+                    dict.fromkeys(chunk, value),
+                    expire=self.conf.service_down_time, noreply=False)
+            if failed:
+                raise exception.ServiceGroupUnavailable(
+                    driver="mc", reason=f"{len(failed)} keys not stored")
+        for group, members in _by_group(keys).items():
+            if not self._update_buckets(group, members, True, stop_event):
+                raise exception.ServiceGroupUnavailable(
+                    driver="mc", reason=f"{CAS_ATTEMPTS} check-and-set "
+                    f"attempts to list members in {group} all lost a race")
 
-    def _update_bucket(self, member, group, add, stop_event=None):
-        """Add or remove ``member`` in its bucket; False if every CAS lost."""
-        key = bucket_key(group, bucket_of(member))
+    def _update_buckets(self, group, members, add, stop_event=None):
+        """Add (or remove) ``members`` in their buckets of ``group``: one
+        multi-get of those buckets, then a check-and-set on each bucket
+        that needs the change. False if some bucket lost every CAS."""
+        wanted = {}
+        for member in members:
+            wanted.setdefault(bucket_key(group, bucket_of(member)),
+                              set()).add(member)
+        with self._call(f"members of {group}"):
+            lists = self.client.get_many(list(wanted))
+        done = True
+        for key, hosts in wanted.items():
+            if _settled(hosts, _decode_hosts(lists.get(key)), add):
+                continue
+            done = self._cas_bucket(group, key, hosts, add, stop_event) and done
+        return done
+
+    def _cas_bucket(self, group, key, members, add, stop_event):
+        """Add or remove ``members`` in bucket ``key``; False if every CAS
+        lost."""
         for attempt in range(CAS_ATTEMPTS):
             with self._call(f"members of {group}"):
                 raw, token = self.client.gets(key)
             hosts = _decode_hosts(raw)
-            if (member in hosts) == add:
+            if _settled(members, hosts, add):
                 return True
-            hosts = hosts | {member} if add else hosts - {member}
-            hosts = self._prune(group, hosts, keep=member)
+            hosts = hosts | members if add else hosts - members
+            hosts = self._prune(group, hosts, keep=members)
             value = json.dumps(sorted(hosts)).encode()
             with self._call(f"members of {group}"):
                 if stop_event is not None and stop_event.is_set():
@@ -272,11 +337,12 @@ class MemcachedDriver(base.Driver):
         return False
 
     def _prune(self, group, hosts, keep):
-        """Drop hosts whose liveness key is gone (died without leaving).
+        """Drop hosts whose liveness key is gone (died without leaving),
+        except ``keep`` (a set).
 
         A live host pruned in a race with its own heartbeat adds itself
         back at its next beat."""
-        others = {liveness_key(group, h): h for h in hosts if h != keep}
+        others = {liveness_key(group, h): h for h in hosts - keep}
         if not others:
             return hosts
         try:
@@ -284,7 +350,25 @@ class MemcachedDriver(base.Driver):
                 alive = self.client.get_many(list(others))
         except exception.ServiceGroupUnavailable:
             return hosts                       # cannot tell: keep them
-        return {keep} & hosts | {others[key] for key in alive}
+        return keep & hosts | {others[key] for key in alive}
+
+
+def _settled(members, listed, add):
+    """Whether ``listed`` already has (``add``) or lacks every member."""
+    return members <= listed if add else listed.isdisjoint(members)
+
+
+def _chunks(items, size=MANY):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _by_group(keys):
+    """``{group: {member, ...}}`` of ``(group, member)`` pairs."""
+    groups = {}
+    for group, member in keys:
+        groups.setdefault(group, set()).add(member)
+    return groups
 
 
 class _Call:
@@ -305,51 +389,3 @@ class _Call:
                 driver="mc", reason=f"{self.what}: "
                 f"{type(exc).__name__}: {exc}") from exc
         return False
-
-
-class _Reporter:
-    """The heartbeat thread of one member."""
-
-    def __init__(self, driver, member, group):
-        self.driver, self.member, self.group = driver, member, group
-        self.stop_event = threading.Event()
-        self.failing = False
-        self.thread = threading.Thread(
-            target=self._run, daemon=True,
-            name=f"mc-heartbeat-{group}:{member}")
-        self._first_delay = 0.0
-
-    def start(self, first_delay):
-        self._first_delay = first_delay
-        self.thread.start()
-
-    def stop(self):
-        self.stop_event.set()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout=CONNECT_TIMEOUT_S + 2 * IO_TIMEOUT_S)
-
-    def beat(self):
-        """One heartbeat; never raises (logs the first failure and the
-        recovery, once each)."""
-        try:
-            self.driver._beat(self.member, self.group, self.stop_event)
-        except Exception as exc:  # noqa: BLE001 - nothing reaches the service
-            if not self.failing:
-                self.failing = True
-                LOG.warning("heartbeat of %s in %s failed; retrying every "
-                            "%s s: %s", self.member, self.group,
-                            self.driver.conf.report_interval, exc)
-            return
-        if self.failing:
-            self.failing = False
-            LOG.info("heartbeat of %s in %s recovered", self.member, self.group)
-
-    def _run(self):
-        interval = self.driver.conf.report_interval
-        next_at = time.monotonic() + self._first_delay
-        while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
-            self.beat()
-            next_at += interval
-            now = time.monotonic()
-            if next_at < now:                  # a slow beat: do not bunch up
-                next_at = now + interval

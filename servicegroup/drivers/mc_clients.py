@@ -4,11 +4,12 @@
 when unset, a pymemcache ``Client`` for one server, a ``HashClient`` with a
 fixed ring for several (see the mc module's docstring for why fixed).
 
-:class:`LocalStore`, the in-process stand-in for memcached, has the subset of
-pymemcache's client API the driver calls (get, get_many, gets, set, add, cas,
-delete), with memcached's answers, and expiry on ``time.monotonic``. It is
-thread-safe but lives in one process: services in other processes cannot
-see it, so it serves tests and ``hoststate simulate`` only.
+:class:`LocalStore`, the in-process stand-in for memcached, has the subset
+of pymemcache's client API the driver calls (get, get_many, gets, set,
+set_many, add, cas, delete, delete_many), with memcached's answers, and
+expiry on ``time.monotonic``. It is thread-safe but lives in one process:
+services in other processes cannot see it, so it serves tests and
+``hoststate simulate`` only.
 
 Unlike memcached, expiry is exact: a key set with ``expire=n`` exists for
 ``n`` seconds (memcached's one-second clock makes that n-1 to n).
@@ -77,6 +78,15 @@ class LocalStore:
             self._store(key, value, expire)
         return True
 
+    def set_many(self, values, expire=0, noreply=None, flags=None):
+        """Set every ``{key: value}``; the keys not stored (none)."""
+        with self._lock:
+            for key, value in values.items():
+                self._store(key, value, expire)
+        return []
+
+    set_multi = set_many
+
     def add(self, key, value, expire=0, noreply=None, flags=None):
         with self._lock:
             if self._live(key, self._clock()) is not None:
@@ -101,6 +111,14 @@ class LocalStore:
             found = self._live(key, self._clock()) is not None
             self._items.pop(key, None)
         return found
+
+    def delete_many(self, keys, noreply=None):
+        with self._lock:
+            for key in keys:
+                self._items.pop(key, None)
+        return True
+
+    delete_multi = delete_many
 
     def flush_all(self, delay=0, noreply=None):
         with self._lock:

@@ -5,6 +5,10 @@ Joining group ``G`` as member ``H`` creates the ephemeral znode
 lives as long as the process's ZooKeeper session: ``leave``/``stop`` delete
 it at once; after a crash (even SIGKILL) the session expires after
 ``[zookeeper] recv_timeout`` ms and ZooKeeper deletes it. No heartbeats.
+``join_many`` creates the znodes of a whole batch at once (``zk_register``:
+every create sent, then every answer awaited); ``abandon`` plays the crash
+(``zk_session``: the connection is cut, no closeSession is sent, the
+server expires the session).
 
 Checking is local: the first question about a group sets up a kazoo
 ``ChildrenWatch`` on ``<sg_prefix>/G`` that keeps its children in memory,
@@ -19,16 +23,13 @@ Documented choices:
   would refuse every host) nor "all up" (it would pick dead ones). Caches
   are dropped at every disconnection (events are missed meanwhile) and read
   again on reconnection.
-* **Connection.** The constructor creates and starts the client and waits
-  up to the session timeout for a first connection, without raising: kazoo
-  keeps trying in the background, attempts backing off from 0.1 s to at
-  most ``min(sg_retry_interval, report_interval) / 2`` apart (jitter
-  included), so members are back within one report_interval of the
-  ensemble's return.
+* **Connection.** The constructor creates (``zk_session.make_client``) and
+  starts the client and waits up to the session timeout for a first
+  connection, without raising: kazoo keeps trying in the background.
 * **Sessions.** A state listener (kazoo's connection thread, no I/O) marks
   caches stale on SUSPENDED/LOST; on CONNECTED a worker thread
   (``handler.spawn``) re-creates joined members whose znode is gone (after
-  LOST) and re-reads the groups asked about.
+  LOST; all at once) and re-reads the groups asked about.
 * **join** never blocks on an unreachable ensemble: the member is created
   on the next connection. A znode of the member left by an earlier session
   (a restarted process) is replaced: one member per ``(group, host)``.
@@ -46,18 +47,15 @@ import posixpath
 import threading
 
 from kazoo import exceptions as kazoo_exc
-from kazoo.client import KazooClient
 from kazoo.client import KazooState
 from kazoo.recipe.watchers import ChildrenWatch
 
 from hoststate import exception
 from hoststate.servicegroup.drivers import base
+from hoststate.servicegroup.drivers import zk_register
+from hoststate.servicegroup.drivers import zk_session
 
 LOG = logging.getLogger(__name__)
-
-#: Random spread of the reconnection delays (20 %), so that a whole cloud
-#: does not reconnect to a restarted ensemble in the same instant.
-_JITTER = 0.2
 
 # oslo.versionedobjects keeps a field's value in the attribute ``_obj_<name>``;
 # reading it through a C attrgetter, not the Python property, is what keeps
@@ -80,7 +78,8 @@ class ZooKeeperDriver(base.Driver):
 
     ``client``: a KazooClient to use instead of creating one from
     ``[zookeeper] address`` (started here if it is not connected; ``stop``
-    leaves it open for its owner).
+    leaves it open for its owner; ``abandon`` needs it made with a
+    ``zk_session.SeverableHandler``).
     """
 
     name = "zk"
@@ -104,15 +103,7 @@ class ZooKeeperDriver(base.Driver):
         self._member_lock = threading.RLock()
         self._owns_client = client is None
         if client is None:
-            if not zk_conf.address:
-                raise exception.ConfigInvalid(
-                    value=zk_conf.address, group="zookeeper", option="address",
-                    reason='required when servicegroup_driver is "zk"')
-            client = KazooClient(
-                hosts=zk_conf.address, timeout=self._timeout,
-                connection_retry=self._connection_retry(conf),
-                command_retry=dict(max_tries=3, delay=0.1, backoff=2,
-                                   max_delay=1.0, deadline=self._timeout))
+            client = zk_session.make_client(conf, self._timeout)
         self._client = client
         #: what a failed or timed-out kazoo call raises
         self._io_errors = (kazoo_exc.KazooException,
@@ -126,12 +117,6 @@ class ZooKeeperDriver(base.Driver):
             if not client.connected:
                 LOG.warning("ZooKeeper at %s not reachable yet; retrying",
                             self._address)
-
-    @staticmethod
-    def _connection_retry(conf):
-        gap = min(conf.zookeeper.sg_retry_interval, conf.report_interval) / 2.0
-        return dict(max_tries=-1, delay=min(0.1, gap), backoff=2,
-                    max_jitter=_JITTER, max_delay=gap / (1 + _JITTER))
 
     # --- paths and helpers -------------------------------------------------
 
@@ -176,12 +161,10 @@ class ZooKeeperDriver(base.Driver):
         """After (re)connection: re-create lost members, re-read groups."""
         with self._member_lock:
             joined = list(self._joined)
-        for group, member in joined:
-            try:
-                self._register(group, member)
-            except self._io_errors as exc:
-                LOG.warning("Could not re-join %s to %s after reconnecting: "
-                            "%s", member, group, exc)
+        failed = self._register(joined)
+        if failed:
+            LOG.warning("Could not re-join %d members after reconnecting: %s",
+                        len(failed), next(iter(failed.values())))
         with self._cache_lock:
             wanted = list(self._wanted)
         for group in wanted:
@@ -190,79 +173,70 @@ class ZooKeeperDriver(base.Driver):
     # --- membership --------------------------------------------------------
 
     def join(self, member, group, service=None):
-        now = datetime.datetime.now(datetime.timezone.utc)
-        data = json.dumps({"pid": os.getpid(), "started_at": now.isoformat(),
-                           "host": member}).encode()
-        with self._member_lock:
-            self._joined[(group, member)] = data
-        if not self._connected():
-            return  # _recover registers it on connection
-        try:
-            self._register(group, member)
-        except self._io_errors as exc:
-            LOG.warning("Joining %s to %s failed (%s); retrying every %s s",
-                        member, group, exc, self._retry_interval)
-            self._client.handler.spawn(self._retry_register, group, member)
+        self.join_many([(member, group, service)])
 
-    def _retry_register(self, group, member):
-        while (group, member) in self._joined and not self._stopped:
+    def join_many(self, members):
+        """Create the ephemeral znodes of every ``(member, group, service)``
+        at once; those that fail are retried every sg_retry_interval."""
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        joined = {(group, member): json.dumps(
+            {"pid": os.getpid(), "started_at": now, "host": member}).encode()
+            for member, group, _ in members}
+        with self._member_lock:
+            self._joined.update(joined)
+        if not self._connected():
+            return  # _recover registers them on connection
+        failed = self._register(list(joined))
+        if failed:
+            LOG.warning("Joining %d members failed (%s); retrying every %s s",
+                        len(failed), next(iter(failed.values())),
+                        self._retry_interval)
+            self._client.handler.spawn(self._retry_register, list(failed))
+
+    def _retry_register(self, keys):
+        while keys and not self._stopped:
             self._client.handler.sleep_func(self._retry_interval)
             if not self._connected():
-                return  # _recover registers it on the next connection
-            try:
-                self._register(group, member)
-                return
-            except self._io_errors as exc:
-                LOG.warning("Joining %s to %s failed again: %s", member,
-                            group, exc)
+                return  # _recover registers them on the next connection
+            keys = list(self._register(keys))
+            if keys:
+                LOG.warning("Joining %d members failed again", len(keys))
 
-    def _register(self, group, member):
-        """Make sure our ephemeral znode for ``member`` exists."""
+    def _register(self, keys):
+        """Make sure our ephemeral znodes of the joined ``keys`` exist;
+        ``{key: error}`` of those that could not be made."""
         with self._member_lock:
-            data = self._joined.get((group, member))
-            if data is None or self._stopped:
-                return
-            path = self._path(group, member)
-            self._wait(self._client.ensure_path_async(self._path(group)))
+            paths = {self._path(*key): key for key in keys
+                     if key in self._joined}
+            if not paths or self._stopped:
+                return {}
             try:
-                self._wait(self._client.create_async(path, data,
-                                                     ephemeral=True))
-                return
-            except kazoo_exc.NodeExistsError:
-                pass
-            stat = self._wait(self._client.exists_async(path))
-            if stat is not None and stat.ephemeralOwner == self._session():
-                return  # already ours on this session
-            LOG.info("Replacing %s, left by an earlier session", path)
-            tx = self._client.transaction()
-            if stat is not None:
-                tx.delete(path, version=stat.version)
-            tx.create(path, data, ephemeral=True)
-            for result in self._wait(tx.commit_async()):
-                if isinstance(result, Exception):
-                    raise result
-
-    def _session(self):
-        client_id = self._client.client_id
-        return client_id[0] if client_id else None
+                failed = zk_register.register(
+                    self._client, {p: self._joined[k] for p, k in paths.items()},
+                    zk_session.session_id(self._client), self._wait,
+                    self._io_errors)
+            except self._io_errors as exc:
+                failed = dict.fromkeys(paths, exc)
+        return {paths[path]: exc for path, exc in failed.items()}
 
     def leave(self, member, group):
+        self._leave_many([(group, member)])
+
+    def _leave_many(self, keys):
+        """Forget ``keys`` and delete their znodes (all at once); if that
+        fails they go when the session ends."""
         with self._member_lock:
-            if self._joined.pop((group, member), None) is None:
-                return
-            if not self._connected():
-                return  # the znode goes with the session
-            path = self._path(group, member)
+            keys = [k for k in keys if self._joined.pop(k, None) is not None]
+            if not keys or not self._connected():
+                return  # the znodes go with the session
             try:
-                stat = self._wait(self._client.exists_async(path))
-                if stat is not None and stat.ephemeralOwner == self._session():
-                    self._wait(self._client.delete_async(
-                        path, version=stat.version))
-            except kazoo_exc.NoNodeError:
-                pass
+                zk_register.unregister(
+                    self._client, [self._path(*key) for key in keys],
+                    zk_session.session_id(self._client), self._wait)
             except self._io_errors as exc:
-                LOG.warning("Could not delete %s on leave (it goes when the "
-                            "session ends): %s", path, exc)
+                LOG.warning("Could not delete the znodes of %d members on "
+                            "leave (they go when the session ends): %s",
+                            len(keys), exc)
 
     # --- the member cache --------------------------------------------------
 
@@ -382,10 +356,36 @@ class ZooKeeperDriver(base.Driver):
             stat.mtime / 1000.0, datetime.timezone.utc).replace(tzinfo=None)
 
     def stop(self):
+        """Leave every member, then close the client if it is ours: closing
+        the session deletes all its znodes at once, in the server, so they
+        are deleted one by one only on a given client. Nothing left to do
+        after ``abandon``."""
+        if self._stopped:
+            return
         with self._member_lock:
             joined = list(self._joined)
-        for group, member in joined:
-            self.leave(member, group)
+            if self._owns_client:
+                self._joined.clear()
+        self._leave_many(joined)
+        self._shut_down()
+
+    def abandon(self):
+        """Stop as a crashed process would: the connection is cut before
+        anything is deleted or closed (see ``zk_session``), so the znodes
+        stay until the server expires the session, ``recv_timeout`` after
+        the last ping. A given client is cut too (and left to its owner to
+        stop); it must have been made with a ``SeverableHandler``."""
+        if self._stopped:
+            return
+        if not zk_session.can_sever(self._client):
+            raise TypeError("abandon needs a KazooClient whose handler is a "
+                            "zk_session.SeverableHandler")
+        with self._member_lock:
+            self._joined.clear()
+        self._client.handler.sever()
+        self._shut_down()
+
+    def _shut_down(self):
         self._stopped = True
         self._client.remove_listener(self._on_state)
         with self._cache_lock:

@@ -156,8 +156,9 @@ def _poll(checker, service, stop, seen):
         seen.append(checker.is_up(service))
 
 
+@pytest.mark.parametrize("bulk", [False, True], ids=["join", "join_many"])
 def test_outage_shorter_than_down_time_never_reports_down(
-        database, ctx, conf, make_driver, caplog):
+        database, ctx, conf, make_driver, caplog, bulk):
     if database.backend == "sqlite":
         pytest.skip("no server to stop")
     conf.set_override("service_down_time", 4)
@@ -172,7 +173,10 @@ def test_outage_shorter_than_down_time_never_reports_down(
                                   args=(make_driver(), service, stop, seen))
         poller.start()
         try:
-            heartbeater.join("h1", "compute", service)
+            if bulk:
+                heartbeater.join_many([("h1", "compute", service)])
+            else:
+                heartbeater.join("h1", "compute", service)
             assert wait_for(lambda: row(ctx, service.id).report_count >= 2, 3)
             proxy.pause()
             time.sleep(2)

@@ -57,9 +57,7 @@ class Spy:
 def crash(driver):
     """Stop every heartbeat of ``driver`` without leaving, as a killed
     process would: its keys stay until they expire."""
-    for reporter in list(driver._reporters.values()):
-        reporter.stop()
-    driver._reporters.clear()
+    driver.abandon()
 
 
 def wait_until(predicate, timeout):

@@ -106,3 +106,30 @@ def test_join_leave_and_get_all_go_to_the_driver(conf):
     group.leave("h1", "compute")
     assert driver.asked == [("join", "h1", "compute"), ("leave", "h1", "compute")]
     assert group.get_all("compute") == ["h1", "h2"]
+
+
+def test_join_many_joins_each_member_by_default(conf):
+    driver = RecordingDriver()
+    group = api.API(conf, driver=driver)
+    group.join_many(iter([("h1", "compute", None), ("h2", "compute", None),
+                          ("s1", "scheduler", None)]))
+    assert driver.asked == [("join", "h1", "compute"), ("join", "h2", "compute"),
+                            ("join", "s1", "scheduler")]
+
+
+class AbandoningDriver(RecordingDriver):
+    def abandon(self):
+        self.asked.append(("abandon",))
+
+
+def test_abandon_goes_to_the_driver(conf):
+    driver = AbandoningDriver()
+    api.API(conf, driver=driver).abandon()
+    assert driver.asked == [("abandon",)]
+
+
+def test_a_driver_that_cannot_abandon_says_so(conf):
+    with pytest.raises(NotImplementedError) as err:
+        api.API(conf, driver=RecordingDriver()).abandon()
+    assert str(err.value) == (
+        "the recording servicegroup driver cannot abandon its members")
