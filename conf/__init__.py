@@ -1,7 +1,7 @@
 """Configuration options of hoststate.
 
 Option names, groups and defaults are Nova's, so an existing nova.conf is read
-unchanged; options hoststate does not know (``[libvirt]``, ``compute_driver``
+unchanged; options hoststate does not know (``[libvirt]``, ``vif_plugging_timeout``
 ...) are ignored. One module per group or topic, as in ``nova.conf``.
 
 Public API:
@@ -32,6 +32,7 @@ from hoststate.conf import scheduler
 from hoststate.conf import service
 from hoststate.conf import servicegroup
 from hoststate.conf import utils
+from hoststate.conf import virt
 from hoststate.conf import zookeeper
 from hoststate.conf.database import database_url
 
@@ -44,6 +45,7 @@ _MODULES = (
     service,
     servicegroup,
     compute,
+    virt,
     availability_zone,
     zookeeper,
     scheduler,

@@ -63,6 +63,7 @@ class ComputeAgent:
         """
         nodenames = list(self.driver.get_available_nodes())
         self._forget_vanished_nodes(set(nodenames))
+        self._reload_nodes()
         by_node, migrations, others = usage_source.read_host(self.context,
                                                              self.host)
         errors = {}
@@ -74,6 +75,27 @@ class ComputeAgent:
                 LOG.exception("update of node %s failed", nodename)
                 errors[nodename] = exc
         return errors
+
+    def _reload_nodes(self):
+        """Give every tracker its node as stored, so that the recount also
+        corrects a row changed behind the agent's back.
+
+        Read before the usage: a claim landing between the two reads moves
+        the generation, so the recount's compare-and-swap fails and it
+        counts again from fresh reads; no claim is written away.
+        """
+        if not self.trackers:
+            return
+        try:
+            stored = cn_obj.ComputeNodeList.get_all_by_host(self.context,
+                                                            self.host)
+        except exception.ComputeHostNotFound:
+            return
+        for node in stored:
+            tracker = self.trackers.get(node.hypervisor_hostname)
+            if tracker is not None and tracker.node.id == node.id:
+                with tracker.lock:
+                    tracker.set_node(node)
 
     def _update_node(self, nodename, sources):
         resources = self.driver.get_available_resource(nodename)

@@ -6,10 +6,10 @@ Every call takes one lock, so trackers of many nodes may call the driver
 from many threads, and every returned value is a copy: a caller changing
 the NUMA topology it got does not change the driver's.
 
-Host operations: ``set_host_enabled`` and ``host_maintenance_mode`` are
-supported (the state is recorded in :attr:`FakeDriver.host_enabled` and
-:attr:`FakeDriver.maintenance_mode`); ``host_power_action`` is not, so both
-the supported and the unsupported path can be tested.
+Host operations are all supported, as in Nova's fake driver: the state is
+recorded in :attr:`FakeDriver.host_enabled`,
+:attr:`FakeDriver.maintenance_mode` and :attr:`FakeDriver.power_actions`.
+(The linux driver supports none of them, which is the unsupported path.)
 """
 import copy
 import dataclasses
@@ -75,6 +75,8 @@ class FakeDriver(driver.VirtDriver):
         self._deleted = set()
         self.host_enabled = True
         self.maintenance_mode = False
+        #: host_power_action calls, in order
+        self.power_actions = []
 
     @classmethod
     def uniform(cls, n, prefix="node", uuids=True, **inventory):
@@ -137,6 +139,16 @@ class FakeDriver(driver.VirtDriver):
     def is_node_deleted(self, nodename):
         with self._lock:
             return nodename in self._deleted
+
+    def host_power_action(self, action):
+        """Record the action (nothing to power here); returns it."""
+        if action not in driver.HOST_POWER_ACTIONS:
+            raise ValueError(f"host power action must be one of "
+                             f"{', '.join(driver.HOST_POWER_ACTIONS)}, not "
+                             f"{action!r}")
+        with self._lock:
+            self.power_actions.append(action)
+        return action
 
     def host_maintenance_mode(self, host, mode):
         with self._lock:

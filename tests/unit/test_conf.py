@@ -70,6 +70,8 @@ NOVA_CONF_VALUES = [
     ('DEFAULT', 'initial_ram_allocation_ratio', 1.25),
     ('DEFAULT', 'initial_disk_allocation_ratio', 1.1),
     ('DEFAULT', 'update_resources_interval', -1),
+    ('DEFAULT', 'compute_driver', 'libvirt.LibvirtDriver'),
+    ('DEFAULT', 'instances_path', '/var/lib/hoststate-test/instances'),
     ('DEFAULT', 'default_availability_zone', 'az-east'),
     ('DEFAULT', 'default_schedule_zone', 'az-west'),
     ('zookeeper', 'address',
@@ -212,6 +214,9 @@ DEFAULTS = [
     ('DEFAULT', 'initial_ram_allocation_ratio', 1.0),
     ('DEFAULT', 'initial_disk_allocation_ratio', 1.0),
     ('DEFAULT', 'update_resources_interval', 0),
+    ('DEFAULT', 'compute_driver', 'linux'),
+    ('DEFAULT', 'instances_path',
+     os.path.expanduser('~/.local/share/hoststate') + '/instances'),
     ('DEFAULT', 'default_availability_zone', 'nova'),
     ('DEFAULT', 'default_schedule_zone', None),
     ('zookeeper', 'address', None),
@@ -495,18 +500,18 @@ def test_database_url_default_state_path(default_conf):
 def test_unknown_nova_options_are_ignored(write_conf):
     conf = load_text(write_conf, """
         [DEFAULT]
-        compute_driver = libvirt.LibvirtDriver
-        instances_path = $undefined_variable/instances
+        vif_plugging_timeout = 300
+        firewall_driver = $undefined_variable.Driver
         report_interval = 20
         [libvirt]
         virt_type = kvm
         cpu_mode = not-even-checked
         """)
     assert conf.report_interval == 20
-    assert 'compute_driver' not in conf
+    assert 'vif_plugging_timeout' not in conf
     assert 'libvirt' not in conf
     with pytest.raises(cfg.NoSuchOptError):
-        conf.compute_driver
+        conf.vif_plugging_timeout
 
 
 def test_fixture_unknown_sections_are_listed_but_not_registered(nova_conf):
@@ -634,7 +639,7 @@ def test_validate_after_override():
 def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
-        ('DEFAULT', 19), ('api_database', 1), ('cells', 4), ('database', 1),
+        ('DEFAULT', 21), ('api_database', 1), ('cells', 4), ('database', 1),
         ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 3),
         ('zookeeper', 4)]
 

@@ -244,11 +244,21 @@ def test_maintenance_mode_is_recorded():
     assert drv.maintenance_mode is False
 
 
-def test_power_action_is_not_supported():
-    with pytest.raises(exception.NotSupportedByDriver) as err:
-        two_nodes().host_power_action("reboot")
-    assert str(err.value) == (
-        "Virt driver FakeDriver does not support host_power_action")
+def test_power_actions_are_recorded_and_returned():
+    drv = two_nodes()
+    assert [drv.host_power_action(a) for a in ("shutdown", "startup",
+                                               "reboot")] == [
+        "shutdown", "startup", "reboot"]
+    assert drv.power_actions == ["shutdown", "startup", "reboot"]
+
+
+def test_unknown_power_action_is_refused_naming_it():
+    drv = two_nodes()
+    with pytest.raises(ValueError) as err:
+        drv.host_power_action("hibernate")
+    assert str(err.value) == ("host power action must be one of startup, "
+                              "shutdown, reboot, not 'hibernate'")
+    assert drv.power_actions == []
 
 
 def test_is_a_driver():
