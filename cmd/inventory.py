@@ -1,0 +1,301 @@
+"""What the operator views show, read from the database in bulk.
+
+The queries behind ``hoststate host-list``, ``host-describe``,
+``service-list``, ``hypervisor-list``, ``hypervisor-show`` and
+``hypervisor-stats`` (Nova's os-hosts, os-services and os-hypervisors),
+usable without the command line: each function takes an admin context (and
+the loaded configuration where liveness or zones are involved) and returns
+plain dataclasses; rendering is :mod:`hoststate.cmd.output`'s business.
+
+Every listing is a fixed, small number of queries whatever the size of the
+cloud (an operator may have 100,000 nodes), plus one bulk liveness call.
+
+Conventions shared by all views:
+
+* A *compute service* is a live ``services`` row with binary
+  ``nova-compute``; a node belongs to the compute service of its ``host``
+  (as Nova's os-hypervisors finds it), and a node without one is not a
+  hypervisor (Nova skips it too: its service was deleted).
+* A compute host's zone is the ``availability_zone`` metadata of its
+  aggregates, sorted and joined with "," when several, else
+  ``[DEFAULT] default_availability_zone``; other services are in
+  :data:`INTERNAL_ZONE`.
+* ``state`` is ``up``/``down`` from the configured servicegroup driver;
+  ``forced_down`` is always down; when the liveness backend cannot be
+  reached it is ``unknown`` and the result carries a warning instead of
+  failing the whole view.
+"""
+import dataclasses
+import datetime
+import os
+
+import sqlalchemy as sa
+
+from hoststate import conf as hs_conf
+from hoststate import exception
+from hoststate.cmd import common
+from hoststate.db import api as db_api
+from hoststate.db import schema
+from hoststate.objects import aggregate as aggregate_obj
+from hoststate.objects import service as service_obj
+from hoststate.servicegroup import api as sg_api
+
+#: Zone of every service that is not a compute service (Nova's default
+#: ``internal_service_availability_zone``).
+INTERNAL_ZONE = "internal"
+UP, DOWN, UNKNOWN = "up", "down", "unknown"
+ENABLED, DISABLED = "enabled", "disabled"
+
+_SERVICES = schema.services
+_NODES = schema.compute_nodes
+_INSTANCES = schema.instances
+#: Largest id an INTEGER column holds; a bigger number cannot be a node id
+#: (and PostgreSQL would reject the comparison).
+MAX_ID = 2 ** 31 - 1
+
+
+class SchemaMissing(exception.DBError):
+    msg_fmt = "database %(url)s %(reason)s (run hoststate db sync)"
+
+
+class DatabaseUnreachable(exception.DBError):
+    msg_fmt = "cannot reach database %(url)s: %(reason)s"
+
+
+class HostNotFound(exception.NotFound):
+    msg_fmt = "host %(host)s not found"
+
+
+class ComputeServiceNotFound(HostNotFound):
+    msg_fmt = "host %(host)s has no nova-compute service"
+
+
+class HypervisorNotFound(exception.NotFound):
+    msg_fmt = "hypervisor %(node)s not found%(detail)s"
+
+    def __init__(self, node, detail=""):
+        super().__init__(node=node, detail=detail)
+
+
+class HypervisorAmbiguous(exception.HoststateError, LookupError):
+    msg_fmt = ("hypervisor %(node)s matches nodes %(ids)s; give the id or "
+               "uuid of one")
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """Rows (or one record) and the warnings met while reading them."""
+
+    value: object
+    warnings: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class HostRow:
+    host_name: str
+    service: str
+    zone: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HostResource:
+    """One row of host-describe: ``project`` is ``(total)``, ``(used_now)``,
+    ``(used_max)`` or a project id (None for instances without one)."""
+
+    host: str
+    project: str | None
+    cpu: int
+    memory_mb: int
+    disk_gb: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceRow:
+    id: int
+    binary: str
+    host: str
+    zone: str
+    status: str
+    state: str
+    updated_at: datetime.datetime | None
+    disabled_reason: str | None
+    forced_down: bool
+
+
+# --- opening the database ------------------------------------------------
+
+def connect(args):
+    """For the commands: (loaded configuration, admin context on a database
+    with the schema), from the global command-line options."""
+    context = require_schema(common.admin_context(args))
+    return hs_conf.CONF, context
+
+
+def require_schema(context):
+    """Return ``context`` once its database holds every hoststate table,
+    so a fresh or outdated database says "run hoststate db sync" instead of
+    failing on the first missing table; an SQLite file that does not exist
+    is not created (as connecting would)."""
+    engine = db_api.engine_of(context)
+    url = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    if (engine.url.get_backend_name() == "sqlite" and database
+            and database != ":memory:" and not os.path.exists(database)):
+        raise SchemaMissing(url=url, reason="does not exist")
+    try:
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        raise DatabaseUnreachable(url=url, reason=_first_line(exc)) from None
+    missing = sorted(set(schema.metadata.tables) - present)
+    if len(missing) == len(schema.metadata.tables):
+        raise SchemaMissing(url=url, reason="has no hoststate schema")
+    if missing:
+        raise SchemaMissing(url=url, reason="lacks table(s) "
+                            + ", ".join(missing))
+    return context
+
+
+def _first_line(exc):
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def read(context, query):
+    """Every row of ``query``, from one connection."""
+    with db_api.engine_of(context).connect() as conn:
+        return conn.execute(query).all()
+
+
+# --- zones and liveness --------------------------------------------------
+
+def host_zones(context):
+    """{host: "az1,az2"} of every host in an aggregate with a zone."""
+    hosts, meta = schema.aggregate_hosts, schema.aggregate_metadata
+    rows = read(context, sa.select(hosts.c.host, meta.c.value)
+                .join(meta, meta.c.aggregate_id == hosts.c.aggregate_id)
+                .where(meta.c.key == aggregate_obj.AZ_KEY))
+    found = {}
+    for host, zone in rows:
+        found.setdefault(host, set()).add(zone)
+    return {host: ",".join(sorted(zones)) for host, zones in found.items()}
+
+
+def zone_of(service, zones, conf):
+    """The zone a service is shown in (see the module docstring)."""
+    if service["binary"] != service_obj.COMPUTE_BINARY:
+        return INTERNAL_ZONE
+    return zones.get(service["host"], conf.default_availability_zone)
+
+
+def service_states(context, conf, services):
+    """``up``/``down``/``unknown`` of each service (mappings with id, host,
+    topic, binary, forced_down), from one servicegroup call; returns
+    (states, warnings)."""
+    if not services:
+        return [], ()
+    try:
+        api = sg_api.API(conf, context)
+        try:
+            answers = api.services_up(services)
+        finally:
+            api.stop()
+    except exception.ServiceGroupUnavailable as exc:
+        states = [DOWN if s["forced_down"] else UNKNOWN for s in services]
+        return states, (f"{exc}; state shown as {UNKNOWN}",)
+    return [UP if up else DOWN for up in answers], ()
+
+
+def status_of(service):
+    return DISABLED if service["disabled"] else ENABLED
+
+
+def compute_services(context, hosts=None):
+    """{host: service mapping} of the live compute services (of ``hosts``
+    only, when given)."""
+    query = sa.select(_SERVICES).where(
+        _SERVICES.c.deleted == 0,
+        _SERVICES.c.binary == service_obj.COMPUTE_BINARY)
+    if hosts is not None:
+        query = query.where(_SERVICES.c.host.in_(sorted(set(hosts))))
+    return {row.host: dict(row._mapping) for row in read(context, query)}
+
+
+def compute_service(context, host):
+    """The compute service of ``host``: HostNotFound when the host has no
+    service at all, ComputeServiceNotFound when it has others only."""
+    found = compute_services(context, [host]).get(host)
+    if found is not None:
+        return found
+    if read(context, sa.select(_SERVICES.c.id).where(
+            _SERVICES.c.deleted == 0, _SERVICES.c.host == host).limit(1)):
+        raise ComputeServiceNotFound(host=host)
+    raise HostNotFound(host=host)
+
+
+# --- os-hosts ------------------------------------------------------------
+
+def list_hosts(context, conf, zone=None):
+    """One row per (host, service), sorted; ``zone`` keeps the hosts with
+    that zone among theirs (an unknown zone gives no rows)."""
+    services = read(context, sa.select(
+        _SERVICES.c.host, _SERVICES.c.binary, _SERVICES.c.topic)
+        .where(_SERVICES.c.deleted == 0))
+    zones = host_zones(context)
+    rows = [HostRow(host_name=s.host, service=s.topic or s.binary,
+                    zone=zone_of(s._mapping, zones, conf)) for s in services]
+    if zone is not None:
+        rows = [row for row in rows if zone in row.zone.split(",")]
+    return sorted(rows, key=lambda r: (r.host_name, r.service))
+
+
+def describe_host(context, host):
+    """Nova's os-hosts show: inventory, usage and instance sizes of ``host``.
+
+    A host with a service but no node shows zero ``(total)`` and
+    ``(used_now)``; a host with neither service nor node is HostNotFound.
+    """
+    sums = sa.func.coalesce
+    nodes = read(context, sa.select(
+        sa.func.count(), *(sums(sa.func.sum(_NODES.c[name]), 0) for name in (
+            "vcpus", "memory_mb", "local_gb", "vcpus_used", "memory_mb_used",
+            "local_gb_used")))
+        .where(_NODES.c.deleted == 0, _NODES.c.host == host))[0]
+    if not nodes[0] and not read(context, sa.select(_SERVICES.c.id).where(
+            _SERVICES.c.deleted == 0, _SERVICES.c.host == host).limit(1)):
+        raise HostNotFound(host=host)
+    disk = sums(_INSTANCES.c.root_gb, 0) + sums(_INSTANCES.c.ephemeral_gb, 0)
+    projects = read(context, sa.select(
+        _INSTANCES.c.project_id, sa.func.sum(sums(_INSTANCES.c.vcpus, 0)),
+        sa.func.sum(sums(_INSTANCES.c.memory_mb, 0)), sa.func.sum(disk))
+        .where(_INSTANCES.c.deleted == 0, _INSTANCES.c.host == host)
+        .group_by(_INSTANCES.c.project_id))
+    projects = sorted(projects, key=lambda p: (p[0] is None, p[0] or ""))
+    used_max = [sum(int(p[i]) for p in projects) for i in (1, 2, 3)]
+    return [HostResource(host, "(total)", *map(int, nodes[1:4])),
+            HostResource(host, "(used_now)", *map(int, nodes[4:7])),
+            HostResource(host, "(used_max)", *used_max),
+            *(HostResource(host, p[0], *map(int, p[1:])) for p in projects)]
+
+
+# --- os-services ---------------------------------------------------------
+
+def list_services(context, conf, host=None, binary=None):
+    """Every live service (of ``host``, of ``binary``), sorted by id, with
+    its liveness; a filter nothing matches gives no rows."""
+    query = sa.select(_SERVICES).where(_SERVICES.c.deleted == 0)
+    if host is not None:
+        query = query.where(_SERVICES.c.host == host)
+    if binary is not None:
+        query = query.where(_SERVICES.c.binary == binary)
+    services = [dict(row._mapping) for row in read(context,
+                                             query.order_by(_SERVICES.c.id))]
+    zones = host_zones(context) if services else {}
+    states, warnings = service_states(context, conf, services)
+    rows = [ServiceRow(
+        id=s["id"], binary=s["binary"], host=s["host"],
+        zone=zone_of(s, zones, conf), status=status_of(s), state=state,
+        updated_at=s["updated_at"], disabled_reason=s["disabled_reason"],
+        forced_down=bool(s["forced_down"]))
+        for s, state in zip(services, states)]
+    return Result(rows, warnings)
