@@ -7,13 +7,26 @@ names), so an existing nova.conf can be passed as is.
 """
 import argparse
 import sys
+import warnings
 
-from hoststate import exception
+# oslo.versionedobjects imports oslo.messaging, which imports eventlet only
+# to warn that eventlet is deprecated; hoststate never uses eventlet, and
+# a command's stderr is for its own messages.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+from hoststate import exception  # noqa: E402
 from hoststate import version
+from hoststate.cmd import compute_command
 from hoststate.cmd import config_commands
 from hoststate.cmd import db_commands
+from hoststate.cmd import host_commands
+from hoststate.cmd import hypervisor_commands
+from hoststate.cmd import service_commands
+from hoststate.cmd import simulate_command
 
-COMMAND_MODULES = (db_commands, config_commands)
+COMMAND_MODULES = (db_commands, config_commands, simulate_command,
+                   host_commands, service_commands, hypervisor_commands,
+                   compute_command)
 
 
 def build_parser():

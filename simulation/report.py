@@ -1,0 +1,213 @@
+"""What a simulation came to, checked against the database.
+
+Definitions:
+
+* **utilization** of a resource: used / (total × allocation ratio) over
+  the nodes of living services (used includes the reserved amounts);
+* **fragmentation** of a resource: the share of its free capacity that
+  sits on nodes which cannot take one more reference flavor
+  (``workload.REFERENCE_FLAVOR``, 4 vCPUs / 16 GiB / 160 GB) because some
+  resource there is short: capacity that is free but stranded;
+* **over-commit check**: nodes whose stored usage exceeds total ×
+  ratio for any resource, and nodes whose stored usage differs from the
+  reserved amounts plus the instances placed there (both must be 0);
+* **placements vs claims**: instances the run placed against instance rows
+  the database holds as placed (living or deleted): equal when every
+  claim is accounted for.
+"""
+import sqlalchemy as sa
+
+from hoststate.db import api as db_api
+from hoststate.db import schema
+from hoststate.simulation import runner
+from hoststate.simulation import workload
+
+RESOURCES = ("vcpus", "memory_mb", "disk_gb")
+
+
+def build(result, context, conf):
+    """The report as a JSON-ready dict."""
+    options = result.options
+    lat_ms = [x * 1000 for x in result.latencies]
+    nodes = _live_nodes(context)
+    usage = _instance_usage(context)
+    report = {
+        "nodes": options.nodes, "requests": options.requests,
+        "seed": options.seed, "servicegroup": result.servicegroup,
+        "database": result.database,
+        "setup_seconds": round(result.setup_seconds, 2),
+        "run_seconds": round(result.run_seconds, 2),
+        "placements": result.placements,
+        "placements_per_second": round(
+            result.placements / result.run_seconds, 1)
+        if result.run_seconds else 0.0,
+        "no_valid_host": result.no_valid_host,
+        "no_valid_host_reasons": dict(result.reasons.most_common()),
+        "no_valid_host_examples": dict(sorted(result.reason_examples.items())),
+        "select_latency_ms": {
+            "p50": round(runner.percentile(lat_ms, 50), 3),
+            "p99": round(runner.percentile(lat_ms, 99), 3),
+            "max": round(max(lat_ms), 3) if lat_ms else 0.0},
+        "deletes": result.deletes,
+        "periodic_updates": result.periodic_updates,
+        "utilization": _utilization(nodes, result.samples),
+        "fragmentation": _fragmentation(nodes, workload.flavors()[
+            workload.REFERENCE_FLAVOR]),
+        "overcommit": _overcommit(nodes, usage, conf),
+        "claims": _claims(context, result),
+        "liveness": _liveness(result, conf),
+    }
+    return report
+
+
+def _live_nodes(context):
+    nodes, services = schema.compute_nodes, schema.services
+    query = sa.select(nodes).join(
+        services, services.c.id == nodes.c.service_id).where(
+        nodes.c.deleted == 0, services.c.deleted == 0)
+    with db_api.engine_of(context).connect() as conn:
+        return [row._mapping for row in conn.execute(query)]
+
+
+def _instance_usage(context):
+    """{node id: (vcpus, memory_mb, disk_gb, count)} of living instances."""
+    inst = schema.instances
+    query = sa.select(
+        inst.c.compute_id, sa.func.sum(inst.c.vcpus),
+        sa.func.sum(inst.c.memory_mb),
+        sa.func.sum(inst.c.root_gb + inst.c.ephemeral_gb),
+        sa.func.count()).where(inst.c.deleted == 0,
+                               inst.c.compute_id.is_not(None)).group_by(
+        inst.c.compute_id)
+    with db_api.engine_of(context).connect() as conn:
+        return {row[0]: tuple(int(v) for v in row[1:])
+                for row in conn.execute(query)}
+
+
+def _capacity(node):
+    return (node["vcpus"] * node["cpu_allocation_ratio"],
+            node["memory_mb"] * node["ram_allocation_ratio"],
+            node["local_gb"] * node["disk_allocation_ratio"])
+
+
+def _used(node):
+    return (node["vcpus_used"], node["memory_mb_used"], node["local_gb_used"])
+
+
+def _utilization(nodes, samples):
+    totals = [sum(_capacity(n)[i] for n in nodes) for i in range(3)]
+    used = [sum(_used(n)[i] for n in nodes) for i in range(3)]
+    final = {r: round(u / t, 4) if t else 0.0
+             for r, u, t in zip(RESOURCES, used, totals)}
+    peak = {r: round(max((s[r] for s in samples), default=0.0), 4)
+            for r in RESOURCES}
+    return {"final": final, "peak": peak, "samples": samples}
+
+
+def _fragmentation(nodes, reference):
+    wanted = (reference.vcpus, reference.memory_mb,
+              reference.root_gb + reference.ephemeral_gb)
+    free_all, free_fitting = [0.0] * 3, [0.0] * 3
+    for node in nodes:
+        free = [c - u for c, u in zip(_capacity(node), _used(node))]
+        fits = all(f >= w for f, w in zip(free, wanted))
+        for i in range(3):
+            free_all[i] += max(free[i], 0.0)
+            if fits:
+                free_fitting[i] += max(free[i], 0.0)
+    return {r: round(1 - fit / total, 4) if total else 0.0
+            for r, fit, total in zip(RESOURCES, free_fitting, free_all)}
+
+
+def _overcommit(nodes, usage, conf):
+    reserved = (conf.reserved_host_cpus, conf.reserved_host_memory_mb,
+                -(-conf.reserved_host_disk_mb // 1024))
+    over, mismatched = [], []
+    for node in nodes:
+        used = _used(node)
+        if any(u > c + 1e-9 for u, c in zip(used, _capacity(node))):
+            over.append(node["hypervisor_hostname"])
+        counted = usage.get(node["id"], (0, 0, 0, 0))
+        expected = tuple(r + c for r, c in zip(reserved, counted[:3]))
+        if tuple(used) != expected:
+            mismatched.append(node["hypervisor_hostname"])
+    return {"overcommitted_nodes": len(over),
+            "usage_mismatched_nodes": len(mismatched),
+            "examples": (over + mismatched)[:5]}
+
+
+def _claims(context, result):
+    inst = schema.instances
+    with db_api.engine_of(context).connect() as conn:
+        placed = conn.execute(sa.select(sa.func.count()).where(
+            inst.c.compute_id.is_not(None))).scalar()
+        living = conn.execute(sa.select(sa.func.count()).where(
+            inst.c.compute_id.is_not(None), inst.c.deleted == 0)).scalar()
+    return {"placed_instance_rows": placed, "living_instances": living,
+            "placements_equal_claims": placed == result.placements,
+            "rescheduled_from_dead_hosts": result.rescheduled_dead}
+
+
+def _liveness(result, conf):
+    detected = sorted(result.detected.values())
+    return {
+        "killed_agents": len(result.victims),
+        "detected": len(detected),
+        "detection_seconds": {
+            "min": round(detected[0], 2),
+            "median": round(detected[len(detected) // 2], 2),
+            "max": round(detected[-1], 2)} if detected else None,
+        "service_down_time": conf.service_down_time,
+        "report_interval": conf.report_interval,
+        "chosen_after_detection": result.chosen_after_detection,
+        "deletes_skipped_on_dead_hosts": result.deletes_skipped_dead,
+    }
+
+
+def format_text(report):
+    """The report for a terminal."""
+    lat = report["select_latency_ms"]
+    lines = [
+        f"hoststate simulate: {report['nodes']:,} nodes, "
+        f"{report['requests']:,} requests, seed {report['seed']}, "
+        f"servicegroup {report['servicegroup']}",
+        f"  database           {report['database']}",
+        f"  setup              {report['setup_seconds']:.1f} s; "
+        f"run {report['run_seconds']:.1f} s",
+        f"  placements         {report['placements']:,} "
+        f"({report['placements_per_second']:,.0f}/s); "
+        f"deleted {report['deletes']:,}",
+        f"  select latency     p50 {lat['p50']:.2f} ms, p99 "
+        f"{lat['p99']:.2f} ms (with the database claim)",
+        f"  no valid host      {report['no_valid_host']:,}",
+    ]
+    examples = report["no_valid_host_examples"]
+    for reason, count in report["no_valid_host_reasons"].items():
+        lines.append(f"    {count:>7,}  {reason} (last: {examples[reason]})")
+    util, frag = report["utilization"], report["fragmentation"]
+    lines.append("  resource      final   peak   fragmentation")
+    for name in RESOURCES:
+        lines.append(f"    {name:<10} {util['final'][name]:>6.1%} "
+                     f"{util['peak'][name]:>6.1%}   {frag[name]:>6.1%}")
+    over, claims = report["overcommit"], report["claims"]
+    lines.append(f"  over-commit        {over['overcommitted_nodes']} nodes "
+                 f"over capacity, {over['usage_mismatched_nodes']} with usage "
+                 f"not matching their instances")
+    lines.append(f"  claims             {claims['placed_instance_rows']:,} "
+                 f"instance rows placed = {report['placements']:,} placements: "
+                 f"{'yes' if claims['placements_equal_claims'] else 'NO'}")
+    lines.extend(_liveness_lines(report["liveness"]))
+    return "\n".join(lines)
+
+
+def _liveness_lines(live):
+    if not live["killed_agents"]:
+        return []
+    seconds = live["detection_seconds"]
+    seen = (f"seen down after {seconds['min']:.1f}–{seconds['max']:.1f} s "
+            f"(median {seconds['median']:.1f} s)" if seconds else "never seen down")
+    return [f"  liveness           {live['killed_agents']} agents killed, "
+            f"{live['detected']} {seen}; service_down_time "
+            f"{live['service_down_time']} s",
+            f"                     chosen after detection: "
+            f"{live['chosen_after_detection']}"]

@@ -1,0 +1,215 @@
+"""``hoststate simulate`` end to end: seeded runs whose reports are checked
+against the database, on SQLite and PostgreSQL, with each liveness driver."""
+import json
+
+import pytest
+
+from hoststate import conf as hs_conf
+from hoststate import context as hs_context
+from hoststate.cmd import main as cmd_main
+from hoststate.db import migration
+from hoststate.simulation import runner
+
+from support.zookeeper import zookeeper_server  # noqa: F401
+
+
+@pytest.fixture(autouse=True)
+def default_config():
+    yield
+    hs_conf.load(args=[], config_files=[])
+
+
+def simulate(capsys, *argv, config=None, database_url=None):
+    args = ["--config-file", str(config)] if config else []
+    if database_url:
+        args += ["--database-url", database_url]
+    code = cmd_main.main(args + ["simulate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def write_conf(tmp_path, text=""):
+    path = tmp_path / "nova.conf"
+    path.write_text("[DEFAULT]\nreport_interval = 1\nservice_down_time = 3\n"
+                    + text)
+    return path
+
+
+def checked(report, requests):
+    """The invariants every run must keep, whatever it placed."""
+    assert report["overcommit"] == {"overcommitted_nodes": 0,
+                                    "usage_mismatched_nodes": 0,
+                                    "examples": []}
+    assert report["claims"]["placements_equal_claims"] is True
+    assert report["claims"]["placed_instance_rows"] == report["placements"]
+    assert report["placements"] + report["no_valid_host"] == requests
+    assert report["claims"]["living_instances"] == \
+        report["placements"] - report["deletes"]
+    return report
+
+
+def test_a_seeded_run_reports_what_the_database_holds(capsys, tmp_path):
+    code, out, err = simulate(capsys, "--nodes", "40", "--requests", "600",
+                              "--seed", "3", "--json",
+                              config=write_conf(tmp_path))
+    report = checked(json.loads(out), 600)
+    assert code == 0, err
+    assert report["nodes"] == 40 and report["seed"] == 3
+    assert report["servicegroup"] == "db"
+    assert report["database"].startswith("sqlite:///")
+    assert report["deletes"] > 0
+    assert 0 < report["select_latency_ms"]["p50"] <= \
+        report["select_latency_ms"]["p99"]
+    final = report["utilization"]["final"]
+    assert set(final) == {"vcpus", "memory_mb", "disk_gb"}
+    assert all(0 < value < 1 for value in final.values())
+    assert len(report["utilization"]["samples"]) > 100
+    assert report["liveness"]["killed_agents"] == 0
+
+
+def test_the_text_report_names_every_figure(capsys, tmp_path):
+    code, out, _ = simulate(capsys, "--nodes", "20", "--requests", "200",
+                            config=write_conf(tmp_path))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == ("hoststate simulate: 20 nodes, 200 requests, seed 0, "
+                        "servicegroup db")
+    labels = [line.split()[0] for line in lines[1:] if line.startswith("  ")
+              and not line.startswith("    ")]
+    assert labels == ["database", "setup", "placements", "select",
+                      "no", "resource", "over-commit", "claims"]
+    assert "  over-commit        0 nodes over capacity, 0 with usage not " \
+           "matching their instances" in lines
+
+
+def test_a_crowded_cloud_refuses_with_reasons(capsys, tmp_path):
+    """Five hosts cannot take 400 requests: NoValidHost, each with the
+    filter that removed the last hosts, and still no over-commit."""
+    code, out, _ = simulate(capsys, "--nodes", "5", "--requests", "400",
+                            "--seed", "1", "--json",
+                            config=write_conf(tmp_path))
+    report = checked(json.loads(out), 400)
+    assert code == 0
+    assert report["no_valid_host"] > 0
+    assert sum(report["no_valid_host_reasons"].values()) == \
+        report["no_valid_host"]
+    assert any(reason.startswith(("RamFilter", "CoreFilter", "DiskFilter",
+                                  "NUMATopologyFilter",
+                                  "PciPassthroughFilter"))
+               for reason in report["no_valid_host_reasons"])
+
+
+def _run(context, nodes, requests, seed, kill=0):
+    conf = hs_conf.CONF
+    conf.set_default("enabled_filters", runner.FILTERS, "filter_scheduler")
+    conf.set_override("report_interval", 1)
+    conf.set_override("service_down_time", 3)
+    try:
+        return runner.Simulation(context, conf, runner.Options(
+            nodes=nodes, requests=requests, seed=seed,
+            kill_agents=kill)).run()
+    finally:
+        conf.clear_default("enabled_filters", "filter_scheduler")
+        conf.clear_override("report_interval")
+        conf.clear_override("service_down_time")
+
+
+def _fresh_context(tmp_path, name):
+    from hoststate.db import engine as db_engine
+    engine = db_engine.create_engine(f"sqlite:///{tmp_path}/{name}.sqlite")
+    migration.sync(engine)
+    return hs_context.get_admin_context(engine=engine)
+
+
+def test_the_same_seed_gives_the_same_placements(tmp_path):
+    first = _run(_fresh_context(tmp_path, "a"), 30, 400, seed=11)
+    second = _run(_fresh_context(tmp_path, "b"), 30, 400, seed=11)
+    other = _run(_fresh_context(tmp_path, "c"), 30, 400, seed=12)
+    assert first.placed_on == second.placed_on
+    assert len(first.placed_on) > 300
+    assert first.placed_on != other.placed_on
+
+
+def test_killed_agents_are_seen_down_and_never_chosen_after(tmp_path):
+    context = _fresh_context(tmp_path, "kill")
+    result = _run(context, 30, 1500, seed=5, kill=4)
+    assert len(result.victims) == 4
+    assert sorted(result.detected) == result.victims
+    assert all(0 < seconds < 15 for seconds in result.detected.values())
+    assert result.chosen_after_detection == 0
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_simulates_on_postgresql(capsys, tmp_path, empty_database):
+    code, out, err = simulate(capsys, "--nodes", "30", "--requests", "300",
+                              "--json", database_url=empty_database.url,
+                              config=write_conf(tmp_path))
+    assert code == 0, err
+    report = checked(json.loads(out), 300)
+    assert report["database"].startswith("postgresql")
+
+
+def test_memcached_liveness_detects_killed_agents(capsys, tmp_path):
+    code, out, err = simulate(capsys, "--nodes", "20", "--requests", "800",
+                              "--servicegroup", "mc", "--kill-agents", "2",
+                              "--json", config=write_conf(tmp_path))
+    report = checked(json.loads(out), 800)
+    assert code == 0, err
+    assert report["servicegroup"] == "mc"
+    assert report["liveness"]["detected"] == 2
+    assert report["liveness"]["chosen_after_detection"] == 0
+
+
+def test_zookeeper_liveness_detects_killed_agents(
+        capsys, tmp_path, zookeeper_server):  # noqa: F811
+    config = write_conf(tmp_path, f"[zookeeper]\naddress = "
+                                  f"{zookeeper_server.address}\n"
+                                  f"recv_timeout = 2000\n")
+    code, out, err = simulate(capsys, "--nodes", "20", "--requests", "800",
+                              "--servicegroup", "zk", "--kill-agents", "2",
+                              "--json", config=config)
+    report = checked(json.loads(out), 800)
+    assert code == 0, err
+    assert report["liveness"]["detected"] == 2
+    assert report["liveness"]["chosen_after_detection"] == 0
+
+
+def test_plot_draws_a_png(capsys, tmp_path):
+    target = tmp_path / "utilization.png"
+    code, out, _ = simulate(capsys, "--nodes", "10", "--requests", "100",
+                            "--plot", str(target), config=write_conf(tmp_path))
+    assert code == 0
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert out.splitlines()[-1] == f"  plot               {target}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--nodes", "0"], "--nodes must be a positive integer, not '0'"),
+    (["--requests", "x"], "--requests must be a positive integer, not 'x'"),
+    (["--kill-agents", "-1"],
+     "--kill-agents must be an integer of 0 or more, not '-1'"),
+    (["--servicegroup", "redis"], "invalid choice: 'redis'"),
+])
+def test_bad_arguments_are_usage_errors(capsys, argv, message):
+    with pytest.raises(SystemExit) as done:
+        cmd_main.main(["simulate", *argv])
+    assert done.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_more_victims_than_nodes_is_refused(capsys):
+    code, out, err = simulate(capsys, "--nodes", "3", "--kill-agents", "4")
+    assert (code, out) == (1, "")
+    assert err == "hoststate: --kill-agents 4 is more than --nodes 3\n"
+
+
+def test_a_database_holding_a_cloud_is_refused(capsys, tmp_path):
+    url = f"sqlite:///{tmp_path}/cloud.sqlite"
+    config = write_conf(tmp_path)
+    assert simulate(capsys, "--nodes", "2", "--requests", "5",
+                    database_url=url, config=config)[0] == 0
+    code, out, err = simulate(capsys, "--nodes", "2", "--requests", "5",
+                              database_url=url, config=config)
+    assert (code, out) == (1, "")
+    assert err == (f"hoststate: {url} already holds 2 compute nodes; "
+                   f"hoststate simulate needs an empty database\n")
