@@ -139,14 +139,15 @@ def test_killed_agents_are_seen_down_and_never_chosen_after(tmp_path):
     assert result.chosen_after_detection == 0
 
 
-@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
-def test_simulates_on_postgresql(capsys, tmp_path, empty_database):
+@pytest.mark.parametrize("empty_database", ["postgresql", "mysql"],
+                         indirect=True)
+def test_simulates_on_a_database_server(capsys, tmp_path, empty_database):
     code, out, err = simulate(capsys, "--nodes", "30", "--requests", "300",
                               "--json", database_url=empty_database.url,
                               config=write_conf(tmp_path))
     assert code == 0, err
     report = checked(json.loads(out), 300)
-    assert report["database"].startswith("postgresql")
+    assert report["database"].startswith(empty_database.backend)
 
 
 def test_memcached_liveness_detects_killed_agents(capsys, tmp_path):
