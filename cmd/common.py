@@ -1,4 +1,6 @@
 """What every subcommand needs: the loaded configuration and a database."""
+import argparse
+
 from hoststate import conf as hs_conf
 from hoststate import context as hs_context
 from hoststate.db import engine as db_engine
@@ -33,3 +35,21 @@ def print_table(headers, rows):
     print(line.format(*headers).rstrip())
     for row in rows:
         print(line.format(*(str(cell) for cell in row)).rstrip())
+
+
+def int_at_least(low, what, flag=None):
+    """An argparse ``type``: an integer of at least ``low``; anything else
+    is a usage error saying it must be ``what`` (prefixed with ``flag``
+    when given) and quoting what was typed."""
+    prefix = f"{flag} " if flag else ""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(
+                f"{prefix}must be {what}, not {text!r}")
+        return value
+    return parse

@@ -79,15 +79,7 @@ def add_commands(commands):
     compute.set_defaults(handler=compute_command)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer, not {text!r}")
-    return value
+_positive_int = common.int_at_least(1, "a positive integer")
 
 
 def _shape(text):

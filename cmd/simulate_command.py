@@ -5,7 +5,6 @@ removed afterwards (``--keep-database`` keeps it); ``--database-url`` names
 another, which must hold no compute nodes yet (a simulation never writes
 into a real cloud).
 """
-import argparse
 import contextlib
 import json
 import os
@@ -145,21 +144,8 @@ def _require_empty(engine):
 
 
 def _positive(flag):
-    return _bounded(flag, 1, "a positive integer")
+    return common.int_at_least(1, "a positive integer", flag)
 
 
 def _non_negative(flag):
-    return _bounded(flag, 0, "an integer of 0 or more")
-
-
-def _bounded(flag, low, what):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be {what}, not {text!r}")
-        return value
-    return parse
+    return common.int_at_least(0, "an integer of 0 or more", flag)

@@ -17,6 +17,7 @@ compute`` runs. What a simulation adds:
 * **periodic updates** in a background thread, each started agent once
   per ``update_resources_interval``.
 """
+import heapq
 import logging
 import threading
 import time
@@ -56,8 +57,8 @@ class Fleet:
         self._stop = threading.Event()
         self._periodic = None
         self._interval = float("inf")
-        #: host -> monotonic time of its next periodic update
-        self._due = {}
+        #: heap of (monotonic time of the next periodic update, host)
+        self._due = []
         self._lock = threading.Lock()
         self.periodic_updates = 0
 
@@ -157,7 +158,8 @@ class Fleet:
                 agent = agent_mod.ComputeAgent(self.context, driver, host)
                 agent.start()
                 self.agents[host] = agent
-                self._due[host] = time.monotonic() + self._interval
+                heapq.heappush(self._due,
+                               (time.monotonic() + self._interval, host))
             return agent
 
     def is_dead(self, host):
@@ -205,19 +207,21 @@ class Fleet:
     def _run_periodic(self):
         while not self._stop.is_set():
             with self._lock:
-                due = min(self._due.items(), key=lambda item: item[1],
-                          default=None)
+                due = self._due[0] if self._due else None
             if due is None:
                 self._stop.wait(0.5)
                 continue
-            host, at = due
+            at, host = due
             if self._stop.wait(max(0.0, at - time.monotonic())):
                 return
             with self._lock:
-                self._due[host] = time.monotonic() + self._interval
+                if self._due[0] != due:
+                    continue        # an agent started meanwhile is due first
                 if host in self.dead:
-                    del self._due[host]
+                    heapq.heappop(self._due)
                     continue
+                heapq.heapreplace(self._due, (time.monotonic() +
+                                              self._interval, host))
             errors = self.agents[host].update_available_resource()
             self.periodic_updates += 1
             if errors:
