@@ -27,6 +27,27 @@ class ConfigInvalid(HoststateError, ValueError):
     msg_fmt = "Invalid value %(value)r for option [%(group)s] %(option)s: %(reason)s"
 
 
+class ConfigFileInvalid(HoststateError, ValueError):
+    """A configuration file that cannot be read as INI: missing,
+    unreadable, binary or not parseable."""
+
+    msg_fmt = "configuration file %(path)s %(reason)s"
+
+
+# --- running commands --------------------------------------------------------
+
+class Interrupted(HoststateError):
+    """A command was stopped by a signal (SIGINT, SIGTERM) and cleaned up;
+    ``signum`` is the signal, so a command exits 128 + signum."""
+
+    msg_fmt = "interrupted by %(signame)s%(detail)s"
+
+    def __init__(self, signum, detail=""):
+        import signal
+        super().__init__(signum=signum, signame=signal.Signals(signum).name,
+                         detail=detail)
+
+
 # --- objects ---------------------------------------------------------------
 
 class ObjectFieldInvalid(HoststateError, ValueError):

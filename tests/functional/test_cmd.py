@@ -2,7 +2,7 @@
 import pytest
 
 from hoststate import conf as hs_conf
-from hoststate.cmd import main as cmd_main
+from hoststate.cli import main as cmd_main
 from hoststate.db import migration
 
 from support import packaging

@@ -16,7 +16,7 @@ from oslo_config import cfg
 
 from hoststate import conf as hs_conf
 from hoststate import exception
-from hoststate.cmd import compute_command
+from hoststate.cli import compute_command
 from hoststate.db import schema
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
@@ -26,9 +26,8 @@ from hoststate.resource_tracker import service as service_mod
 from hoststate.servicegroup import api as sg_api
 from support import zookeeper as zk_support
 
-#: the command, without ``-m hoststate.cmd.main`` (``./cmd`` would shadow
-#: the standard library's module when run from the repository root)
-LAUNCH = ("import sys; from hoststate.cmd.main import main; "
+#: the command, as the installed entry point runs it
+LAUNCH = ("import sys; from hoststate.cli.main import main; "
           "sys.exit(main(sys.argv[1:]))")
 TIMEOUT_S = 120
 INTERVALS = {"report_interval": 1, "service_down_time": 3,

@@ -6,7 +6,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from hoststate.cmd import main as cmd_main
+from hoststate.cli import main as cmd_main
 from hoststate.objects import service as service_obj
 
 from support.view_cloud import BACKENDS, run, settings, usage_error, views  # noqa: F401

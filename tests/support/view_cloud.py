@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from hoststate import conf as hs_conf
-from hoststate.cmd import main as cmd_main
+from hoststate.cli import main as cmd_main
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import flavor as flavor_obj

@@ -6,7 +6,7 @@ import pytest
 
 from hoststate import conf as hs_conf
 from hoststate import context as hs_context
-from hoststate.cmd import main as cmd_main
+from hoststate.cli import main as cmd_main
 from hoststate.db import migration
 from hoststate.simulation import runner
 

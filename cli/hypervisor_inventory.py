@@ -1,7 +1,7 @@
 """The hypervisor views (Nova's os-hypervisors), read in bulk.
 
 A *hypervisor* is a live compute node whose host has a live compute
-service (see :mod:`hoststate.cmd.inventory` for the shared conventions);
+service (see :mod:`hoststate.cli.inventory` for the shared conventions);
 its ``state`` and ``status`` are that service's.
 """
 import dataclasses
@@ -9,7 +9,7 @@ import json
 
 import sqlalchemy as sa
 
-from hoststate.cmd import inventory
+from hoststate.cli import inventory
 from hoststate.db import schema
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj

@@ -5,7 +5,7 @@ The queries behind ``hoststate host-list``, ``host-describe``,
 ``hypervisor-stats`` (Nova's os-hosts, os-services and os-hypervisors),
 usable without the command line: each function takes an admin context (and
 the loaded configuration where liveness or zones are involved) and returns
-plain dataclasses; rendering is :mod:`hoststate.cmd.output`'s business.
+plain dataclasses; rendering is :mod:`hoststate.cli.output`'s business.
 
 Every listing is a fixed, small number of queries whatever the size of the
 cloud (an operator may have 100,000 nodes), plus one bulk liveness call.
@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from hoststate import conf as hs_conf
 from hoststate import exception
-from hoststate.cmd import common
+from hoststate.cli import common
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import aggregate as aggregate_obj

@@ -29,7 +29,7 @@ import datetime
 import json
 import sys
 
-from hoststate.cmd import common
+from hoststate.cli import common
 
 FORMATS = ("table", "json")
 #: How a table shows a missing value.
@@ -40,7 +40,7 @@ def add_format_option(parser):
     parser.add_argument(
         "--format", choices=FORMATS, default="table",
         help="table (aligned columns, the default) or json (for scripts; "
-             "see hoststate.cmd.output for the shape)")
+             "see hoststate.cli.output for the shape)")
 
 
 def _fields(record_type):

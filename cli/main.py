@@ -16,13 +16,13 @@ warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
 
 from hoststate import exception  # noqa: E402
 from hoststate import version
-from hoststate.cmd import compute_command
-from hoststate.cmd import config_commands
-from hoststate.cmd import db_commands
-from hoststate.cmd import host_commands
-from hoststate.cmd import hypervisor_commands
-from hoststate.cmd import service_commands
-from hoststate.cmd import simulate_command
+from hoststate.cli import compute_command
+from hoststate.cli import config_commands
+from hoststate.cli import db_commands
+from hoststate.cli import host_commands
+from hoststate.cli import hypervisor_commands
+from hoststate.cli import service_commands
+from hoststate.cli import simulate_command
 
 COMMAND_MODULES = (db_commands, config_commands, simulate_command,
                    host_commands, service_commands, hypervisor_commands,

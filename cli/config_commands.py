@@ -1,6 +1,6 @@
 """``hoststate config show``: the options as hoststate read them."""
 from hoststate import conf as hs_conf
-from hoststate.cmd import common
+from hoststate.cli import common
 
 
 def add_commands(commands):

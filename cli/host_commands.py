@@ -12,8 +12,8 @@ written to the database from wherever the command runs, and is what the
 scheduler obeys.
 """
 from hoststate import exception
-from hoststate.cmd import inventory
-from hoststate.cmd import output
+from hoststate.cli import inventory
+from hoststate.cli import output
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import virt_drivers

@@ -1,7 +1,7 @@
 """``hoststate service-list``: every service and whether it is alive
 (Nova's os-services)."""
-from hoststate.cmd import inventory
-from hoststate.cmd import output
+from hoststate.cli import inventory
+from hoststate.cli import output
 
 
 def add_commands(commands):

@@ -3,7 +3,7 @@ import os
 
 import sqlalchemy as sa
 
-from hoststate.cmd import common
+from hoststate.cli import common
 from hoststate.db import engine as db_engine
 from hoststate.db import migration
 from hoststate.db import schema

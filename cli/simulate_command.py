@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from hoststate import context as hs_context
 from hoststate import exception
-from hoststate.cmd import common
-from hoststate.cmd import progress
+from hoststate.cli import common
+from hoststate.cli import progress
 from hoststate.db import engine as db_engine
 from hoststate.db import migration
 from hoststate.db import schema

@@ -1,8 +1,8 @@
 """``hoststate hypervisor-list|hypervisor-show|hypervisor-stats``: compute
 nodes as Nova's os-hypervisors shows them."""
-from hoststate.cmd import hypervisor_inventory as hypervisors
-from hoststate.cmd import inventory
-from hoststate.cmd import output
+from hoststate.cli import hypervisor_inventory as hypervisors
+from hoststate.cli import inventory
+from hoststate.cli import output
 
 
 def add_commands(commands):

@@ -28,8 +28,8 @@ import threading
 from oslo_config import types
 
 from hoststate import exception
-from hoststate.cmd import common
-from hoststate.cmd import inventory
+from hoststate.cli import common
+from hoststate.cli import inventory
 from hoststate.resource_tracker import fake_driver
 from hoststate.resource_tracker import service as service_mod
 from hoststate.resource_tracker import virt_drivers
