@@ -48,6 +48,12 @@ class Interrupted(HoststateError):
                          detail=detail)
 
 
+class InvalidArgument(HoststateError, TypeError):
+    """A library call given a value of a kind it does not take."""
+
+    msg_fmt = "%(name)s cannot be %(value)r: %(reason)s"
+
+
 # --- objects ---------------------------------------------------------------
 
 class ObjectFieldInvalid(HoststateError, ValueError):
@@ -184,6 +190,12 @@ class NoValidHost(HoststateError):
             kwargs["reason"] = "; ".join(str(r) for r in self.reasons) or \
                 "There are not enough hosts available."
         super().__init__(message, **kwargs)
+
+
+class InvalidSchedulerRequest(HoststateError, ValueError):
+    """A request the scheduler refuses before looking at any host."""
+
+    msg_fmt = "Invalid scheduling request: %(field)s=%(value)r: %(reason)s"
 
 
 class MetricNotFound(HoststateError, LookupError):

@@ -25,6 +25,7 @@ from hoststate.conf import availability_zone
 from hoststate.conf import cells
 from hoststate.conf import compute
 from hoststate.conf import database
+from hoststate.conf import files
 from hoststate.conf import metrics
 from hoststate.conf import netconf
 from hoststate.conf import paths
@@ -103,21 +104,30 @@ def load(args=None, config_files=None, conf=None, project='hoststate', *,
     :param use_env: whether ``OS_<GROUP>__<OPTION>`` environment variables
         may set values (oslo.config's default, kept).
     :returns: ``conf``, parsed and validated.
+    :raises hoststate.exception.ConfigFileInvalid: a configuration file
+        (or ``--config-dir``) does not exist, cannot be read, is not UTF-8
+        text or is not valid INI; ``path`` names it.
     :raises hoststate.exception.ConfigInvalid: a value is not valid for its
-        option (type, min/max, choices).
-    :raises oslo_config.cfg.ConfigFilesNotFoundError: a file does not exist.
-    :raises oslo_config.cfg.ConfigFileParseError: a file is not valid INI.
+        option (type, min/max, choices, a number that is not finite).
     """
     if conf is None:
         conf = CONF
     register_opts(conf)
-    conf(list(args) if args is not None else [],
-         project=project,
-         version=hoststate.__version__,
-         default_config_files=list(config_files or []),
-         default_config_dirs=[],
-         validate_default_values=True,
-         use_env=use_env)
+    args = list(args) if args is not None else []
+    config_files = list(config_files or [])
+    try:
+        conf(args,
+             project=project,
+             version=hoststate.__version__,
+             default_config_files=config_files,
+             default_config_dirs=[],
+             validate_default_values=True,
+             use_env=use_env)
+    except (cfg.Error, OSError, UnicodeDecodeError) as exc:
+        invalid = files.explain(exc, files.candidates(args, config_files))
+        if invalid is None:
+            raise
+        raise invalid from exc
     validate(conf)
     return conf
 
@@ -126,7 +136,9 @@ def validate(conf):
     """Read every registered option of every group of ``conf``.
 
     oslo.config converts and range-checks a value only when it is read; this
-    forces that now and turns the first failure into
+    forces that now, also refuses a float that is NaN or infinite (which
+    oslo.config's own FloatOpt, registered by other code, accepts), and
+    turns the first failure into
     :class:`hoststate.exception.ConfigInvalid` with ``group`` (``'DEFAULT'``
     for the default group), ``option``, ``value`` (the value as written, a
     string for values read from a file, or None if it cannot be recovered)
@@ -141,9 +153,9 @@ def validate(conf):
 
 def _read(conf, group, name):
     try:
-        if group is None:
-            return conf[name]
-        return conf[group][name]
+        value = conf[name] if group is None else conf[group][name]
+        # also for options registered elsewhere, with oslo's own FloatOpt
+        return utils.check_finite(value)
     except (cfg.Error, ValueError) as exc:
         raise _config_invalid(conf, group, name, exc) from exc
 
@@ -151,11 +163,14 @@ def _read(conf, group, name):
 def _config_invalid(conf, group, name, exc):
     value, source = _raw_value(conf, group, name)
     message = str(exc)
-    reason = message.partition(' is not valid: ')[2] or message
+    reason = utils.shorten(message.partition(' is not valid: ')[2] or message)
     if source:
         reason = '%s (set in %s)' % (reason, source)
-    return exception.ConfigInvalid(group=group or 'DEFAULT', option=name,
-                                   value=value, reason=reason)
+    facts = dict(group=group or 'DEFAULT', option=name, reason=reason)
+    # the message quotes a long value abbreviated; .value keeps all of it
+    message = exception.ConfigInvalid.msg_fmt % dict(
+        facts, value=utils.ShortRepr(value))
+    return exception.ConfigInvalid(message, value=value, **facts)
 
 
 def _raw_value(conf, group, name):

@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
 from hoststate.conf import utils
 
 cells_group = cfg.OptGroup(
@@ -17,10 +18,12 @@ cells_opts = [
     cfg.StrOpt(
         'name',
         default='nova',
+        max_length=limits.NAME_LENGTH,
         help='Name of this cell; it must be unique in the deployment.'),
     cfg.ListOpt(
         'capabilities',
         default=['hypervisor=xenserver;kvm', 'os=linux;windows'],
+        item_type=utils.name_list(limits.NAME_LENGTH),
         help="""
 Capabilities this cell advertises to the cell selection step, as
 ``key=value1;value2`` entries.
@@ -29,7 +32,9 @@ Capabilities this cell advertises to the cell selection step, as
         'call_timeout',
         default=60,
         min=1,
-        help='Seconds to wait for a reply to a call made to another cell.'),
+        max=limits.MAX_INTERVAL,
+        help='Seconds to wait for a reply to a call made to another cell '
+             '(at most 86400, one day).'),
 ]
 
 

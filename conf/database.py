@@ -4,6 +4,7 @@ import os
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
 from hoststate.conf import utils
 
 #: File name of the embedded SQLite database inside state_path.
@@ -24,6 +25,7 @@ database_opts = [
         'connection',
         default=None,
         secret=True,
+        max_length=limits.TEXT_LENGTH,
         help="""
 SQLAlchemy URL of the cell database, for example
 ``mysql+pymysql://nova:secret@db.example.org/nova``. Unset means an
@@ -36,6 +38,7 @@ api_database_opts = [
         'connection',
         default=None,
         secret=True,
+        max_length=limits.TEXT_LENGTH,
         help='SQLAlchemy URL of the API (top-level) database.'),
 ]
 

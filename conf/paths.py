@@ -4,6 +4,8 @@ import os
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
+
 _STATE_PATH_SAMPLE = '~/.local/share/hoststate'
 
 path_opts = [
@@ -11,6 +13,7 @@ path_opts = [
         'state_path',
         default=os.path.expanduser(_STATE_PATH_SAMPLE),
         sample_default=_STATE_PATH_SAMPLE,
+        max_length=limits.PATH_LENGTH,
         help="""
 Directory holding hoststate's local state. When [database]
 connection is not set, the embedded SQLite database is the file

@@ -7,6 +7,7 @@ configures the same behaviour.
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
 from hoststate.conf import utils
 
 #: CPU architectures a host or image may declare (Nova's list).
@@ -31,30 +32,36 @@ filter_scheduler_group = cfg.OptGroup(
 
 scheduler_opts = [
     cfg.IntOpt(
-        'max_attempts', default=3, min=1,
+        'max_attempts', default=3, min=1, max=limits.INT32_MAX,
         deprecated_name='scheduler_max_attempts', deprecated_group='DEFAULT',
         help="""
 Number of hosts tried for one instance: the selected host plus
 alternates to fall back on when a build or a claim fails there.
 """),
     cfg.IntOpt(
-        'workers', default=None, min=0,
+        'workers', default=None, min=0, max=limits.INT32_MAX,
         help="""
 Number of scheduler worker processes. Unset means one per CPU of the
 host.
 """),
     cfg.IntOpt(
         'discover_hosts_in_cells_interval', default=-1, min=-1,
+        max=limits.MAX_INTERVAL,
         help="""
 Seconds between two scans of the cell databases for compute hosts
-that are not yet mapped to a cell. -1 disables the periodic scan.
+that are not yet mapped to a cell. -1 disables the periodic scan; at
+most 86400 (one day).
 """),
 ]
 
 
-def _multiplier(name, default, help_text, min=None, deprecated_group=None):
-    return cfg.FloatOpt(name, default=default, min=min, help=help_text,
-                        deprecated_group=deprecated_group)
+def _multiplier(name, default, help_text, min=-limits.MAX_WEIGHT,
+                deprecated_group=None):
+    """A weigher multiplier: a finite number of at most MAX_WEIGHT (1e9)
+    either way, so the sum of every weigher stays finite and precise."""
+    return utils.float_opt(name, default=default, min=min,
+                           max=limits.MAX_WEIGHT, help=help_text,
+                           deprecated_group=deprecated_group)
 
 
 _SIGN = ("Positive values favour hosts with more %s, negative values hosts "
@@ -100,6 +107,7 @@ weigher_opts = [
 filter_scheduler_opts = [
     cfg.ListOpt(
         'enabled_filters',
+        item_type=utils.name_list(limits.NAME_LENGTH),
         default=['ComputeFilter', 'ComputeCapabilitiesFilter',
                  'ImagePropertiesFilter', 'ServerGroupAntiAffinityFilter',
                  'ServerGroupAffinityFilter'],
@@ -108,6 +116,7 @@ filter_scheduler_opts = [
         help="Filters a host must pass, by class name, applied in order."),
     cfg.ListOpt(
         'weight_classes', default=[ALL_WEIGHERS],
+        item_type=utils.name_list(limits.NAME_LENGTH),
         deprecated_name='scheduler_weight_classes',
         deprecated_group='DEFAULT',
         help="""
@@ -115,7 +124,7 @@ Weighers that rank the hosts left after filtering, by class name.
 The single entry ``all`` selects every registered weigher.
 """),
     cfg.IntOpt(
-        'host_subset_size', default=1, min=1,
+        'host_subset_size', default=1, min=1, max=limits.INT32_MAX,
         deprecated_name='scheduler_host_subset_size',
         deprecated_group='DEFAULT',
         help="""
@@ -124,13 +133,14 @@ Values above 1 lower the chance that concurrent schedulers pick the
 same host.
 """),
     cfg.IntOpt(
-        'max_io_ops_per_host', default=8, min=0, deprecated_group='DEFAULT',
+        'max_io_ops_per_host', default=8, min=0, max=limits.INT32_MAX,
+        deprecated_group='DEFAULT',
         help="""
 Hosts already running this many I/O-heavy operations (builds,
 resizes, snapshots, migrations) are rejected by the IoOpsFilter.
 """),
     cfg.IntOpt(
-        'max_instances_per_host', default=50, min=1,
+        'max_instances_per_host', default=50, min=1, max=limits.INT32_MAX,
         deprecated_group='DEFAULT',
         help="Hosts with this many instances are rejected by the "
              "NumInstancesFilter."),
@@ -160,9 +170,11 @@ architecture.
 """),
     cfg.ListOpt(
         'isolated_images', default=[], deprecated_group='DEFAULT',
+        item_type=utils.name_list(limits.NAME_LENGTH),
         help="Image UUIDs that may only run on isolated_hosts."),
     cfg.ListOpt(
         'isolated_hosts', default=[], deprecated_group='DEFAULT',
+        item_type=utils.name_list(limits.NAME_LENGTH),
         help="Host names reserved for isolated_images."),
     cfg.BoolOpt(
         'restrict_isolated_hosts_to_isolated_images', default=True,
@@ -173,6 +185,7 @@ also accept any image not in isolated_images.
 """),
     cfg.StrOpt(
         'aggregate_image_properties_isolation_namespace', default=None,
+        max_length=limits.NAME_LENGTH,
         deprecated_group='DEFAULT',
         help="""
 Only aggregate metadata keys starting with this namespace are
@@ -182,6 +195,7 @@ compared.
 """),
     cfg.StrOpt(
         'aggregate_image_properties_isolation_separator', default='.',
+        max_length=limits.NAME_LENGTH,
         deprecated_group='DEFAULT',
         help="Separator between the namespace and the key name in the "
              "aggregate metadata keys described above."),

@@ -2,6 +2,9 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
+from hoststate.conf import utils
+
 SERVICEGROUP_DRIVERS = ('db', 'zk', 'mc')
 
 servicegroup_opts = [
@@ -25,6 +28,7 @@ every scheduler of one deployment must use the same driver.
     cfg.ListOpt(
         'memcached_servers',
         default=None,
+        item_type=utils.name_list(limits.NAME_LENGTH),
         help="""
 Comma-separated ``host:port`` addresses of the memcached servers
 used by the ``mc`` service group driver. Unset means the driver keeps

@@ -3,10 +3,13 @@ agent (``hoststate compute``) and the host operations talk to."""
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
+
 virt_opts = [
     cfg.StrOpt(
         'compute_driver',
         default='linux',
+        max_length=limits.NAME_LENGTH,
         help="""
 The virt driver of this compute host, by the name of an entry point
 of group ``hoststate.compute.drivers``:
@@ -22,6 +25,7 @@ the installed drivers.
     cfg.StrOpt(
         'instances_path',
         default='$state_path/instances',
+        max_length=limits.PATH_LENGTH,
         help="""
 Where instances' disks live on a compute host; the ``linux`` driver
 reports the size of the file system holding it as the node's local

@@ -2,6 +2,7 @@
 
 from oslo_config import cfg
 
+from hoststate.conf import limits
 from hoststate.conf import utils
 
 zookeeper_group = cfg.OptGroup(
@@ -13,6 +14,7 @@ zookeeper_opts = [
     cfg.StrOpt(
         'address',
         default=None,
+        max_length=limits.TEXT_LENGTH,
         help="""
 The ZooKeeper ensemble, as comma-separated ``host:port`` pairs, for
 example ``192.168.2.1:2181,192.168.2.2:2181,192.168.2.3:2181``.
@@ -21,14 +23,18 @@ example ``192.168.2.1:2181,192.168.2.2:2181,192.168.2.3:2181``.
         'recv_timeout',
         default=4000,
         min=1,
+        max=limits.MAX_INTERVAL * 1000,
         help="""
 ZooKeeper session timeout in milliseconds. When the ensemble hears
 nothing from a service for this long, its session expires, its
-ephemeral znode goes away and the service counts as down.
+ephemeral znode goes away and the service counts as down. At most
+86400000 (one day); ZooKeeper servers cap it much lower anyway
+(maxSessionTimeout, 40 s by default).
 """),
     cfg.StrOpt(
         'sg_prefix',
         default='/servicegroups',
+        max_length=limits.NAME_LENGTH,
         help="""
 Path of the znode under which each service group keeps one child
 znode per live member.
@@ -37,9 +43,10 @@ znode per live member.
         'sg_retry_interval',
         default=5,
         min=1,
+        max=limits.MAX_INTERVAL,
         help="""
 Seconds to wait before trying again to join a service group after
-the ZooKeeper connection failed.
+the ZooKeeper connection failed. At most 86400 (one day).
 """),
 ]
 

@@ -21,6 +21,7 @@ from hoststate.hardware.numa_constraints import get_constraints  # noqa
 from hoststate.hardware.numa_errors import (  # noqa: F401
     InvalidNUMARequest,
     NUMACellNotPlaced,
+    NUMARequestTooLarge,
 )
 from hoststate.hardware.numa_fit import (  # noqa: F401
     Fit,
@@ -43,7 +44,8 @@ from hoststate.hardware.numa_pinning import pin_cell  # noqa: F401
 from hoststate.hardware.numa_usage import usage_from_instance  # noqa: F401
 
 __all__ = [
-    "Fit", "InvalidNUMARequest", "NUMACellNotPlaced", "MIN_PAGE_KB",
+    "Fit", "InvalidNUMARequest", "NUMACellNotPlaced", "NUMARequestTooLarge",
+    "MIN_PAGE_KB",
     "PAGE_SIZE_WORDS", "PAGESIZE_ANY", "PAGESIZE_LARGE", "PAGESIZE_SMALL",
     "choose_page_size", "fit_cell", "fit_instance_to_host",
     "get_constraints", "host_has_threads", "is_page_size_word",

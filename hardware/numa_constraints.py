@@ -26,7 +26,9 @@ Page size requests are parsed by numa_pages.parse_page_size: ``small``,
 """
 import re
 
+from hoststate import exception
 from hoststate.hardware.numa_errors import InvalidNUMARequest
+from hoststate.hardware.numa_errors import NUMARequestTooLarge
 from hoststate.hardware.numa_pages import (PAGESIZE_ANY, PAGESIZE_LARGE,
                                            parse_page_size)
 from hoststate.objects import fields
@@ -53,8 +55,10 @@ def _image_props(image_meta):
             image_meta_obj.ImageMetaProps()
     if isinstance(image_meta, dict):
         return image_meta_obj.ImageMetaProps.from_dict(image_meta)
-    raise TypeError("image_meta must be an ImageMeta, ImageMetaProps or "
-                    "dict, not %s" % type(image_meta).__name__)
+    raise exception.InvalidArgument(
+        name="image_meta", value=image_meta,
+        reason="must be an ImageMeta, its ImageMetaProps or a dict of "
+               "image properties, not %s" % type(image_meta).__name__)
 
 
 def _flavor_enum(specs, key, enum):
@@ -189,7 +193,7 @@ def _flavor_per_cell(specs, vcpus):
     for index in indexes:
         key, value = found["cpus"][index]
         try:
-            cpus.append(image_meta_obj.parse_cpu_spec(value))
+            cpus.append(image_meta_obj.parse_cpu_spec(value, limit=vcpus))
         except ValueError as exc:
             raise InvalidNUMARequest(key=key, value=value,
                                      reason=str(exc)) from None
@@ -234,20 +238,13 @@ def _per_cell(specs, props, vcpus):
 
 def _dedicated_cpus(specs, vcpus, cpu_policy):
     """The guest CPUs to pin: all for dedicated, the mask for mixed."""
-    all_cpus = set(range(vcpus))
     raw = specs.get("hw:cpu_dedicated_mask")
-    if cpu_policy == _DEDICATED:
-        if raw:
-            raise InvalidNUMARequest(
-                key="hw:cpu_dedicated_mask", value=raw,
-                reason="only hw:cpu_policy=mixed takes a dedicated mask")
-        return all_cpus
     if cpu_policy != _MIXED:
         if raw:
             raise InvalidNUMARequest(
                 key="hw:cpu_dedicated_mask", value=raw,
                 reason="only hw:cpu_policy=mixed takes a dedicated mask")
-        return set()
+        return set(range(vcpus)) if cpu_policy == _DEDICATED else set()
     if not raw:
         raise InvalidNUMARequest(
             key="hw:cpu_policy", value=cpu_policy,
@@ -257,16 +254,11 @@ def _dedicated_cpus(specs, vcpus, cpu_policy):
     if spec.startswith("^"):
         spec = "0-%d,%s" % (vcpus - 1, spec)
     try:
-        dedicated = image_meta_obj.parse_cpu_spec(spec)
+        dedicated = image_meta_obj.parse_cpu_spec(spec, limit=vcpus)
     except ValueError as exc:
         raise InvalidNUMARequest(key="hw:cpu_dedicated_mask", value=raw,
                                  reason=str(exc)) from None
-    if not dedicated <= all_cpus:
-        raise InvalidNUMARequest(
-            key="hw:cpu_dedicated_mask", value=raw,
-            reason="vCPUs %s do not exist: the flavor has %d"
-                   % (sorted(dedicated - all_cpus), vcpus))
-    if not dedicated or dedicated == all_cpus:
+    if not dedicated or len(dedicated) == vcpus:
         raise InvalidNUMARequest(
             key="hw:cpu_dedicated_mask", value=raw,
             reason="mixed needs at least one dedicated and one shared vCPU")
@@ -326,7 +318,13 @@ def _manual_cells(nodes, vcpus, memory, cpus, mems, from_flavor, nodes_key):
     return list(zip((set(c) for c in cpus), mems))
 
 
-def get_constraints(flavor, image_meta=None):
+#: The most vCPUs a NUMA guest may have when the caller names no host
+#: bound (the same ceiling as a CPU spec's ids).
+MAX_GUEST_VCPUS = image_meta_obj.MAX_CPU_IDS
+
+
+def get_constraints(flavor, image_meta=None, max_vcpus=MAX_GUEST_VCPUS,
+                    where="the largest host"):
     """The unplaced InstanceNUMATopology ``flavor`` and ``image_meta`` ask
     for, or None when they ask for no NUMA placement.
 
@@ -340,6 +338,12 @@ def get_constraints(flavor, image_meta=None):
     :func:`parse_page_size`), CPU policy and thread policy; the topology
     carries the emulator threads policy. ``image_meta`` may be an
     ImageMeta, its ImageMetaProps or a Glance property dict.
+
+    The work is bounded by the hosts, not by the flavor: a guest asking
+    for a topology with more than ``max_vcpus`` vCPUs (the CPUs of the
+    largest host it could go to, named ``where`` in the error) raises
+    NUMARequestTooLarge before any CPU set is built; a guest asking for
+    none costs the same whatever its size.
     """
     specs = dict(flavor.extra_specs or {})
     props = _image_props(image_meta)
@@ -349,8 +353,6 @@ def get_constraints(flavor, image_meta=None):
     thread_policy = _thread_policy(specs, props)
     emulator_policy = _emulator_policy(specs, props)
     pagesize = _page_size(specs, props)
-    dedicated = _dedicated_cpus(specs, vcpus, cpu_policy)
-
     pinned = cpu_policy in (_DEDICATED, _MIXED)
     if not pinned:
         if thread_policy is not None:
@@ -363,8 +365,14 @@ def get_constraints(flavor, image_meta=None):
                 key="hw:emulator_threads_policy", value=emulator_policy,
                 reason="isolated emulator threads need hw:cpu_policy "
                        "dedicated or mixed")
-
     nodes = _node_count(specs, props, vcpus)
+    if nodes is None and pagesize is None and not pinned and \
+            not _asks_per_cell(specs, props):
+        return None
+    if vcpus > max_vcpus:
+        raise NUMARequestTooLarge(vcpus=vcpus, limit=max_vcpus, where=where)
+    dedicated = _dedicated_cpus(specs, vcpus, cpu_policy)
+
     nodes_key = "hw:numa_nodes" if specs.get("hw:numa_nodes") else \
         "hw_numa_nodes"
     per_cell = _per_cell(specs, props, vcpus)
@@ -374,8 +382,6 @@ def get_constraints(flavor, image_meta=None):
             raise InvalidNUMARequest(
                 key=key, value=sorted(per_cell[0][0]),
                 reason="per-cell CPUs and memory need hw:numa_nodes")
-        if pagesize is None and not pinned:
-            return None
         nodes = 1               # pinning or pages imply one cell
         if vcpus < 1:
             raise InvalidNUMARequest(
@@ -396,3 +402,11 @@ def get_constraints(flavor, image_meta=None):
         for index, (cell_cpus, cell_mem) in enumerate(layout)]
     return numa_obj.InstanceNUMATopology(
         cells=cells, emulator_threads_policy=emulator_policy)
+
+
+def _asks_per_cell(specs, props):
+    """Whether flavor or image give per-cell CPUs or memory (an error
+    without hw:numa_nodes, which the full parse reports)."""
+    return any(_PER_CELL_RE.fullmatch(key) for key in specs) or \
+        props.obj_get("hw_numa_cpus") is not None or \
+        props.obj_get("hw_numa_mem") is not None

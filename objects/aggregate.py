@@ -11,17 +11,17 @@ would.
 import collections
 
 from oslo_utils import uuidutils
-from oslo_versionedobjects import fields
 
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import fields
 
 #: Longest key or value the aggregate_metadata columns hold.
 MAX_METADATA_LENGTH = 255
 
-AZ_KEY = "availability_zone"
+AZ_KEY = schema.AZ_KEY
 
 
 def _hosts_by_aggregate(conn, aggregate_ids):
@@ -230,9 +230,8 @@ class Aggregate(base.HoststateObject, base.TimestampedObject):
             return {key: _checked_entry(self, key, value, allow_none)
                     for key, value in metadata.items()}
         except (ValueError, TypeError) as exc:
-            raise exception.ObjectFieldInvalid(
-                objname=self.obj_name(), field="metadata", value=metadata,
-                reason=str(exc)) from None
+            raise base.field_invalid(self.obj_name(), "metadata", metadata,
+                                     str(exc)) from None
 
 
 _STRING = fields.StringField()

@@ -15,15 +15,26 @@ What hoststate adds to oslo.versionedobjects:
 """
 import copy
 import datetime
+import warnings
 
 import netaddr
 from oslo_utils import uuidutils
 from oslo_utils import versionutils
-from oslo_versionedobjects import base as ovo_base
-from oslo_versionedobjects import exception as ovo_exception
-from oslo_versionedobjects import fields as ovo_fields
+
+# oslo.versionedobjects imports oslo.messaging, whose dependencies
+# (oslo.service, futurist) import eventlet, which prints a deprecation
+# banner on stderr when first imported. hoststate never uses eventlet;
+# this is the first hoststate module to import oslo.versionedobjects, so
+# the banner is silenced here, for that import only (the process's
+# warning filters are left as they were).
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    from oslo_versionedobjects import base as ovo_base
+    from oslo_versionedobjects import exception as ovo_exception
+    from oslo_versionedobjects import fields as ovo_fields
 
 from hoststate import exception
+from hoststate.conf import utils as conf_utils
 from hoststate.db import api as db_api
 
 remotable = ovo_base.remotable
@@ -113,7 +124,8 @@ class HoststateObject(ovo_base.VersionedObject,
     def _checked(self, name, value):
         """``value`` coerced for field ``name``, or a typed error naming both.
 
-        Booleans and UUIDs are strict (see ``_check_strict``).
+        Booleans and UUIDs are strict (see ``_check_strict``); numbers and
+        strings are bounded by their field types (see ``bounded.py``).
         """
         field = self.fields[name]
         try:
@@ -123,10 +135,8 @@ class HoststateObject(ovo_base.VersionedObject,
             if value is not None:
                 _check_strict(field, value)
             return field.coerce(self, name, value)
-        except (ValueError, TypeError) as exc:
-            raise exception.ObjectFieldInvalid(
-                objname=self.obj_name(), field=name, value=value,
-                reason=str(exc)) from None
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            raise field_invalid(self.obj_name(), name, value, exc) from None
 
     def obj_what_changed(self):
         """Changed fields, including lists whose objects changed inside.
@@ -200,6 +210,18 @@ class HoststateObject(ovo_base.VersionedObject,
     def obj_get(self, name, default=None):
         """A field's value, or ``default`` when it is not set."""
         return getattr(self, name) if self.obj_attr_is_set(name) else default
+
+
+def field_invalid(objname, field, value, exc):
+    """ObjectFieldInvalid for ``value`` of ``objname.field``, refused with
+    ``exc``: the message is one line that quotes a long value (a megabyte
+    string, a list of a million names) abbreviated; ``.value`` keeps it
+    whole."""
+    facts = dict(objname=objname, field=field,
+                 reason=conf_utils.shorten(exc) or type(exc).__name__)
+    message = exception.ObjectFieldInvalid.msg_fmt % dict(
+        facts, value=conf_utils.ShortRepr(value))
+    return exception.ObjectFieldInvalid(message, value=value, **facts)
 
 
 def _check_strict(field, value):

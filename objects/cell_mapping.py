@@ -8,12 +8,13 @@ mapping to reach the right cell database. Rows are deleted for real, as in
 Nova's API database.
 """
 from oslo_versionedobjects import base as ovo_base
-from oslo_versionedobjects import fields
 
 from hoststate import exception
+from hoststate.conf import limits
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import fields
 
 #: The cell that holds instances which failed before reaching a real cell.
 CELL0_UUID = "00000000-0000-0000-0000-000000000000"
@@ -41,8 +42,10 @@ class CellMapping(base.RowObject, base.HoststateObject,
         "name": fields.StringField(nullable=True),
         # Either may be unset for a cell reached through the local
         # configuration (a single-cell deployment).
-        "transport_url": fields.StringField(nullable=True),
-        "database_connection": fields.StringField(nullable=True),
+        "transport_url": fields.StringField(length=limits.TEXT_LENGTH,
+                                            nullable=True),
+        "database_connection": fields.StringField(length=limits.TEXT_LENGTH,
+                                                  nullable=True),
         "disabled": fields.BooleanField(default=False),
     }
 

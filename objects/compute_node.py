@@ -8,13 +8,15 @@ overwrites what another writer stored.
 import sqlalchemy as sa
 from oslo_serialization import jsonutils
 from oslo_utils import versionutils
-from oslo_versionedobjects import fields
 
 from hoststate import conf
 from hoststate import exception
+from hoststate.conf import limits
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import bounded
+from hoststate.objects import fields
 from hoststate.objects import hv_spec
 from hoststate.objects import numa
 from hoststate.objects import pci
@@ -75,18 +77,25 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         "current_workload": fields.IntegerField(nullable=True),
         "running_vms": fields.IntegerField(nullable=True),
         "hypervisor_type": fields.StringField(),
-        "hypervisor_version": fields.NonNegativeIntegerField(),
-        "cpu_info": fields.StringField(),
+        "hypervisor_version": fields.NonNegativeIntegerField(
+            high=limits.INT64_MAX),                  # a BigInteger column
+        "cpu_info": fields.StringField(length=limits.DOCUMENT_LENGTH),
         "host_ip": fields.IPAddressField(nullable=True),
         "supported_hv_specs": fields.ListOfObjectsField("HVSpec", default=[]),
-        "metrics": fields.StringField(nullable=True),
-        "stats": fields.DictOfNullableStringsField(nullable=True),
+        "metrics": fields.StringField(length=limits.DOCUMENT_LENGTH,
+                                      nullable=True),
+        # keys such as num_proj_<project id>: longer than a project id
+        "stats": fields.DictOfNullableStringsField(
+            key=bounded.String(2 * limits.NAME_LENGTH), nullable=True),
         "numa_topology": fields.ObjectField("NUMATopology", nullable=True),
         "pci_device_pools": fields.ObjectField("PciDevicePoolList",
                                                nullable=True),
-        "cpu_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
-        "ram_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
-        "disk_allocation_ratio": fields.NonNegativeFloatField(nullable=True),
+        "cpu_allocation_ratio": fields.NonNegativeFloatField(
+            high=limits.MAX_ALLOCATION_RATIO, nullable=True),
+        "ram_allocation_ratio": fields.NonNegativeFloatField(
+            high=limits.MAX_ALLOCATION_RATIO, nullable=True),
+        "disk_allocation_ratio": fields.NonNegativeFloatField(
+            high=limits.MAX_ALLOCATION_RATIO, nullable=True),
         "mapped": fields.NonNegativeIntegerField(default=0),
         "generation": fields.NonNegativeIntegerField(default=0),
     }
@@ -224,6 +233,29 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
 
     @classmethod
+    def create_all(cls, context, nodes):
+        """Insert new ``nodes`` (ComputeNodes with every field they set
+        already checked) in one transaction, multi-row INSERTs of
+        BULK_ROWS, then complete each with what the database filled in (id,
+        time stamps, generation, defaults) by one narrow read: loading
+        thousands of full rows back would cost more than the rest together.
+        DuplicateRecord, and nothing inserted, when one collides."""
+        if not nodes:
+            return nodes
+        rows = [node._column_values(n for n in node.fields
+                                    if node.obj_attr_is_set(n))
+                for node in nodes]
+        filled = [name for name in nodes[0].fields
+                  if not nodes[0].obj_attr_is_set(name)]
+        with db_api.transaction(context) as conn:
+            for start in range(0, len(rows), BULK_ROWS):
+                _insert_rows(conn, rows[start:start + BULK_ROWS])
+            stored = _read_columns(conn, filled, [node.uuid for node in nodes])
+        for node in nodes:
+            _complete(node, stored[node.uuid])
+        return nodes
+
+    @classmethod
     @base.remotable
     def get_all(cls, context):
         return cls._list(context)
@@ -267,3 +299,47 @@ def _dump_document(field, value):
     if field == "stats":
         return jsonutils.dumps(value, sort_keys=True)
     return value.to_json()
+
+
+#: Rows a multi-row INSERT or an IN (...) read carries at most.
+BULK_ROWS = 500
+
+
+def _insert_rows(conn, rows):
+    """Insert compute node ``rows`` (column values), stamped with the
+    server's clock as db.api.insert_row stamps one; rows that set the same
+    columns go in one statement."""
+    table = ComputeNode.TABLE
+    query = sa.insert(table).values(created_at=db_api.server_utcnow(),
+                                    updated_at=db_api.server_utcnow())
+    alike = {}
+    for row in rows:
+        alike.setdefault(tuple(sorted(row)), []).append(row)
+    for same_columns in alike.values():
+        conn.execute(query, same_columns)
+
+
+def _read_columns(conn, names, node_uuids):
+    """{uuid: {column: value}} of the columns ``names`` of the live nodes
+    ``node_uuids``, in chunks of BULK_ROWS."""
+    table = ComputeNode.TABLE
+    columns = [table.c[name] for name in names if name in table.c]
+    found = {}
+    for start in range(0, len(node_uuids), BULK_ROWS):
+        for row in conn.execute(
+                sa.select(table.c.uuid, *columns)
+                .where(table.c.deleted == 0,
+                       table.c.uuid.in_(node_uuids[start:start + BULK_ROWS]))):
+            found[row.uuid] = row._mapping
+    return found
+
+
+def _complete(node, row):
+    """Fill ``node``'s unset fields from its stored ``row`` (as loading the
+    row would: ``deleted`` is the soft-delete marker, a boolean here) and
+    mark it unchanged."""
+    for name in node.fields:
+        if not node.obj_attr_is_set(name) and name in row:
+            value = row[name]
+            setattr(node, name, bool(value) if name == "deleted" else value)
+    node.obj_reset_changes(recursive=True)

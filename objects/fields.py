@@ -7,12 +7,14 @@ Three kinds of things live here:
   hardware or hypervisors *canonicalize* on assignment (``AMD64`` becomes
   ``x86_64``, ``xapi`` becomes ``xen``), because hosts and images spell them
   differently and filters must compare like with like;
-* stricter field types than oslo.versionedobjects offers where a bad value
-  would otherwise slip through (cpu ids and counts must not be negative);
+* the field classes every object uses, re-exported: ovo's where a value
+  needs no bound, and the bounded ones of ``bounded.py`` (numbers and
+  strings that fit their database columns) everywhere else;
 * two small mixins the non-persistent objects share: defaults filled at
   construction, and backports that honour ``obj_relationships``.
 
-Commonly used ovo fields are re-exported so object modules need one import.
+Object modules import their fields from here only, so none can use an
+unbounded ovo field by accident.
 """
 from oslo_serialization import jsonutils
 from oslo_versionedobjects import base as ovo_base
@@ -20,21 +22,37 @@ from oslo_versionedobjects import exception as ovo_exception
 from oslo_versionedobjects import fields as ovo_fields
 
 from hoststate import exception
+from hoststate.objects import bounded
 
 # --- re-exports --------------------------------------------------------------
 
+# ovo's fields whose values need no bound of their own
 BooleanField = ovo_fields.BooleanField  # base.py refuses non-booleans
-DictOfListOfStringsField = ovo_fields.DictOfListOfStringsField
-DictOfStringsField = ovo_fields.DictOfStringsField
-ListOfListsOfStringsField = ovo_fields.ListOfListsOfStringsField
+DateTimeField = ovo_fields.DateTimeField
+EnumField = ovo_fields.EnumField
+IPAddressField = ovo_fields.IPAddressField
 ListOfObjectsField = ovo_fields.ListOfObjectsField
-ListOfStringsField = ovo_fields.ListOfStringsField
-NonNegativeFloatField = ovo_fields.NonNegativeFloatField
-NonNegativeIntegerField = ovo_fields.NonNegativeIntegerField
 ObjectField = ovo_fields.ObjectField
-StringField = ovo_fields.StringField
 UUIDField = ovo_fields.UUIDField  # base.py refuses what is not a UUID
 VersionPredicateField = ovo_fields.VersionPredicateField
+
+# bounded fields (see bounded.py): numbers fit their columns, strings too
+CPUPinningField = bounded.CPUPinningField
+DictOfListOfStringsField = bounded.DictOfListOfStringsField
+DictOfNullableStringsField = bounded.DictOfNullableStringsField
+DictOfStringsField = bounded.DictOfStringsField
+IntegerField = bounded.IntegerField
+ListOfDictOfStringsField = bounded.ListOfDictOfStringsField
+ListOfListsOfStringsField = bounded.ListOfListsOfStringsField
+ListOfNonNegativeIntegersField = bounded.ListOfNonNegativeIntegersField
+ListOfSetsOfNonNegativeIntegersField = \
+    bounded.ListOfSetsOfNonNegativeIntegersField
+ListOfStringsField = bounded.ListOfStringsField
+NonNegativeFloatField = bounded.NonNegativeFloatField
+NonNegativeIntegerField = bounded.NonNegativeIntegerField
+PositiveIntegerField = bounded.PositiveIntegerField
+SetOfNonNegativeIntegersField = bounded.SetOfNonNegativeIntegersField
+StringField = bounded.StringField
 
 
 # --- enums -------------------------------------------------------------------
@@ -192,76 +210,6 @@ HVTypeField = _enum_field(HVType)
 VMModeField = _enum_field(VMMode)
 OSTypeField = _enum_field(OSType)
 MaxPhysAddrModeField = _enum_field(MaxPhysAddrMode)
-
-
-# --- stricter types ----------------------------------------------------------
-
-class PositiveInteger(ovo_fields.FieldType):
-    """An integer of at least one (a count that cannot be zero)."""
-
-    def coerce(self, obj, attr, value):
-        number = int(value)
-        if number < 1:
-            raise ValueError("must be >= 1, not %d" % number)
-        return number
-
-
-class CPUPinning(ovo_fields.FieldType):
-    """A map of guest CPU id to host CPU id.
-
-    Ids are ints in Python; a JSON object's keys must be strings, so the
-    primitive carries the guest ids as strings and loading turns them back.
-    """
-
-    _id = ovo_fields.NonNegativeInteger()
-
-    def coerce(self, obj, attr, value):
-        if not isinstance(value, dict):
-            raise ValueError("a dict is required, not a %s"
-                             % type(value).__name__)
-        return {self._id.coerce(obj, attr, k): self._id.coerce(obj, attr, v)
-                for k, v in value.items()}
-
-    def to_primitive(self, obj, attr, value):
-        return {str(k): v for k, v in sorted(value.items())}
-
-    def from_primitive(self, obj, attr, value):
-        return {int(k): int(v) for k, v in value.items()}
-
-
-def _field(name, field_type):
-    """A field class called ``name`` whose values are of ``field_type``."""
-    return type(name, (ovo_fields.AutoTypedField,), {"AUTO_TYPE": field_type})
-
-
-PositiveIntegerField = _field("PositiveIntegerField", PositiveInteger())
-CPUPinningField = _field("CPUPinningField", CPUPinning())
-
-
-class SortedSet(ovo_fields.Set):
-    """A set whose primitive is sorted, so equal sets serialise alike.
-
-    ovo's primitive follows the set's iteration order, which depends on
-    insertion history; stored JSON would then change with no change of
-    value, and "save only if something changed" would be fooled.
-    """
-
-    def to_primitive(self, obj, attr, value):
-        return tuple(sorted(super().to_primitive(obj, attr, value)))
-
-
-SetOfNonNegativeIntegersField = _field(
-    "SetOfNonNegativeIntegersField",
-    SortedSet(ovo_fields.NonNegativeInteger()))
-ListOfSetsOfNonNegativeIntegersField = _field(
-    "ListOfSetsOfNonNegativeIntegersField",
-    ovo_fields.List(SortedSet(ovo_fields.NonNegativeInteger())))
-ListOfNonNegativeIntegersField = _field(
-    "ListOfNonNegativeIntegersField",
-    ovo_fields.List(ovo_fields.NonNegativeInteger()))
-ListOfDictOfStringsField = _field(
-    "ListOfDictOfStringsField",
-    ovo_fields.List(ovo_fields.Dict(ovo_fields.String())))
 
 
 # --- object plumbing shared by the non-persistent objects --------------------

@@ -1,11 +1,25 @@
 """Flavor: the sizes and extra specs an instance was booted with.
 
 hoststate has no flavors table: a flavor travels embedded in the instance
-and the request spec that carry it, so this is pure data. Every quantity is
-non-negative (a flavor of -1 MiB would read as free memory to a filter).
+and the request spec that carry it, so this is pure data.
+
+Its values are bounded as Nova's API bounds a flavor when it is created
+(a flavor that API would refuse is refused here, on assignment): vcpus and
+memory_mb from 1, disks and swap from 0, all at most 2**31 - 1 (an Integer
+column); names and ids of 1 to 255 characters; extra spec keys of 1 to
+255 characters of ``[a-zA-Z0-9-_:. ]`` and values of at most 255
+characters (the flavor_extra_specs columns); rxtx_factor finite and at
+most MySQL's FLOAT; a description of at most 65,535 characters.
 """
+import re
+
+from hoststate.conf import limits
 from hoststate.objects import base
+from hoststate.objects import bounded
 from hoststate.objects import fields
+
+#: Characters of an extra spec key, as Nova's API allows them.
+EXTRA_SPEC_KEY = re.compile(r"[a-zA-Z0-9-_:. ]+")
 
 
 # Version 1.0: id, flavorid, name, memory_mb, vcpus, root_gb, ephemeral_gb,
@@ -28,10 +42,10 @@ class Flavor(fields.DefaultsOnInit, base.HoststateObject):
 
     fields = {
         "id": fields.NonNegativeIntegerField(nullable=True, default=None),
-        "flavorid": fields.StringField(),
-        "name": fields.StringField(),
-        "memory_mb": fields.NonNegativeIntegerField(),
-        "vcpus": fields.NonNegativeIntegerField(),
+        "flavorid": fields.StringField(min_length=1),
+        "name": fields.StringField(min_length=1),
+        "memory_mb": fields.NonNegativeIntegerField(low=1),
+        "vcpus": fields.NonNegativeIntegerField(low=1),
         "root_gb": fields.NonNegativeIntegerField(default=0),
         "ephemeral_gb": fields.NonNegativeIntegerField(default=0),
         "swap": fields.NonNegativeIntegerField(default=0),
@@ -40,8 +54,11 @@ class Flavor(fields.DefaultsOnInit, base.HoststateObject):
                                                       default=None),
         "disabled": fields.BooleanField(default=False),
         "is_public": fields.BooleanField(default=True),
-        "extra_specs": fields.DictOfStringsField(default={}),
-        "description": fields.StringField(nullable=True, default=None),
+        "extra_specs": fields.DictOfStringsField(
+            key=bounded.String(min_length=1, pattern=EXTRA_SPEC_KEY),
+            default={}),
+        "description": fields.StringField(length=limits.TEXT_LENGTH,
+                                          nullable=True, default=None),
     }
 
     @property

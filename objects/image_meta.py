@@ -8,7 +8,7 @@ a property it *does* know with a value it cannot hold raises
 ObjectFieldInvalid naming it: ``hw_numa_nodes=two`` silently ignored would
 place a guest with a different topology from the one its owner asked for.
 """
-from hoststate import exception
+from hoststate.conf import limits
 from hoststate.objects import base
 from hoststate.objects import fields
 
@@ -23,14 +23,22 @@ LEGACY_PROPERTY_NAMES = {
 
 # Per-cell properties come as numbered keys: hw_numa_cpus.0, .1, ...
 _PER_CELL = ("hw_numa_cpus", "hw_numa_mem")
-_MAX_CELLS = 128
+_MAX_CELLS = limits.MAX_NUMA_NODES
 
 
-def parse_cpu_spec(spec):
+#: CPU ids a spec may name when the caller gives no tighter limit: no
+#: guest or host has 65,536 CPUs, and the expanded set stays small
+#: (a spec is text; "0-2147483647" must not become two billion ints).
+MAX_CPU_IDS = limits.MAX_CPU_IDS
+
+
+def parse_cpu_spec(spec, limit=MAX_CPU_IDS):
     """The CPU ids of a spec such as ``"0-3,^2,6"`` (here {0, 1, 3, 6}).
 
     Comma-separated ids and inclusive ranges; a ``^`` before an id or range
-    excludes it. ValueError on anything else.
+    excludes it. Every id must be below ``limit`` (checked before a range
+    is expanded, so the work is bounded by ``limit``, never by the text).
+    ValueError on anything else.
     """
     included, excluded = set(), set()
     for part in str(spec).split(","):
@@ -43,6 +51,9 @@ def parse_cpu_spec(spec):
         first, last = int(low), int(high) if sep else int(low)
         if first < 0 or last < first:
             raise ValueError("bad CPU range %r in %r" % (part, spec))
+        if last >= limit:
+            raise ValueError("CPU %d in %r is beyond the last one, %d"
+                             % (last, spec, limit - 1))
         target.update(range(first, last + 1))
     return included - excluded
 
@@ -68,17 +79,21 @@ class ImageMetaProps(base.HoststateObject):
         "img_hv_requested_version": fields.VersionPredicateField(
             nullable=True),
         "os_type": fields.OSTypeField(nullable=True),
-        "hw_maxphysaddr_bits": fields.PositiveIntegerField(nullable=True),
+        # an address is at most 64 bits wide on every architecture
+        "hw_maxphysaddr_bits": fields.PositiveIntegerField(high=64,
+                                                           nullable=True),
         "hw_maxphysaddr_mode": fields.MaxPhysAddrModeField(nullable=True),
         "hw_cpu_policy": fields.CPUAllocationPolicyField(nullable=True),
         "hw_cpu_thread_policy": fields.CPUThreadAllocationPolicyField(
             nullable=True),
         "hw_emulator_threads_policy": fields.CPUEmulatorThreadsPolicyField(
             nullable=True),
-        "hw_numa_nodes": fields.PositiveIntegerField(nullable=True),
+        "hw_numa_nodes": fields.PositiveIntegerField(high=_MAX_CELLS,
+                                                     nullable=True),
         "hw_numa_cpus": fields.ListOfSetsOfNonNegativeIntegersField(
-            nullable=True),
-        "hw_numa_mem": fields.ListOfNonNegativeIntegersField(nullable=True),
+            high=MAX_CPU_IDS - 1, items=_MAX_CELLS, nullable=True),
+        "hw_numa_mem": fields.ListOfNonNegativeIntegersField(
+            items=_MAX_CELLS, nullable=True),
         "hw_mem_page_size": fields.StringField(nullable=True),
         "hw_pci_numa_affinity_policy": fields.PCINUMAAffinityPolicyField(
             nullable=True),
@@ -94,9 +109,8 @@ class ImageMetaProps(base.HoststateObject):
         value does not fit raises ObjectFieldInvalid.
         """
         if not isinstance(properties, dict):
-            raise exception.ObjectFieldInvalid(
-                objname=ImageMeta.obj_name(), field="properties",
-                value=properties, reason="properties are a dict")
+            raise base.field_invalid(ImageMeta.obj_name(), "properties",
+                                     properties, "properties are a dict")
         values = {}
         for legacy, name in LEGACY_PROPERTY_NAMES.items():
             if legacy in properties:
@@ -131,9 +145,8 @@ class ImageMetaProps(base.HoststateObject):
         try:
             return parse_cpu_spec(spec)
         except ValueError as exc:
-            raise exception.ObjectFieldInvalid(
-                objname=cls.obj_name(), field="hw_numa_cpus", value=spec,
-                reason=str(exc)) from None
+            raise base.field_invalid(cls.obj_name(), "hw_numa_cpus", spec,
+                                     str(exc)) from None
 
 
 # Version 1.0: initial
@@ -152,7 +165,9 @@ class ImageMeta(fields.DefaultsOnInit, base.HoststateObject):
         "name": fields.StringField(nullable=True, default=None),
         "min_ram": fields.NonNegativeIntegerField(default=0),
         "min_disk": fields.NonNegativeIntegerField(default=0),
-        "size": fields.NonNegativeIntegerField(nullable=True, default=None),
+        # bytes: images are larger than 2 GiB
+        "size": fields.NonNegativeIntegerField(high=limits.INT64_MAX,
+                                               nullable=True, default=None),
         "disk_format": fields.StringField(nullable=True, default=None),
         "container_format": fields.StringField(nullable=True, default=None),
         "properties": fields.ObjectField("ImageMetaProps",
@@ -171,16 +186,14 @@ class ImageMeta(fields.DefaultsOnInit, base.HoststateObject):
         reads as 0 (no minimum).
         """
         if not isinstance(image, dict):
-            raise exception.ObjectFieldInvalid(
-                objname=cls.obj_name(), field="properties", value=image,
-                reason="an image is a dict")
+            raise base.field_invalid(cls.obj_name(), "properties", image,
+                                     "an image is a dict")
         nested = image.get("properties")
         if nested is None:
             nested = {}
         elif not isinstance(nested, dict):
-            raise exception.ObjectFieldInvalid(
-                objname=cls.obj_name(), field="properties", value=nested,
-                reason="properties are a dict")
+            raise base.field_invalid(cls.obj_name(), "properties", nested,
+                                     "properties are a dict")
         properties = {key: value for key, value in image.items()
                       if key not in cls.fields}
         properties.update(nested)

@@ -9,13 +9,12 @@ the object that was saved, at the version it was saved with.
 """
 import copy
 import functools
-from oslo_versionedobjects import fields
 
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
-from hoststate.objects import fields as hs_fields
+from hoststate.objects import fields
 from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import migration_context as migration_context_obj
 from hoststate.objects import numa as numa_obj
@@ -31,7 +30,7 @@ _DOCUMENTS = {
 
 
 def _dump(value):
-    return None if value is None else hs_fields.dump_json(value)
+    return None if value is None else fields.dump_json(value)
 
 
 def _load(cls, text):
@@ -50,7 +49,7 @@ def _load(cls, text):
 
 @functools.lru_cache(maxsize=256)
 def _parsed_document(cls, text):
-    return hs_fields.load_json(cls, text)
+    return fields.load_json(cls, text)
 
 
 # Version 1.0: initial version

@@ -12,12 +12,12 @@ import re
 from oslo_serialization import jsonutils
 from oslo_utils import uuidutils
 from oslo_utils import versionutils
-from oslo_versionedobjects import fields
 
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import fields
 
 POLICIES = ("affinity", "anti-affinity", "soft-affinity", "soft-anti-affinity")
 
@@ -81,7 +81,8 @@ class InstanceGroup(base.HoststateObject, base.TimestampedObject):
         "project_id": fields.StringField(nullable=True),
         "policy": fields.EnumField(POLICIES),
         "rules": fields.DictOfStringsField(default={}),
-        "members": fields.ListOfStringsField(default=[]),
+        # instance uuids (instance_group_member.instance_uuid is 36 long)
+        "members": fields.ListOfStringsField(length=36, default=[]),
         # Not stored: loaded on first access from the members' instances.
         "hosts": fields.ListOfStringsField(nullable=True),
     }

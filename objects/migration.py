@@ -6,11 +6,11 @@ a possible revert), so "in progress" is defined once, here, as Nova defines
 it: any status that is not terminal.
 """
 import sqlalchemy as sa
-from oslo_versionedobjects import fields
 
 from hoststate import exception
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import fields
 
 MIGRATION_TYPES = ("migration", "resize", "live-migration", "evacuation")
 

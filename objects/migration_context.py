@@ -5,9 +5,9 @@ Kept on the instance (the ``instances.migration_context`` column) for the
 length of a move, so that confirm drops the ``old_`` side, revert drops the
 ``new_`` side, and the periodic update counts the right flavor on each node.
 """
-from oslo_versionedobjects import fields
 
 from hoststate.objects import base
+from hoststate.objects import fields
 
 
 # Version 1.0: initial

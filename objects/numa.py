@@ -13,6 +13,7 @@ Units: memory in MiB, page sizes in KiB, CPUs as host CPU ids.
 from oslo_utils import versionutils
 
 from hoststate import exception
+from hoststate.conf import limits
 from hoststate.objects import base
 from hoststate.objects import fields
 
@@ -43,6 +44,12 @@ class MemoryPageSizeNotSupported(exception.HoststateError, ValueError):
     msg_fmt = "NUMA cell %(cell)s has no pages of %(pagesize)s KiB"
 
 
+#: The largest CPU id (host or guest) a topology may name.
+_CPU_ID_MAX = limits.MAX_CPU_IDS - 1
+#: Page counts: 4 KiB pages of a multi-TiB cell exceed 2**31.
+_PAGES_MAX = limits.INT64_MAX
+
+
 def _vtuple(version):
     return versionutils.convert_version_to_tuple(version)
 
@@ -62,9 +69,10 @@ class NUMAPagesTopology(fields.DefaultsOnInit, base.HoststateObject):
 
     fields = {
         "size_kb": fields.NonNegativeIntegerField(),
-        "total": fields.NonNegativeIntegerField(),
-        "used": fields.NonNegativeIntegerField(default=0),
-        "reserved": fields.NonNegativeIntegerField(default=0),
+        "total": fields.NonNegativeIntegerField(high=_PAGES_MAX),
+        "used": fields.NonNegativeIntegerField(high=_PAGES_MAX, default=0),
+        "reserved": fields.NonNegativeIntegerField(high=_PAGES_MAX,
+                                                   default=0),
     }
 
     def obj_make_compatible(self, primitive, target_version):
@@ -110,13 +118,17 @@ class NUMACell(fields.RelationshipBackport, fields.DefaultsOnInit,
 
     fields = {
         "id": fields.NonNegativeIntegerField(),
-        "cpuset": fields.SetOfNonNegativeIntegersField(),
-        "pcpuset": fields.SetOfNonNegativeIntegersField(default=set()),
+        "cpuset": fields.SetOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX),
+        "pcpuset": fields.SetOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX, default=set()),
         "memory": fields.NonNegativeIntegerField(),
         "cpu_usage": fields.NonNegativeIntegerField(default=0),
         "memory_usage": fields.NonNegativeIntegerField(default=0),
-        "pinned_cpus": fields.SetOfNonNegativeIntegersField(default=set()),
-        "siblings": fields.ListOfSetsOfNonNegativeIntegersField(default=[]),
+        "pinned_cpus": fields.SetOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX, default=set()),
+        "siblings": fields.ListOfSetsOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX, default=[]),
         "mempages": fields.ListOfObjectsField("NUMAPagesTopology",
                                               default=[]),
         "socket": fields.NonNegativeIntegerField(nullable=True, default=None),
@@ -264,8 +276,10 @@ class NUMATopologyLimits(base.HoststateObject):
     VERSION = "1.0"
 
     fields = {
-        "cpu_allocation_ratio": fields.NonNegativeFloatField(),
-        "ram_allocation_ratio": fields.NonNegativeFloatField(),
+        "cpu_allocation_ratio": fields.NonNegativeFloatField(
+            high=limits.MAX_ALLOCATION_RATIO),
+        "ram_allocation_ratio": fields.NonNegativeFloatField(
+            high=limits.MAX_ALLOCATION_RATIO),
     }
 
 
@@ -287,18 +301,21 @@ class InstanceNUMACell(fields.DefaultsOnInit, base.HoststateObject):
 
     fields = {
         "id": fields.NonNegativeIntegerField(),
-        "cpuset": fields.SetOfNonNegativeIntegersField(default=set()),
-        "pcpuset": fields.SetOfNonNegativeIntegersField(default=set()),
+        "cpuset": fields.SetOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX, default=set()),
+        "pcpuset": fields.SetOfNonNegativeIntegersField(
+            high=_CPU_ID_MAX, default=set()),
         "memory": fields.NonNegativeIntegerField(),
         "pagesize": fields.NonNegativeIntegerField(nullable=True,
                                                    default=None),
-        "cpu_pinning": fields.CPUPinningField(nullable=True, default=None),
+        "cpu_pinning": fields.CPUPinningField(high=_CPU_ID_MAX, nullable=True,
+                                              default=None),
         "cpu_thread_policy": fields.CPUThreadAllocationPolicyField(
             nullable=True, default=None),
         "cpu_policy": fields.CPUAllocationPolicyField(nullable=True,
                                                       default=None),
         "cpuset_reserved": fields.SetOfNonNegativeIntegersField(
-            nullable=True, default=None),
+            high=_CPU_ID_MAX, nullable=True, default=None),
     }
 
     @property

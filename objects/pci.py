@@ -14,7 +14,6 @@ property reads it.
 """
 from oslo_serialization import jsonutils
 
-from hoststate import exception
 from hoststate.objects import base
 from hoststate.objects import fields
 
@@ -55,14 +54,12 @@ class PciDevicePool(fields.DefaultsOnInit, base.HoststateObject):
         value made a string. ``value`` is not changed.
         """
         if not isinstance(value, dict):
-            raise exception.ObjectFieldInvalid(
-                objname=cls.obj_name(), field="tags", value=value,
-                reason="a pool is a dict")
+            raise base.field_invalid(cls.obj_name(), "tags", value,
+                                     "a pool is a dict")
         for key in cls.REQUIRED_KEYS:
             if value.get(key) is None:
-                raise exception.ObjectFieldInvalid(
-                    objname=cls.obj_name(), field=key, value=None,
-                    reason="missing from the pool dict")
+                raise base.field_invalid(cls.obj_name(), key, None,
+                                         "missing from the pool dict")
         pool = cls()
         pool.update({key: value[key] for key in cls.FIELD_KEYS
                      if key in value})

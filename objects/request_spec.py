@@ -13,7 +13,9 @@ assigned, and version manifests built here leave them out.
 """
 from oslo_versionedobjects import fields as ovo_fields
 
+from hoststate.conf import limits
 from hoststate.objects import base
+from hoststate.objects import bounded
 from hoststate.objects import fields
 from hoststate.objects import flavor as flavor_obj  # noqa: F401 (registers)
 from hoststate.objects import image_meta
@@ -42,12 +44,33 @@ def _registered_tree_versions(objname, tree=None):
 
 
 def _as_list(names):
-    """``names`` as a new list; one name (a string) is a list of one."""
+    """``names`` as a new list; one name (a string) is a list of one.
+
+    Anything but None, a string, a list or a tuple is left as it is, for
+    the field to refuse with a typed error (a generator could be endless).
+    """
     if names is None:
         return []
     if isinstance(names, str):
         return [names]
-    return list(names)
+    if isinstance(names, (list, tuple)):
+        return list(names)
+    return names
+
+
+def _as_hints(hints):
+    """Scheduler hints as the field stores them: each value a list.
+
+    The API takes a hint as a string or a list of strings; one string
+    becomes a list of one. What is not a dict, or a value that is neither,
+    is left for the field to refuse with a typed error.
+    """
+    if hints is None:
+        return {}
+    if not isinstance(hints, dict):
+        return hints
+    return {name: list(value) if isinstance(value, (list, tuple))
+            else [value] for name, value in hints.items()}
 
 
 class _LazyChildren:
@@ -72,11 +95,13 @@ class SchedulerLimits(fields.DefaultsOnInit, base.HoststateObject):
     fields = {
         "numa_topology": fields.ObjectField("NUMATopologyLimits",
                                             nullable=True, default=None),
-        "vcpu": fields.NonNegativeIntegerField(nullable=True, default=None),
-        "memory_mb": fields.NonNegativeIntegerField(nullable=True,
-                                                    default=None),
-        "disk_gb": fields.NonNegativeIntegerField(nullable=True,
-                                                  default=None),
+        # capacity * allocation ratio: beyond 32 bits, within 64
+        "vcpu": fields.NonNegativeIntegerField(
+            high=limits.INT64_MAX, nullable=True, default=None),
+        "memory_mb": fields.NonNegativeIntegerField(
+            high=limits.INT64_MAX, nullable=True, default=None),
+        "disk_gb": fields.NonNegativeIntegerField(
+            high=limits.INT64_MAX, nullable=True, default=None),
     }
 
     @classmethod
@@ -134,7 +159,9 @@ class Destination(_LazyChildren, fields.DefaultsOnInit,
                                    default=None),
         # Each entry is a comma-separated list of aggregate uuids: a host
         # must be in at least one aggregate of every entry.
-        "aggregates": fields.ListOfStringsField(nullable=True, default=None),
+        "aggregates": fields.ListOfStringsField(
+            length=limits.TEXT_LENGTH, items=limits.MAX_REQUEST_ITEMS,
+            nullable=True, default=None),
         "allow_cross_cell_move": fields.BooleanField(default=False),
     }
 
@@ -142,6 +169,11 @@ class Destination(_LazyChildren, fields.DefaultsOnInit,
         """Add "in at least one of ``aggregate_uuids``" to the wishes."""
         entry = ",".join(aggregate_uuids)
         self.aggregates = (self.aggregates or []) + [entry]
+
+
+_ITEMS = limits.MAX_REQUEST_ITEMS
+#: The ``query`` hint is a JSON expression (JsonFilter), longer than a name.
+_QUERY_HINT = bounded.List(bounded.String(limits.TEXT_LENGTH), items=_ITEMS)
 
 
 # Version 1.0: initial
@@ -154,6 +186,14 @@ class RequestSpec(_LazyChildren, fields.DefaultsOnInit, base.HoststateObject):
     :meth:`get_scheduler_hint`. ``force_hosts``/``force_nodes`` restrict
     the candidates to those names, bypassing filters; ``ignore_hosts``
     excludes hosts.
+
+    Bounds (``hoststate.conf.limits``), so that what a request costs the
+    scheduler is bounded whatever it carries: ``num_instances`` from 1 to
+    MAX_REQUEST_ITEMS (1000); at most 1000 hint names and 1000 hint
+    values in all, names of 1 to 255 characters, values of at most 255
+    (the ``query`` hint, JSON text, at most 65,535); forced and ignored
+    hosts and nodes at most 1000 names of 1 to 255 characters; project,
+    user and availability zone at most 255 characters (their columns).
     """
 
     VERSION = "1.0"
@@ -166,13 +206,18 @@ class RequestSpec(_LazyChildren, fields.DefaultsOnInit, base.HoststateObject):
         "image": fields.ObjectField("ImageMeta", nullable=True,
                                     default=None),
         "availability_zone": fields.StringField(nullable=True, default=None),
-        "scheduler_hints": fields.DictOfListOfStringsField(default={}),
+        "scheduler_hints": fields.DictOfListOfStringsField(
+            key=bounded.String(min_length=1), items=_ITEMS, total=_ITEMS,
+            value_types={"query": _QUERY_HINT}, default={}),
         "instance_group": fields.ObjectField("InstanceGroup", nullable=True,
                                              default=None),
-        "num_instances": fields.PositiveIntegerField(default=1),
-        "force_hosts": fields.ListOfStringsField(default=[]),
-        "force_nodes": fields.ListOfStringsField(default=[]),
-        "ignore_hosts": fields.ListOfStringsField(default=[]),
+        "num_instances": fields.PositiveIntegerField(high=_ITEMS, default=1),
+        "force_hosts": fields.ListOfStringsField(min_length=1, items=_ITEMS,
+                                                 default=[]),
+        "force_nodes": fields.ListOfStringsField(min_length=1, items=_ITEMS,
+                                                 default=[]),
+        "ignore_hosts": fields.ListOfStringsField(min_length=1, items=_ITEMS,
+                                                  default=[]),
         "requested_destination": fields.ObjectField(
             "Destination", nullable=True, default=None),
         "numa_topology": fields.ObjectField("InstanceNUMATopology",
@@ -197,11 +242,13 @@ class RequestSpec(_LazyChildren, fields.DefaultsOnInit, base.HoststateObject):
 
         ``image`` may be an ImageMeta or a Glance dict; a hint, forced or
         ignored host given as a single value becomes a one-element list.
+        Every value is checked before the spec exists (see the class
+        docstring for the bounds): ObjectFieldInvalid names the first
+        field that is wrong.
         """
         if isinstance(image, dict):
             image = image_meta.ImageMeta.from_dict(image)
-        hints = {name: value if isinstance(value, list) else [value]
-                 for name, value in (scheduler_hints or {}).items()}
+        hints = _as_hints(scheduler_hints)
         spec = cls(context)
         spec.update({
             "instance_uuid": instance_uuid, "flavor": flavor, "image": image,

@@ -8,6 +8,7 @@ numbers.
 """
 from oslo_serialization import jsonutils
 
+from hoststate.conf import limits
 from hoststate.objects import base
 from hoststate.objects import fields
 from hoststate.objects import request_spec  # noqa: F401 (SchedulerLimits)
@@ -35,8 +36,8 @@ class Selection(fields.DefaultsOnInit, base.HoststateObject):
         "cell_uuid": fields.UUIDField(),
         "limits": fields.ObjectField("SchedulerLimits", nullable=True,
                                      default=None),
-        "allocation_request": fields.StringField(nullable=True,
-                                                 default=None),
+        "allocation_request": fields.StringField(
+            length=limits.DOCUMENT_LENGTH, nullable=True, default=None),
         "allocation_request_version": fields.StringField(nullable=True,
                                                          default=None),
         "availability_zone": fields.StringField(nullable=True, default=None),

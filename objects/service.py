@@ -6,15 +6,15 @@ down changes ``updated_at`` but never ``last_seen_up``, so an operator's
 action cannot make a dead service look alive (Nova bug 1420848).
 """
 from oslo_utils import versionutils
-from oslo_versionedobjects import fields
 
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
+from hoststate.objects import fields
 
 #: Binary and topic of a compute agent, as Nova names them.
-COMPUTE_BINARY = "nova-compute"
+COMPUTE_BINARY = schema.COMPUTE_BINARY
 COMPUTE_TOPIC = "compute"
 
 #: The version of the service code; bumped when a compute agent or scheduler

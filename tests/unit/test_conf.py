@@ -422,10 +422,131 @@ def test_down_time_not_above_report_interval_is_not_an_error(write_conf):
     assert (conf.report_interval, conf.service_down_time) == (60, 30)
 
 
+# --- 3b. files that cannot be read: one typed error naming the file --------
+
+def _file_error(path, args=()):
+    with pytest.raises(exception.ConfigFileInvalid) as info:
+        hconf.load(list(args), config_files=[path], conf=cfg.ConfigOpts())
+    err = info.value
+    assert str(err) == f'configuration file {err.path} {err.reason}'
+    assert '\n' not in str(err)
+    return err
+
+
 def test_missing_config_file_is_reported(tmp_path):
     missing = str(tmp_path / 'absent.conf')
-    with pytest.raises(cfg.ConfigFilesNotFoundError):
-        hconf.load(config_files=[missing], conf=cfg.ConfigOpts())
+    err = _file_error(missing)
+    assert (err.path, err.reason) == (missing, 'does not exist')
+    assert isinstance(err.__cause__, cfg.ConfigFilesNotFoundError)
+
+
+def test_missing_file_given_as_argument_is_reported(tmp_path):
+    missing = str(tmp_path / 'absent.conf')
+    with pytest.raises(exception.ConfigFileInvalid) as info:
+        hconf.load(['--config-file', missing], conf=cfg.ConfigOpts())
+    assert (info.value.path, info.value.reason) == (missing, 'does not exist')
+
+
+def test_missing_config_dir_is_reported(tmp_path):
+    missing = str(tmp_path / 'absent.d')
+    with pytest.raises(exception.ConfigFileInvalid) as info:
+        hconf.load(['--config-dir', missing], conf=cfg.ConfigOpts())
+    assert info.value.path == missing
+    assert info.value.reason == 'does not exist (it was given as --config-dir)'
+
+
+@pytest.mark.parametrize('content,offset,byte', [
+    (b'\x7fELF\x02\x01\x01\x00\xd7\x00', 8, 0xd7),
+    (b'[DEFAULT]\nreport_interval = \xff\xfe\n', 28, 0xff),
+], ids=['elf', 'latin1-in-value'])
+def test_binary_config_file_is_reported(write_conf, tmp_path, content,
+                                        offset, byte):
+    good = write_conf('[DEFAULT]\nreport_interval = 5\n', name='good.conf')
+    binary = tmp_path / 'binary.conf'
+    binary.write_bytes(content)
+    # the second of two files: the error must name the one that is bad
+    with pytest.raises(exception.ConfigFileInvalid) as info:
+        hconf.load(config_files=[good, str(binary)], conf=cfg.ConfigOpts())
+    assert info.value.path == str(binary)
+    assert info.value.reason == (
+        f'is not UTF-8 text (a binary file?): byte 0x{byte:02x} at offset '
+        f'{offset}')
+
+
+def test_binary_file_given_with_equals_sign_is_named(write_conf, tmp_path):
+    binary = tmp_path / 'binary.conf'
+    binary.write_bytes(b'\xff' * 10)
+    good = write_conf('[DEFAULT]\n', name='good.conf')
+    with pytest.raises(exception.ConfigFileInvalid) as info:
+        hconf.load([f'--config-file={good}', f'--config-file={binary}'],
+                   conf=cfg.ConfigOpts())
+    assert info.value.path == str(binary)
+
+
+@pytest.mark.parametrize('text,line,what', [
+    ('garbage line\n', 1,
+     "No ':' or '=' found in assignment: 'garbage line'"),
+    ('[DEFAULT]\nreport_interval = 5\nreport_interval\n', 3,
+     "No ':' or '=' found in assignment: 'report_interval'"),
+    ('[DEFAULT]\n  indented = 1\n', 2, 'Unexpected continuation line'),
+    ('[DEFAULT\nx = 1\n', 1, "Invalid section (must end with ]): '[DEFAULT'"),
+    ('[DEFAULT]\n\x00\n', 2, "No ':' or '=' found in assignment: '\\x00'"),
+], ids=['no-section', 'no-value', 'continuation', 'unclosed-section', 'nul'])
+def test_invalid_ini_is_reported_with_its_line(write_conf, text, line, what):
+    path = write_conf(text)
+    err = _file_error(path)
+    assert err.path == path
+    assert err.reason.startswith(f'is not valid INI: line {line}: {what}')
+
+
+def test_a_long_bad_line_is_quoted_short(write_conf):
+    err = _file_error(write_conf('x' * 100000 + '\n'))
+    assert err.reason.startswith("is not valid INI: line 1: No ':' or '=' ")
+    assert err.reason.endswith('characters)')
+    assert len(str(err)) < 400
+
+
+def test_directory_given_as_config_file_is_reported(tmp_path):
+    err = _file_error(str(tmp_path))
+    assert (err.path, err.reason) == (str(tmp_path),
+                                      'is a directory, not a file')
+
+
+def test_unreadable_config_file_is_reported(tmp_path):
+    """A file the process may not read. root reads every file, so as root
+    the load runs in a forked child that has become ``nobody``."""
+    directory = tmp_path / 'open'
+    directory.mkdir()
+    path = directory / 'secret.conf'
+    path.write_text('[DEFAULT]\nreport_interval = 5\n')
+    path.chmod(0)
+    for step in (tmp_path, directory):
+        step.chmod(0o755)
+    if os.geteuid() != 0:
+        err = _file_error(str(path))
+        assert err.reason == 'cannot be read: permission denied'
+        return
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                hconf.load(config_files=[str(path)], conf=cfg.ConfigOpts())
+                result = 'loaded'
+            except exception.ConfigFileInvalid as exc:
+                result = f'{exc.path}|{exc.reason}'
+            except BaseException as exc:
+                result = f'{type(exc).__name__}: {exc}'
+            os.write(write_end, result.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, 'rb') as pipe:
+        result = pipe.read().decode()
+    os.waitpid(pid, 0)
+    assert result == f'{path}|cannot be read: permission denied'
 
 
 # --- 4. database_url ---------------------------------------------------------
@@ -655,3 +776,193 @@ def test_every_listed_option_is_registered_on_conf():
         for opt in opts:
             key = None if group == 'DEFAULT' else group
             assert hconf.CONF._get_opt_info(opt.dest, key)['opt'] is opt
+
+
+# --- 6. bounds: finite, integral, and no larger than what later code takes --
+
+from hoststate.conf import limits  # noqa: E402
+
+
+def _opts_of(kind):
+    return [(group, opt) for group, opts in hconf.list_opts() for opt in opts
+            if type(opt) is kind]
+
+
+FLOAT_OPTS = _opts_of(cfg.FloatOpt)
+INT_OPTS = _opts_of(cfg.IntOpt)
+_ids = lambda pairs: [f'{g}.{o.dest}' for g, o in pairs]  # noqa: E731
+
+
+def test_every_float_and_int_option_is_covered():
+    assert len(FLOAT_OPTS) == 19 and len(INT_OPTS) == 15
+
+
+@pytest.mark.parametrize('text', ['nan', 'NaN', 'inf', '-inf', 'infinity',
+                                  '1e999', '-1e999'])
+@pytest.mark.parametrize('group,opt', FLOAT_OPTS, ids=_ids(FLOAT_OPTS))
+def test_float_options_refuse_numbers_that_are_not_finite(
+        write_conf, group, opt, text):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[{group}]\n{opt.dest} = {text}\n')
+    err = info.value
+    assert (err.group, err.option, err.value) == (group, opt.dest, text)
+    assert ('finite' in err.reason or 'Should be less' in err.reason
+            or 'Should be greater' in err.reason)
+
+
+@pytest.mark.parametrize('group,opt', FLOAT_OPTS, ids=_ids(FLOAT_OPTS))
+def test_float_options_refuse_nan_from_set_override(group, opt):
+    conf = hconf.load(conf=cfg.ConfigOpts(), use_env=False)
+    with pytest.raises(ValueError, match='finite'):
+        conf.set_override(opt.dest, float('nan'),
+                          group=None if group == 'DEFAULT' else group)
+
+
+@pytest.mark.parametrize('group,opt', FLOAT_OPTS, ids=_ids(FLOAT_OPTS))
+def test_float_options_have_finite_bounds(group, opt):
+    assert -limits.MAX_WEIGHT <= opt.type.min <= 0.0
+    assert 0 < opt.type.max <= limits.MAX_WEIGHT
+
+
+@pytest.mark.parametrize('group,opt', INT_OPTS, ids=_ids(INT_OPTS))
+def test_int_options_fit_a_32_bit_integer(group, opt):
+    assert opt.type.min is not None and opt.type.max is not None
+    assert limits.INT32_MIN <= opt.type.min <= opt.type.max <= limits.INT32_MAX
+
+
+@pytest.mark.parametrize('text', ['2.7', '1e3', '3.0', '0x10', 'true', ''])
+@pytest.mark.parametrize('group,opt', INT_OPTS, ids=_ids(INT_OPTS))
+def test_int_options_refuse_what_is_not_an_integer(write_conf, group, opt,
+                                                   text):
+    if text == '' and opt.default is None:
+        pytest.skip('empty means unset for an option without a default')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[{group}]\n{opt.dest} = {text}\n')
+    assert (info.value.option, info.value.value) == (opt.dest, text)
+
+
+@pytest.mark.parametrize('group,opt', INT_OPTS, ids=_ids(INT_OPTS))
+def test_int_options_take_their_bounds_and_refuse_one_more(write_conf, group,
+                                                           opt):
+    for bound in (opt.type.min, opt.type.max):
+        conf = load_text(write_conf, f'[{group}]\n{opt.dest} = {bound}\n')
+        assert read(conf, group, opt.dest) == bound
+    for beyond in (opt.type.min - 1, opt.type.max + 1, 10 ** 30):
+        with pytest.raises(exception.ConfigInvalid) as info:
+            load_text(write_conf, f'[{group}]\n{opt.dest} = {beyond}\n')
+        assert info.value.value == str(beyond)
+
+
+# (group, option, largest value): the maxima chosen in conf/limits.py
+MAXIMA = [
+    ('DEFAULT', 'report_interval', 86400),
+    ('DEFAULT', 'service_down_time', 30 * 86400),
+    ('DEFAULT', 'update_resources_interval', 86400),
+    ('zookeeper', 'recv_timeout', 86400 * 1000),
+    ('zookeeper', 'sg_retry_interval', 86400),
+    ('cells', 'call_timeout', 86400),
+    ('scheduler', 'discover_hosts_in_cells_interval', 86400),
+    ('scheduler', 'max_attempts', 2 ** 31 - 1),
+    ('scheduler', 'workers', 2 ** 31 - 1),
+    ('filter_scheduler', 'host_subset_size', 2 ** 31 - 1),
+    ('filter_scheduler', 'max_io_ops_per_host', 2 ** 31 - 1),
+    ('filter_scheduler', 'max_instances_per_host', 2 ** 31 - 1),
+    ('DEFAULT', 'reserved_host_memory_mb', 2 ** 31 - 1),
+    ('DEFAULT', 'reserved_host_disk_mb', 2 ** 31 - 1),
+    ('DEFAULT', 'reserved_host_cpus', 2 ** 31 - 1),
+    ('DEFAULT', 'cpu_allocation_ratio', 1e6),
+    ('DEFAULT', 'initial_disk_allocation_ratio', 1e6),
+    ('filter_scheduler', 'build_failure_weight_multiplier', 1e9),
+    ('metrics', 'weight_of_unavailable', 1e9),
+]
+
+
+@pytest.mark.parametrize('group,name,largest', MAXIMA,
+                         ids=[f'{g}.{n}' for g, n, _ in MAXIMA])
+def test_documented_maximum(group, name, largest):
+    opt = {o.dest: o for o in dict(hconf.list_opts())[group]}[name]
+    assert opt.type.max == largest
+
+
+def test_intervals_stay_far_below_what_threads_can_wait():
+    import threading
+    assert limits.MAX_SERVICE_DOWN_TIME * 2.5 < threading.TIMEOUT_MAX
+    assert limits.MAX_INTERVAL < limits.MAX_SERVICE_DOWN_TIME
+
+
+def test_allocation_ratio_times_any_inventory_counts_exactly_in_float64():
+    assert limits.INT32_MAX * limits.MAX_ALLOCATION_RATIO < 2 ** 53
+
+
+def test_foreign_float_option_with_nan_fails_at_load(write_conf):
+    conf = cfg.ConfigOpts()
+    conf.register_opts([cfg.FloatOpt('factor')], group='extra')
+    path = write_conf('[extra]\nfactor = nan\n')
+    with pytest.raises(exception.ConfigInvalid) as info:
+        hconf.load(config_files=[path], conf=conf)
+    assert (info.value.group, info.value.option, info.value.value) == (
+        'extra', 'factor', 'nan')
+    assert info.value.reason == (
+        f'Should be a finite number, not nan (set in {path})')
+
+
+def test_weight_setting_refuses_a_ratio_that_is_not_finite(write_conf):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, '[metrics]\nweight_setting = a=1, b=inf\n')
+    assert (info.value.option, info.value.value) == ('weight_setting',
+                                                     'a=1, b=inf')
+
+
+def test_weight_setting_keeps_novas_tolerance_of_typos(write_conf):
+    conf = load_text(write_conf, '[metrics]\nweight_setting = a=1, b=x, c\n')
+    assert conf.metrics.weight_setting == ['a=1', 'b=x', 'c']
+
+
+@pytest.mark.parametrize('group,name,length', [
+    ('DEFAULT', 'default_availability_zone', 255),
+    ('DEFAULT', 'default_schedule_zone', 255),
+    ('DEFAULT', 'compute_driver', 255),
+    ('DEFAULT', 'instances_path', 4096),
+    ('cells', 'name', 255),
+    ('zookeeper', 'sg_prefix', 255),
+    ('database', 'connection', 65535),
+    ('filter_scheduler', 'aggregate_image_properties_isolation_namespace',
+     255),
+])
+def test_string_options_are_bounded_by_where_they_go(write_conf, group, name,
+                                                     length):
+    conf = load_text(write_conf, f'[{group}]\n{name} = {"a" * length}\n')
+    assert len(read(conf, group, name)) == length
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[{group}]\n{name} = {"a" * (length + 1)}\n')
+    assert info.value.value == 'a' * (length + 1)
+
+
+def test_state_path_is_bounded_itself_and_through_instances_path(
+        write_conf):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[DEFAULT]\nstate_path = /{"s" * 4096}\n'
+                              f'instances_path = /i\n')
+    assert info.value.option == 'state_path'
+    # the default instances_path is $state_path/instances
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[DEFAULT]\nstate_path = /{"s" * 4090}\n')
+    assert info.value.option == 'instances_path'
+    assert info.value.reason.endswith('exceeds maximum length 4096')
+
+
+def test_list_entries_are_bounded(write_conf):
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf,
+                  f'[filter_scheduler]\nisolated_hosts = a, {"h" * 256}\n')
+    assert info.value.option == 'isolated_hosts'
+
+
+def test_a_long_invalid_value_is_quoted_short_in_one_line(write_conf):
+    value = 'y' * 100000
+    with pytest.raises(exception.ConfigInvalid) as info:
+        load_text(write_conf, f'[DEFAULT]\nservicegroup_driver = {value}\n')
+    err = info.value
+    assert err.value == value               # the attribute keeps it all
+    assert len(str(err)) < 600 and '\n' not in str(err)
+    assert "'" + 'y' * 119 + '... (100002 characters)' in str(err)

@@ -224,10 +224,16 @@ def test_image_meta_may_be_props_or_dict():
     ({"hw:numa_nodes": "2", "hw:numa_cpus.0": "0", "hw:numa_cpus.1": "1",
       "hw:numa_mem.0": "1024", "hw:numa_mem.1": "1024"},
      "hw:numa_cpus.N", [[0], [1]]),
-    # vCPU 4 does not exist (0-3)
+    # vCPU 4 does not exist (0-3): refused as written, before expanding
     ({"hw:numa_nodes": "2", "hw:numa_cpus.0": "0", "hw:numa_cpus.1": "1-4",
       "hw:numa_mem.0": "1024", "hw:numa_mem.1": "1024"},
-     "hw:numa_cpus.1", [1, 2, 3, 4]),
+     "hw:numa_cpus.1", "1-4"),
+    # a range of two billion vCPUs is refused without being built
+    ({"hw:numa_nodes": "2", "hw:numa_cpus.0": "0",
+      "hw:numa_cpus.1": "1-2147483647", "hw:numa_mem.0": "1024",
+      "hw:numa_mem.1": "1024"}, "hw:numa_cpus.1", "1-2147483647"),
+    ({"hw:cpu_policy": "mixed", "hw:cpu_dedicated_mask": "^0-2147483647"},
+     "hw:cpu_dedicated_mask", "^0-2147483647"),
     # vCPU 1 twice
     ({"hw:numa_nodes": "2", "hw:numa_cpus.0": "0-1",
       "hw:numa_cpus.1": "1-3", "hw:numa_mem.0": "1024",
@@ -283,3 +289,40 @@ def test_shared_policy_flavor_keeps_no_cpu_policy_on_cells_by_default():
     assert topology.cells[0].pagesize is None
     assert not topology.cpu_pinning_requested
     assert SHARED not in [c.cpu_policy for c in topology.cells]
+
+
+# --- the work is bounded by the hosts, not by the flavor ---------------------
+
+HUGE = 2 ** 31 - 1          # Nova's API accepts vcpus up to this
+
+
+def test_a_huge_flavor_that_asks_for_no_topology_costs_nothing():
+    # no CPU set is built at all (it used to be set(range(vcpus)): 2**31
+    # ints, tens of GB)
+    assert hw.get_constraints(flavor(vcpus=HUGE, memory_mb=HUGE)) is None
+
+
+@pytest.mark.parametrize("specs", [
+    {"hw:cpu_policy": "dedicated"},
+    {"hw:numa_nodes": "2"},
+    {"hw:mem_page_size": "large"},
+    {"hw:cpu_policy": "mixed", "hw:cpu_dedicated_mask": "0"},
+])
+def test_a_huge_topology_is_refused_before_its_cpu_sets_are_built(specs):
+    with pytest.raises(hw.NUMARequestTooLarge) as err:
+        hw.get_constraints(flavor(vcpus=HUGE, memory_mb=HUGE, **specs))
+    assert (err.value.vcpus, err.value.limit) == (HUGE, 65536)
+    assert str(err.value) == (
+        "vcpus: a NUMA guest of 2147483647 vCPUs is larger than the "
+        "largest host (65536 CPUs)")
+
+
+def test_the_caller_bounds_the_guest_by_its_hosts():
+    specs = {"hw:cpu_policy": "dedicated"}
+    with pytest.raises(hw.NUMARequestTooLarge) as err:
+        hw.get_constraints(flavor(vcpus=65, **specs), max_vcpus=64,
+                           where="node-1")
+    assert str(err.value) == ("vcpus: a NUMA guest of 65 vCPUs is larger "
+                              "than node-1 (64 CPUs)")
+    topology = hw.get_constraints(flavor(vcpus=64, **specs), max_vcpus=64)
+    assert topology.cells[0].pcpuset == set(range(64))
