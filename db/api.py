@@ -84,7 +84,20 @@ def transaction(context):
             with conn.begin():
                 yield conn
     except sa.exc.IntegrityError as exc:
-        raise _named_integrity_error(exc) from exc
+        raise named_integrity_error(exc) from exc
+
+
+#: What PostgreSQL (SQLSTATE) and MySQL/MariaDB (errno) say when they
+#: abort a transaction that waited on another in a cycle (or too long).
+_DEADLOCK = {"40P01", "40001", 1213, 1205}
+
+
+def is_deadlock(exc):
+    """Whether a driver error means "this transaction was chosen as a
+    deadlock victim (or gave up waiting for a lock)": the caller rolls
+    back and tries the whole transaction again."""
+    return isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None and \
+        bool(_error_codes(exc) & _DEADLOCK)
 
 
 def _error_codes(exc):
@@ -102,7 +115,9 @@ def _matches(exc, known):
         isinstance(code, str) and code in text for code in known)
 
 
-def _named_integrity_error(exc):
+def named_integrity_error(exc):
+    """The named error (DuplicateRecord, ReferenceNotFound, DBError) of a
+    driver's IntegrityError."""
     table = _table_in_statement(exc.statement)
     detail = _short(str(exc.orig))
     if _matches(exc, _UNIQUE_VIOLATION):
@@ -147,15 +162,20 @@ def _equal(table, equals):
 
 
 def select_rows(conn, table, read_deleted="no", order_by=None, where=(),
-                **equals):
+                for_update=False, **equals):
     """Rows of ``table`` whose columns equal ``equals``, as mappings.
 
     ``where`` adds SQL clauses of the caller's (an OR, a NOT IN) for what
-    plain equality cannot say.
+    plain equality cannot say. ``for_update`` locks the rows until the
+    transaction ends and reads their latest committed version (SELECT ...
+    FOR UPDATE; SQLite has no row locks, and needs none: a writing
+    transaction there holds the database's write lock).
     """
     query = (sa.select(table).where(not_deleted(table, read_deleted))
              .where(*_equal(table, equals), *where))
     query = query.order_by(*(order_by if order_by is not None else [table.c.id]))
+    if for_update:
+        query = query.with_for_update()
     return [row._mapping for row in conn.execute(query)]
 
 

@@ -261,6 +261,13 @@ host_mappings = sa.Table(
     sa.UniqueConstraint("host"),
 )
 
+#: Nova's names stored in rows: a compute service's ``services.binary``,
+#: and the ``aggregate_metadata.key`` that gives an aggregate's zone. Here
+#: (not in the objects) so code that reads rows without the versioned
+#: objects, such as the views, uses the one definition.
+COMPUTE_BINARY = "nova-compute"
+AZ_KEY = "availability_zone"
+
 #: Tables whose rows are soft-deleted (``deleted`` = id) rather than removed.
 SOFT_DELETE_TABLES = frozenset(
     t.name for t in metadata.sorted_tables if "deleted" in t.c)

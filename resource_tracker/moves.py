@@ -10,7 +10,6 @@ import dataclasses
 
 from hoststate import exception
 from hoststate.conf import CONF
-from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import usage as hw_usage
 from hoststate.objects import migration as migration_obj
 from hoststate.objects import migration_context as mc_obj
@@ -109,7 +108,7 @@ class MoveClaims:
             wanted = cons.Consumption.of(
                 new_flavor, hw_usage.is_boot_from_volume(instance),
                 pci_requests=instance.obj_get("pci_requests"))
-            requested_numa = hw_numa.get_constraints(new_flavor, image_meta)
+            requested_numa = self.numa_request(new_flavor, image_meta)
             fitted = self._take(wanted, requested_numa)
             if move_type == LIVE_MIGRATION:
                 self._refuse_page_size_change(instance, fitted)

@@ -50,6 +50,10 @@ class ResourceTracker(moves.MoveClaims):
         #: instance uuid -> Migration in progress at this node
         self.tracked_migrations = {}
         self._last_saved = None
+        #: changes this tracker made to its node or its consumptions, and
+        #: their number at the last set_node (see update_available_resource)
+        self._edits = 0
+        self._edits_at_set_node = 0
 
     # --- state -----------------------------------------------------------
 
@@ -65,6 +69,14 @@ class ResourceTracker(moves.MoveClaims):
         """Adopt ``node`` (as stored) as this tracker's view of its row."""
         self.node = node
         self._last_saved = node.obj_clone()
+        self._edits_at_set_node = self._edits
+
+    def _saved(self, node):
+        """Adopt ``node`` as this tracker just wrote it: a change of its
+        own, unlike ``set_node``."""
+        self.node = node
+        self._last_saved = node.obj_clone()
+        self._edits += 1
 
     # --- claims ----------------------------------------------------------
 
@@ -83,6 +95,7 @@ class ResourceTracker(moves.MoveClaims):
             else:
                 fitted = self._claim_new(instance, image_meta)
             self.consumptions[instance.uuid] = fitted
+            self._edits += 1
         try:
             yield fitted
         except Exception:
@@ -94,7 +107,7 @@ class ResourceTracker(moves.MoveClaims):
             instance.flavor, hw_usage.is_boot_from_volume(instance),
             pci_requests=instance.obj_get("pci_requests"))
         requested_numa = instance.obj_get("numa_topology") or \
-            hw_numa.get_constraints(instance.flavor, image_meta)
+            self.numa_request(instance.flavor, image_meta)
         fitted = self._take(wanted, requested_numa, instance)
         try:
             self._place_instance(instance, fitted)
@@ -102,6 +115,18 @@ class ResourceTracker(moves.MoveClaims):
             self._give_back(fitted, instance)
             raise
         return fitted
+
+    def numa_request(self, flavor, image_meta):
+        """The NUMA topology ``flavor`` and ``image_meta`` ask for, bounded
+        by this node: a guest larger than the node is refused as a claim
+        that does not fit, before its CPU sets are built."""
+        try:
+            return hw_numa.get_constraints(
+                flavor, image_meta, max_vcpus=self.node.vcpus,
+                where=self.nodename)
+        except hw_numa.NUMARequestTooLarge as exc:
+            raise exception.ComputeResourcesUnavailable(
+                node=self.nodename, reasons=[str(exc)]) from None
 
     def _claimed_by_scheduler(self, instance):
         """Whether ``instance`` is stored as placed on this node already.
@@ -122,6 +147,7 @@ class ResourceTracker(moves.MoveClaims):
     def abort_instance_claim(self, instance):
         """Undo an instance claim: usage back, instance unplaced."""
         with self.lock:
+            self._edits += 1
             fitted = self.consumptions.pop(instance.uuid, None)
             if fitted is not None:
                 self._give_back(fitted, instance)
@@ -145,6 +171,7 @@ class ResourceTracker(moves.MoveClaims):
             removable = states.allows_resource_removal(
                 instance.vm_state, instance.obj_get("task_state"))
             tracked = self.consumptions.get(instance.uuid)
+            self._edits += 1
             if tracked is not None and removable:
                 self._give_back(self.consumptions.pop(instance.uuid), instance)
             elif tracked is None and not removable and \
@@ -166,11 +193,23 @@ class ResourceTracker(moves.MoveClaims):
         True if the row was written. ``sources`` is what the agent already
         read for this node: (instances, migrations, {uuid: instance} for
         the migrations' instances); without it the tracker reads its own.
+
+        ``sources`` must have been read after the node was last given with
+        ``set_node`` (the agent reloads its nodes, then reads). If this
+        tracker changed its node or consumptions since (a delete's usage
+        given back, an instance the scheduler placed adopted), they may
+        predate that change: counting from them would put a deleted
+        instance back, or forget an adopted one, and neither is caught by
+        the compare-and-swap (the tracker's own write moved the generation
+        it compares with; an adoption writes nothing). They are read again
+        here, under the lock.
         """
         if resources is None:
             resources = self.driver.get_available_resource(self.nodename)
         driver_api.validate_resources(resources)
         with self.lock:
+            if self._edits != self._edits_at_set_node:
+                sources = None
             attempts = []
             recounted = {}
 
@@ -287,7 +326,7 @@ class ResourceTracker(moves.MoveClaims):
                 self._reread_node()
                 fresh = True
                 continue
-            self.set_node(node)
+            self._saved(node)
             return result
         raise exception.GenerationConflict(
             table="compute_nodes", row_id=self.node.id,

@@ -49,7 +49,7 @@ class InstanceRecord:
         return default if value is None else value
 
 
-class _DocumentCache:
+class DocumentCache:
     """Parse each distinct JSON text once. Parsed objects are shared, so
     callers must not change them (the recount only reads them)."""
 
@@ -66,7 +66,7 @@ class _DocumentCache:
 def read_host(context, host):
     """({nodename: [InstanceRecord]}, [Migration in progress], {uuid:
     instance of a migration that lives on another host})."""
-    cache = _DocumentCache()
+    cache = DocumentCache()
     table = schema.instances
     query = (sa.select(*(table.c[name] for name in _COLUMNS))
              .where(table.c.host == host, table.c.deleted == 0))

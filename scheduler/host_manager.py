@@ -42,8 +42,29 @@ class Cell:
         self.aggregates_checked_at = None
 
 
+class _EveryServiceUp:
+    """The liveness opt-out: every service counts as up, nobody is asked.
+
+    For tests and tables built by hand, never a default: a scheduler that
+    does not consult liveness places instances on dead hosts."""
+
+    def __repr__(self):
+        return "host_manager.ALL_UP"
+
+
+#: Pass as ``servicegroup`` to treat every service as up without asking.
+ALL_UP = _EveryServiceUp()
+
+
 class HostManager:
-    """The host-state table of every cell, and its refresh."""
+    """The host-state table of every cell, and its refresh.
+
+    ``servicegroup`` answers which services are alive: by default (None)
+    the servicegroup API with the driver ``servicegroup_driver`` of
+    ``conf`` names, created at the first liveness read (a db driver reads
+    the first cell's database); any object with ``services_up``; or
+    ``ALL_UP`` to ask nobody (tests).
+    """
 
     def __init__(self, context=None, conf=None, servicegroup=None,
                  cells=None, refresh_overlap=1.0, liveness_interval=1.0,
@@ -52,11 +73,12 @@ class HostManager:
         if cells is None:
             cells = [(DEFAULT_CELL_UUID, context)]
         self.cells = [Cell(uuid, ctx) for uuid, ctx in cells]
-        self.servicegroup = servicegroup
+        self._servicegroup = servicegroup
         self.refresh_overlap = refresh_overlap
         self.liveness_interval = liveness_interval
         self.aggregates_interval = aggregates_interval
         self._liveness_read_at = None
+        self._liveness_lost_at = None
         self._liveness_asked = set()
         self._aggregates_key = None
         self.table = host_table.HostTable(
@@ -154,12 +176,16 @@ class HostManager:
             table.write_nodes(changed, cell=cell_uuid,
                               ratio_defaults=self.ratio_defaults())
 
-    def refresh_node(self, cell_uuid, node_id):
+    def refresh_node(self, cell_uuid, node_id, row=None):
         """Re-read one node (a claim on it just lost: the table's copy is
-        behind the database)."""
+        behind the database), or write ``row`` if the caller read it (in
+        its own transaction)."""
         cell = next(c for c in self.cells if c.uuid == cell_uuid)
-        with db_api.engine_of(cell.context).connect() as conn:
-            rows = db_reader.read_node(conn, node_id)
+        if row is not None:
+            rows = [row]
+        else:
+            with db_api.engine_of(cell.context).connect() as conn:
+                rows = db_reader.read_node(conn, node_id)
         for row in rows:
             if row["deleted"]:
                 self.table.remove_node(row["uuid"])
@@ -169,6 +195,16 @@ class HostManager:
 
     # --- liveness ------------------------------------------------------------
 
+    @property
+    def servicegroup(self):
+        """What answers liveness (see the class docstring)."""
+        if self._servicegroup is None:
+            from hoststate.servicegroup import api as sg_api
+            context = next((c.context for c in self.cells
+                            if c.context is not None), None)
+            self._servicegroup = sg_api.API(conf=self.conf, context=context)
+        return self._servicegroup
+
     def refresh_liveness(self, force=False):
         """The ``up`` column from the servicegroup, in one bulk call.
 
@@ -177,7 +213,7 @@ class HostManager:
         its last answers: a scheduler that stopped scheduling because its
         liveness backend blinked would turn one outage into two.
         """
-        if self.servicegroup is None:
+        if self.servicegroup is ALL_UP:
             known = self.table.up_of_host
             self.table.set_up({host: True for host in self.table.services
                                if host not in known})
@@ -194,11 +230,25 @@ class HostManager:
             answers = self.servicegroup.services_up(
                 [_service_dict(s) for s in services])
         except exception.ServiceGroupUnavailable as exc:
-            LOG.warning("Liveness unknown, keeping the last answers: %s", exc)
+            self._liveness_unknown(now, exc)
             return
+        if self._liveness_lost_at is not None:
+            LOG.info("Liveness known again after %.1f s",
+                     now - self._liveness_lost_at)
+            self._liveness_lost_at = None
         self._liveness_read_at = now
         self._liveness_asked = asked
         self.table.set_up({s.host: up for s, up in zip(services, answers)})
+
+    def _liveness_unknown(self, now, exc):
+        """One warning per outage (a refresh runs per request); the rest
+        at debug, and one line when liveness is known again."""
+        if self._liveness_lost_at is None:
+            self._liveness_lost_at = now
+            LOG.warning("Liveness unknown, keeping the last answers until "
+                        "it is known again: %s", exc)
+        else:
+            LOG.debug("Liveness still unknown: %s", exc)
 
     # --- views -----------------------------------------------------------------
 

@@ -14,10 +14,13 @@ one seeded generator, so a run can be replayed.
 import json
 import logging
 import random
+import uuid as uuid_mod
 
 import numpy as np
+from oslo_utils import uuidutils
 
 from hoststate import exception
+from hoststate.conf import limits
 from hoststate.conf import CONF
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
@@ -26,6 +29,7 @@ from hoststate.objects import request_spec as spec_obj
 from hoststate.objects import selection as selection_obj
 from hoststate.scheduler import claims as claims_mod
 from hoststate.scheduler import filters as filters_mod
+from hoststate.scheduler import free_capacity
 from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
 from hoststate.scheduler import weights as weights_mod
@@ -35,6 +39,10 @@ LOG = logging.getLogger(__name__)
 #: Claims tried per instance before giving up (each lost one re-reads the
 #: node, so a storm of parallel schedulers cannot loop forever).
 MAX_CLAIM_ATTEMPTS = 64
+#: Times a request for several instances is tried whole when its claims
+#: deadlock with another writer's (each try starts from the committed
+#: nodes again).
+REQUEST_ATTEMPTS = 4
 ALLOCATION_REQUEST_VERSION = "hoststate-1.0"
 
 
@@ -89,33 +97,50 @@ class Scheduler:
                             return_alternates=True):
         """Per instance, [chosen Selection, alternates...].
 
-        Raises NoValidHost (with reasons) when some instance cannot be
-        placed; the claims already made for this request are released.
+        ``instance_uuids`` names the instances, as Nova's conductor does
+        (its length is the count); without it the spec's ``instance_uuid``
+        is the first of ``num_instances`` and the others get new uuids from
+        the scheduler's seeded generator. Raises NoValidHost (with reasons)
+        when some instance cannot be placed, and then nothing of the
+        request is left anywhere: no node usage, no instance row (see
+        ``claims.ClaimSession``).
         """
         if self.refresh_before_select:
             self.host_manager.refresh()
-        uuids = list(instance_uuids) if instance_uuids else \
-            [spec.instance_uuid] * spec.num_instances
+        count, named = _instance_count(spec, instance_uuids)
         request = self.request_vector(spec)
-        placements = []
-        try:
-            previous = None
-            for index, instance_uuid in enumerate(uuids):
-                request.index = index
-                request.instance_uuid = instance_uuid
-                placement = self._place_one(request, instance_uuid, previous)
-                placements.append(placement)
-                previous = placement.passed
-        except exception.NoValidHost:
-            self._release(placements, request)
-            raise
+        self._refuse_more_than_the_cloud_holds(request, count)
+        last = None
+        for attempt in range(REQUEST_ATTEMPTS):
+            if attempt:
+                request = self.request_vector(spec)
+            uuids = named or self._new_uuids(spec, count)
+            try:
+                placements = self._place_all(request, uuids, count > 1)
+                break
+            except claims_mod.Deadlocked as exc:
+                LOG.info("request %s tried again: %s", spec.instance_uuid,
+                         exc)
+                last = exc
+        else:
+            raise exception.NoValidHost(reasons=[
+                f"claims deadlocked with other writers {REQUEST_ATTEMPTS} "
+                f"times; the last: {last}"])
         alternates = self.conf.scheduler.max_attempts - 1 \
             if return_alternates else 0
         return [self._selections(p, placements, alternates)
                 for p in placements]
 
     def request_vector(self, spec):
-        request = request_mod.RequestVector(spec, self.conf)
+        """The request as filters read it. A guest asking for a NUMA
+        topology larger than every node is NoValidHost here, before its
+        CPU sets are built (their size is the request's, not the cloud's).
+        """
+        try:
+            request = request_mod.RequestVector(
+                spec, self.conf, max_vcpus=free_capacity.largest_vcpus(self.table))
+        except hw_numa.NUMARequestTooLarge as exc:
+            raise exception.NoValidHost(reasons=[str(exc)]) from None
         wanted = request.instances_of_interest()
         if request.instance_uuid and (wanted or
                                       request.allow_cross_cell_move):
@@ -130,7 +155,55 @@ class Scheduler:
             request.source_cell = self.table.cell_of(min(rows))
         return request
 
-    def _place_one(self, request, instance_uuid, previous=None):
+    def _new_uuids(self, spec, count):
+        """The spec's instance uuid, then ``count - 1`` new ones, made as
+        they are needed (a count is never turned into a list up front)."""
+        first = spec.obj_get("instance_uuid")
+        yield first if first else self._new_uuid()
+        for _ in range(count - 1):
+            yield self._new_uuid()
+
+    def _new_uuid(self):
+        return str(uuid_mod.UUID(int=self.random.getrandbits(128),
+                                 version=4))
+
+    def _refuse_more_than_the_cloud_holds(self, request, count):
+        """NoValidHost at once when ``count`` instances of the flavor
+        cannot fit in the free capacity of every candidate node together:
+        the request's work is then bounded by the cloud, never by the
+        count it carries."""
+        if count == 1:
+            return
+        table = self.table
+        rows = np.flatnonzero(table.candidates())
+        room = free_capacity.instances_that_fit(table, rows, *_size(request))
+        if room < count:
+            raise exception.NoValidHost(reasons=[
+                f"{count} instances requested, but the free capacity of "
+                f"all {len(rows)} candidate nodes holds at most {int(room)}"])
+
+    def _place_all(self, request, uuids, together):
+        """A Placement per instance, claimed together (see ClaimSession);
+        on any failure the table is put back as it was."""
+        placements = []
+        session = claims_mod.ClaimSession(
+            together=together and self.claim_in_database)
+        try:
+            with session:
+                previous = None
+                for index, instance_uuid in enumerate(uuids):
+                    request.index = index
+                    request.instance_uuid = instance_uuid
+                    placement = self._place_one(request, instance_uuid,
+                                                session, previous)
+                    placements.append(placement)
+                    previous = placement.passed
+        except BaseException:
+            self._undo_in_table(placements, request, session)
+            raise
+        return placements
+
+    def _place_one(self, request, instance_uuid, session, previous=None):
         rows, reasons = self.candidates(request, previous)
         claimable = rows if self._capacity_filtered else \
             self.claimable(rows, request)
@@ -149,7 +222,8 @@ class Scheduler:
             documents = None if self.claim_in_database else \
                 {name: self.table.interned[name].keys[
                     self.table.codes(name)[row]] for name in _CONSUMED_DOCS}
-            claim = self._claim(row, request, instance_uuid, reasons)
+            claim = self._claim(row, request, instance_uuid, reasons,
+                                session)
             if claim is not False:
                 request.record_placement(instance_uuid,
                                          self.table.host_of(row))
@@ -190,25 +264,16 @@ class Scheduler:
 
     def claimable(self, rows, request):
         """The rows whose cpu, memory and disk can take the request, by the
-        formula the claim uses (total x ratio - used >= requested).
+        formula the claim uses (total x ratio - used >= requested, and no
+        request larger than the node).
 
         Placement does this for Nova whatever filters are enabled; here
         it is one vector expression, and it keeps a scheduler from trying
         claims that are bound to fail.
         """
-        t = self.table
-        disk_gb = np.ceil(request.disk_mb / 1024)
-        ok = (t.vcpus_total[rows] >= request.vcpus)
-        ok &= (t.total_usable_ram_mb[rows] >= request.memory_mb)
-        ok &= (t.total_usable_disk_gb[rows] >= disk_gb)
-        ok &= (t.vcpus_total[rows] * t.cpu_allocation_ratio[rows]
-              - t.vcpus_used[rows] >= request.vcpus)
-        ok &= (t.total_usable_ram_mb[rows] * t.ram_allocation_ratio[rows]
-               - (t.total_usable_ram_mb[rows] - t.free_ram_mb[rows])
-               >= request.memory_mb)
-        ok &= (t.total_usable_disk_gb[rows] * t.disk_allocation_ratio[rows]
-               - t.disk_mb_used[rows] / 1024 >= disk_gb)
-        return rows[ok]
+        fits = free_capacity.instances_that_fit(self.table, rows,
+                                                *_size(request), per_row=True)
+        return rows[fits >= 1]
 
     def rank(self, rows, request):
         """``rows`` best first: weighed, stable on table order, tied top
@@ -232,24 +297,26 @@ class Scheduler:
 
     # --- claiming and consuming ----------------------------------------------------
 
-    def _claim(self, row, request, instance_uuid, reasons):
+    def _claim(self, row, request, instance_uuid, reasons, session):
         """Take ``row`` for the instance; False when the claim lost."""
         table = self.table
         if not self.claim_in_database:
             self._consume_in_table(row, request)
             return None
-        context = self.host_manager.context_of_cell(table.cell_of(row))
+        cell = table.cell_of(row)
+        context = self.host_manager.context_of_cell(cell)
+        node_id = int(table.id[row])
         try:
-            stored = claims_mod.claim(context, int(table.id[row]), request,
-                                      instance_uuid)
+            stored = session.claim(context, node_id, request, instance_uuid)
         except exception.ClaimRejected as exc:
             LOG.debug("claim on %s lost: %s", exc.node, exc.reasons)
             reasons.append(f"claim on {exc.node} lost: "
                            f"{'; '.join(exc.reasons)}")
-            self.host_manager.refresh_node(table.cell_of(row),
-                                           int(table.id[row]))
+            # the node as this request sees it (its own claims included)
+            self.host_manager.refresh_node(
+                cell, node_id, row=session.read_node(context, node_id))
             return False
-        table.write_nodes([stored], cell=table.cell_of(row),
+        table.write_nodes([stored], cell=cell,
                           ratio_defaults=self.host_manager.ratio_defaults())
         return stored
 
@@ -278,25 +345,21 @@ class Scheduler:
         table.consume(row, request.vcpus, request.memory_mb, request.disk_mb,
                       documents)
 
-    def _release(self, placements, request):
+    def _undo_in_table(self, placements, request, session):
+        """Put the table back after a failed request: consumption made in
+        the table only is given back; nodes claimed in a shared session
+        (rolled back now) are read again as committed."""
+        table = self.table
         for placement in reversed(placements):
-            table = self.table
             if placement.claim is None:
                 if placement.documents is not None:
-                    # Consumed in the table only: give it back (no
-                    # database read would ever overwrite it).
                     table.consume(placement.row, -request.vcpus,
                                   -request.memory_mb, -request.disk_mb,
                                   placement.documents, count=-1)
-                continue
-            cell = table.cell_of(placement.row)
-            context = self.host_manager.context_of_cell(cell)
-            stored = claims_mod.release(context, int(table.id[placement.row]),
-                                        placement.instance_uuid)
-            if stored is not None:
-                table.write_nodes([stored], cell=cell,
-                                  ratio_defaults=self.host_manager.
-                                  ratio_defaults())
+            elif session.together:
+                self.host_manager.refresh_node(
+                    table.cell_of(placement.row),
+                    int(table.id[placement.row]))
 
     # --- results ------------------------------------------------------------------
 
@@ -358,19 +421,49 @@ def _forced(spec):
     return bool(spec.obj_get("force_hosts") or spec.obj_get("force_nodes"))
 
 
+def _instance_count(spec, instance_uuids):
+    """(how many instances, the uuids named or None): Nova counts the
+    uuids it is given, else the spec's num_instances. Named uuids must be
+    a list (or tuple) of at most MAX_REQUEST_ITEMS distinct uuids, checked
+    before anything is read of the cloud."""
+    if instance_uuids is None or (isinstance(instance_uuids, (list, tuple))
+                                  and not instance_uuids):
+        return int(spec.num_instances), None
+    if not isinstance(instance_uuids, (list, tuple)):
+        raise exception.InvalidSchedulerRequest(
+            field="instance_uuids", value=instance_uuids,
+            reason="must be a list of instance uuids")
+    if len(instance_uuids) > limits.MAX_REQUEST_ITEMS:
+        raise exception.InvalidSchedulerRequest(
+            field="instance_uuids", value=f"{len(instance_uuids)} uuids",
+            reason=f"at most {limits.MAX_REQUEST_ITEMS} instances a request")
+    wrong = [u for u in instance_uuids if not isinstance(u, str) or
+             not uuidutils.is_uuid_like(u)]
+    if wrong:
+        raise exception.InvalidSchedulerRequest(
+            field="instance_uuids", value=wrong[:3],
+            reason="each must be a uuid")
+    uuids = list(instance_uuids)
+    if len(set(uuids)) != len(uuids):
+        repeated = sorted({u for u in uuids if uuids.count(u) > 1})
+        raise exception.InvalidSchedulerRequest(
+            field="instance_uuids", value=repeated[:3],
+            reason="each instance needs a uuid of its own")
+    return len(uuids), uuids
+
+
+def _size(request):
+    """(vcpus, MiB, GiB) of one instance, in the units of the claim."""
+    return request.vcpus, request.memory_mb, np.ceil(request.disk_mb / 1024)
+
+
 def _capacity_detail(table, rows, request):
     """Which resource was short, requested and the most free anywhere."""
-    t = table
-    free = {
-        "vcpus": (t.vcpus_total[rows] * t.cpu_allocation_ratio[rows]
-                  - t.vcpus_used[rows], request.vcpus, ""),
-        "memory_mb": (t.total_usable_ram_mb[rows] * t.ram_allocation_ratio[rows]
-                      - (t.total_usable_ram_mb[rows] - t.free_ram_mb[rows]),
-                      request.memory_mb, " MiB"),
-        "disk_gb": (t.total_usable_disk_gb[rows] * t.disk_allocation_ratio[rows]
-                    - t.disk_mb_used[rows] / 1024,
-                    np.ceil(request.disk_mb / 1024), " GiB"),
-    }
+    free = free_capacity.free_after_overcommit(table, rows)
+    wanted = _size(request)
+    free = {name: (values, requested, unit) for name, values, requested, unit
+            in zip(("vcpus", "memory_mb", "disk_gb"), free, wanted,
+                   ("", " MiB", " GiB"))}
     short = []
     for name, (values, wanted, unit) in free.items():
         best = float(values.max()) if len(values) else 0.0

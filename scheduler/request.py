@@ -18,7 +18,7 @@ INSTANCE_HINTS = ("same_host", "different_host")
 class RequestVector:
     """One request, as the vectorized filters and weighers read it."""
 
-    def __init__(self, spec, conf=None):
+    def __init__(self, spec, conf=None, max_vcpus=None):
         self.spec = spec
         self.conf = conf
         flavor = spec.flavor
@@ -34,8 +34,10 @@ class RequestVector:
         self.image_props = _image_properties(self.image)
         self.project_id = spec.obj_get("project_id")
         self.availability_zone = spec.obj_get("availability_zone")
+        #: the guest's NUMA request; ``max_vcpus`` (the largest node's
+        #: vCPUs) bounds the work of building it (NUMARequestTooLarge)
         self.numa_request = spec.obj_get("numa_topology") or \
-            hw_numa.get_constraints(flavor, self.image)
+            _constraints(flavor, self.image, max_vcpus)
         self.pci_requests = spec.obj_get("pci_requests")
         self.index = 0
         self.instance_uuid = spec.obj_get("instance_uuid")
@@ -106,6 +108,13 @@ class RequestVector:
         """Hosts where any of ``uuids`` runs (as far as is known)."""
         return {self.instance_hosts[u] for u in uuids
                 if self.instance_hosts.get(u) is not None}
+
+
+def _constraints(flavor, image, max_vcpus):
+    if max_vcpus is None:
+        return hw_numa.get_constraints(flavor, image)
+    return hw_numa.get_constraints(flavor, image, max_vcpus=max_vcpus,
+                                   where="the largest node")
 
 
 def _image_properties(image):

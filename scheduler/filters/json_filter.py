@@ -16,8 +16,12 @@ strings are literals, a list is a sub-query. Nova's rules, kept:
   dropped (per host), so the others move up;
 * a comparison left with fewer than two arguments is false;
 * an unknown operator raises KeyError; comparing a number with a string
-  raises TypeError, as Python does;
+  raises TypeError, as Python does (here both are also
+  InvalidSchedulerRequest errors naming the hint and the value, so a
+  caller gets a typed error, not a crash);
 * an empty query lets every host pass.
+
+The query is read and bounded before it is evaluated (json_query.py).
 
 Here the expression is evaluated once for all rows: a numeric attribute
 is its column, and comparisons among numbers are numpy expressions; any
@@ -26,14 +30,16 @@ arguments' values. A lookup through something that is not a mapping finds
 nothing (Nova raises AttributeError), and ``cpu_info`` is the parsed
 document, so ``$cpu_info.arch`` works.
 """
-import json
 import operator
 
 import numpy as np
 
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import capabilities
-
+from hoststate.scheduler.filters.json_query import InvalidJsonQuery  # noqa
+from hoststate.scheduler.filters.json_query import QueryTypeMismatch
+from hoststate.scheduler.filters.json_query import UnknownQueryOperator
+from hoststate.scheduler.filters.json_query import parse_query
 
 # --- argument values over the rows -------------------------------------------
 
@@ -156,7 +162,10 @@ def _compare_values(values, compare):
     first, rest = values[0], values[1:]
     if compare is None:
         return first in rest
-    return not [value for value in rest if not compare(first, value)]
+    try:
+        return not [value for value in rest if not compare(first, value)]
+    except TypeError as exc:
+        raise QueryTypeMismatch([first, *rest], str(exc)) from None
 
 
 # --- operators ---------------------------------------------------------------
@@ -249,7 +258,13 @@ class _Evaluator:
     def query(self, query):
         if not query:
             return _Const(True)
-        command = COMMANDS[query[0]]
+        operator_ = query[0]
+        command = COMMANDS.get(operator_) \
+            if isinstance(operator_, str) else None
+        if command is None:
+            raise UnknownQueryOperator(
+                query, f"unknown operator {operator_!r}; known: "
+                       f"{' '.join(COMMANDS)}")
         arguments = [self.argument(argument) for argument in query[1:]]
         arguments = [argument for argument in arguments
                      if not (isinstance(argument, _Const) and
@@ -304,7 +319,7 @@ class JsonFilter(BaseHostFilter):
         query = request.hint("query")
         if not query:
             return np.ones(len(rows), dtype=bool)
-        return evaluate(table, rows, json.loads(query))
+        return evaluate(table, rows, parse_query(query))
 
     def explain(self, table, removed_rows, request):
         return f"no host satisfies the query {request.hint('query')}"

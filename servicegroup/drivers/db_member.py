@@ -14,7 +14,6 @@ import logging
 import threading
 
 from hoststate import exception
-from hoststate.objects import service as service_obj
 from hoststate.servicegroup.drivers import db_bulk
 
 #: The db driver's logger: its heartbeat logs come under one name.
@@ -81,6 +80,9 @@ class MemberReporter(db_bulk.Beater):
             _increment(self.service)
 
     def _reread(self):
+        # imported here: the versioned objects (and oslo.messaging behind
+        # them) cost a reader such as `hoststate service-list` 0.3 s
+        from hoststate.objects import service as service_obj
         return service_obj.Service.get_by_id(self.context, self.service.id)
 
 

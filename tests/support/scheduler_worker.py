@@ -28,14 +28,21 @@ def _context(url):
     return hs_context.get_admin_context(engine=db_engine.create_engine(url))
 
 
-def _conf():
+def capacity_conf(**filter_scheduler):
+    """A configuration of its own with the four capacity filters and, from
+    ``filter_scheduler``, other ``[filter_scheduler]`` options."""
     options = cfg.ConfigOpts()
     hs_conf.load(args=[], config_files=[], conf=options)
     options.set_override("enabled_filters", [
         "ComputeFilter", "RamFilter", "CoreFilter", "DiskFilter"],
         group="filter_scheduler")
-    options.set_override("host_subset_size", 4, group="filter_scheduler")
+    for name, value in filter_scheduler.items():
+        options.set_override(name, value, group="filter_scheduler")
     return options
+
+
+def _conf():
+    return capacity_conf(host_subset_size=4)
 
 
 def _wait_for(path):

@@ -6,7 +6,6 @@ import signal
 import threading
 import time
 
-import pytest
 
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import instance as instance_obj

@@ -173,6 +173,26 @@ def test_claim_that_does_not_fit_lists_every_reason_and_changes_nothing(
     assert (stored.host, stored.node) == (None, None)
 
 
+def test_a_pinned_guest_larger_than_the_node_is_refused_before_its_cpus_are_built(
+        ctx, no_reserve):
+    """vcpus = 2**31 - 1 (Nova's API limit) with dedicated CPUs: the claim
+    fails like any other that does not fit, without building a set of two
+    billion guest CPUs (it used to grow the process to tens of GB)."""
+    agent = make_agent(ctx, make_driver())
+    instance = make_instance(ctx, flavor(
+        vcpus=2 ** 31 - 1, extra_specs={"hw:cpu_policy": "dedicated"}))
+    before = _stored(ctx)
+    with pytest.raises(exception.ComputeResourcesUnavailable) as err:
+        with agent.tracker(NODE).instance_claim(instance):
+            pass
+    assert err.value.reasons == [
+        f"vcpus: a NUMA guest of {2 ** 31 - 1} vCPUs is larger than {NODE} "
+        f"(4 CPUs)"]
+    after = _stored(ctx)
+    assert (after.generation, _usage(after)) == (before.generation,
+                                                 _usage(before))
+
+
 def test_claim_on_an_unavailable_node_is_refused_untouched(ctx, no_reserve):
     driver = make_driver()
     agent = make_agent(ctx, driver)

@@ -172,6 +172,29 @@ def test_liveness_is_one_bulk_call_and_kept_when_unknown(ctx, conf):
             for r in table.live_rows()} == up
 
 
+def test_an_outage_of_liveness_is_one_warning_and_one_recovery_line(
+        ctx, conf, caplog):
+    hosts = cloud.populate(ctx.engine, [{}])
+    liveness = _Liveness({hosts[0]: True})
+    manager = _manager(ctx, conf, servicegroup=liveness,
+                       liveness_interval=0)
+    caplog.set_level("DEBUG", logger="hoststate.scheduler.host_manager")
+    liveness.fail = True
+    for _ in range(5):
+        manager.refresh()
+    liveness.fail = False
+    manager.refresh()
+    manager.refresh()
+    lines = [(r.levelname, r.getMessage().split(":")[0].split(" after")[0])
+             for r in caplog.records if r.levelname != "DEBUG"]
+    assert lines == [
+        ("WARNING", "Liveness unknown, keeping the last answers until it "
+                    "is known again"),
+        ("INFO", "Liveness known again")]
+    assert len([r for r in caplog.records if r.levelname == "DEBUG" and
+                "still unknown" in r.getMessage()]) == 4
+
+
 def test_liveness_from_the_db_driver(ctx, conf):
     hosts = cloud.populate(ctx.engine, [{}, {}])
     stale = datetime.datetime(2000, 1, 1)
@@ -184,3 +207,45 @@ def test_liveness_from_the_db_driver(ctx, conf):
     table = manager.table
     assert {table.host_of(r): bool(table.up[r])
             for r in table.live_rows()} == {hosts[0]: True, hosts[1]: False}
+
+
+def _make_stale(engine, host):
+    stale = datetime.datetime(2000, 1, 1)
+    with engine.begin() as conn:
+        conn.execute(sa.update(schema.services)
+                     .where(schema.services.c.host == host)
+                     .values(last_seen_up=stale, created_at=stale))
+
+
+def _up(manager):
+    table = manager.table
+    return {table.host_of(r): bool(table.up[r]) for r in table.live_rows()}
+
+
+def test_by_default_liveness_comes_from_the_configured_driver(ctx, conf):
+    """No servicegroup argument: the driver servicegroup_driver names (db
+    here) answers, so a host whose last heartbeat is years old is down,
+    and never chosen."""
+    hosts = cloud.populate(ctx.engine, [{}, {}])
+    _make_stale(ctx.engine, hosts[1])
+    manager = _manager(ctx, conf)
+    assert _up(manager) == {hosts[0]: True, hosts[1]: False}
+    assert type(manager.servicegroup.driver).__name__ == "DbDriver"
+
+
+def test_the_default_driver_is_the_given_configurations(ctx, conf):
+    """servicegroup_driver = mc in the configuration the manager was given
+    (not the process's CONF): an in-process memcached store nobody joined,
+    so every host is down."""
+    hosts = cloud.populate(ctx.engine, [{}, {}])
+    conf.set_override("servicegroup_driver", "mc")
+    manager = _manager(ctx, conf)
+    assert type(manager.servicegroup.driver).__name__ == "MemcachedDriver"
+    assert _up(manager) == {hosts[0]: False, hosts[1]: False}
+
+
+def test_all_up_is_an_explicit_opt_out(ctx, conf):
+    hosts = cloud.populate(ctx.engine, [{}, {}])
+    _make_stale(ctx.engine, hosts[1])
+    manager = _manager(ctx, conf, servicegroup=host_manager.ALL_UP)
+    assert _up(manager) == {hosts[0]: True, hosts[1]: True}

@@ -219,18 +219,28 @@ def test_capacity_runs_out_between_instances():
     assert scheduler.table.free_ram_mb[:2].tolist() == [0.0, 0.0]
 
 
+#: A host with room that ComputeFilter removes: the cloud as a whole then
+#: holds a request that fails part-way, so the request gets past the
+#: up-front room check and fails on a later instance.
+SPARE_DISABLED_HOST = dict(host="spare", memory_mb=65536, disabled=True)
+
+
 def test_failed_request_gives_back_what_it_consumed():
     """Five 1024 MiB instances on one 4096 MiB host (ratio 1.0): the fifth
     does not fit; the request fails and the table holds what it held
     before (the in-memory counterpart of releasing the claims)."""
-    nodes = [dict(host="host1", memory_mb=4096, ram_allocation_ratio=1.0)]
+    nodes = [dict(host="host1", memory_mb=4096, ram_allocation_ratio=1.0),
+             SPARE_DISABLED_HOST]
     scheduler = make_scheduler(nodes)
     table = scheduler.table
     before = {name: table.columns[name][0] for name in (
         "free_ram_mb", "free_disk_mb", "vcpus_used", "num_instances",
         "num_io_ops")}
-    with pytest.raises(exception.NoValidHost):
+    with pytest.raises(exception.NoValidHost) as caught:
         select(scheduler, make_spec(memory_mb=1024), count=5)
+    # the fifth instance failed, after four were consumed
+    assert str(caught.value.reasons[-1]).startswith(
+        "capacity (claim check) removed 1 of 1 hosts")
     after = {name: table.columns[name][0] for name in before}
     assert after == before
     # And the four that fit still do.
@@ -242,7 +252,8 @@ def test_failed_request_gives_back_numa_usage():
     1024 MiB at ratio 1.0): four fit, the fifth fails the claim check, and
     the NUMA usage the four added to the row's topology is given back."""
     nodes = [dict(host="host1", memory_mb=1024, ram_allocation_ratio=1.0,
-                  numa_topology=nb.nova_numa_topology())]
+                  numa_topology=nb.nova_numa_topology()),
+             SPARE_DISABLED_HOST]
     flavor = nb.flavor(vcpus=1, memory_mb=256, **{"hw:numa_nodes": "1"})
     scheduler = make_scheduler(nodes)
     table = scheduler.table
@@ -257,8 +268,10 @@ def test_failed_request_gives_back_numa_usage():
         return request_spec.RequestSpec.from_components(INSTANCE, flavor)
 
     assert used_memory() == [0, 0]
-    with pytest.raises(exception.NoValidHost):
+    with pytest.raises(exception.NoValidHost) as caught:
         select(scheduler, spec(), count=5)
+    assert str(caught.value.reasons[-1]).startswith(
+        "capacity (claim check) removed 1 of 1 hosts")
     assert used_memory() == [0, 0]
     assert table.interned["numa_topology"].keys[
         table.codes("numa_topology")[0]] == original
@@ -339,14 +352,48 @@ def test_claim_check_explains_what_was_short(flavor, nodes, detail):
 
 def test_claim_check_failure_of_a_later_instance():
     """host1 2048 MiB at ratio 1.0 takes two 1024 MiB instances; the third
-    finds host1 (the only host that passed for the second) full."""
-    nodes = [dict(host="host1", memory_mb=2048, ram_allocation_ratio=1.0)]
+    finds host1 (the only host that passed for the second) full. (host2,
+    disabled, has room: the cloud as a whole holds three, so the request
+    gets as far as its third instance.)"""
+    nodes = [dict(host="host1", memory_mb=2048, ram_allocation_ratio=1.0),
+             dict(host="host2", memory_mb=2048, ram_allocation_ratio=1.0,
+                  disabled=True)]
     scheduler = make_scheduler(nodes)
     with pytest.raises(exception.NoValidHost) as caught:
         select(scheduler, make_spec(memory_mb=1024), count=3)
     assert [str(r) for r in caught.value.reasons] == [
         "capacity (claim check) removed 1 of 1 hosts (memory_mb: requested "
         "1024 MiB, at most 0 MiB free)"]
+
+
+def test_more_instances_than_the_cloud_holds_fail_before_any_is_placed():
+    """2 hosts x 2048 MiB hold four 1024 MiB instances; five is refused at
+    once, and the largest count a spec holds (1000) costs no more than
+    five (no uuid list, no placement is made)."""
+    nodes = [dict(host="host1", memory_mb=2048, ram_allocation_ratio=1.0),
+             dict(host="host2", memory_mb=2048, ram_allocation_ratio=1.0)]
+    scheduler = make_scheduler(nodes)
+    before = scheduler.table.free_ram_mb.copy()
+    for count in (5, 1000):
+        spec = make_spec(memory_mb=1024)
+        spec.num_instances = count
+        with pytest.raises(exception.NoValidHost) as caught:
+            scheduler.select_destinations(spec)
+        assert [str(r) for r in caught.value.reasons] == [
+            f"{count} instances requested, but the free capacity of all 2 "
+            f"candidate nodes holds at most 4"]
+    assert (scheduler.table.free_ram_mb == before).all()
+
+
+def test_repeated_instance_uuids_are_refused_before_anything_happens():
+    scheduler = make_scheduler([dict(host="host1")])
+    with pytest.raises(exception.InvalidSchedulerRequest) as caught:
+        scheduler.select_destinations(make_spec(), instance_uuids=[
+            uuid_of(1), uuid_of(2), uuid_of(1)])
+    assert str(caught.value) == (
+        "Invalid scheduling request: instance_uuids="
+        "['00000000-0000-0000-0000-000000000001']: each instance needs a "
+        "uuid of its own")
 
 
 # --- run-once filters and a filter answering None (conformance 30) -------------------
@@ -803,3 +850,31 @@ def test_limits_of_the_chosen_host_after_consumption_are_unchanged():
     selections = select(scheduler, make_spec(memory_mb=1024), count=3)
     assert {repr(per[0].limits.to_dict()) for per in selections} == {
         repr({"vcpu": 128, "memory_mb": 12288, "disk_gb": 100})}
+
+
+# --- a request's numbers never size the scheduler's work -----------------------
+
+HUGE = 2 ** 31 - 1            # Nova's API accepts flavors up to this
+
+
+def test_a_huge_flavor_is_no_valid_host_without_building_anything():
+    nodes = [dict(host="host1"), dict(host="host2")]
+    scheduler = make_scheduler(nodes)
+    with pytest.raises(exception.NoValidHost):
+        select(scheduler, make_spec(vcpus=HUGE, memory_mb=HUGE))
+
+
+def test_a_huge_pinned_flavor_is_refused_before_its_cpu_sets_exist():
+    """hw:cpu_policy=dedicated used to build set(range(vcpus)) for the
+    request: 2**31 ints. The largest node bounds it now."""
+    nodes = [dict(host="host1", vcpus=16, numa_topology=nb.nova_numa_topology()),
+             dict(host="host2", vcpus=64)]
+    scheduler = make_scheduler(nodes)
+    flavor = nb.flavor(vcpus=HUGE, memory_mb=1024,
+                       **{"hw:cpu_policy": "dedicated"})
+    with pytest.raises(exception.NoValidHost) as caught:
+        select(scheduler, request_spec.RequestSpec.from_components(
+            INSTANCE, flavor))
+    assert caught.value.reasons == [
+        f"vcpus: a NUMA guest of {HUGE} vCPUs is larger than the largest "
+        f"node (64 CPUs)"]

@@ -133,7 +133,7 @@ def test_aggregate_ram_filter(conf, metadata, requested, passes):
 
 def test_aggregate_ram_filter_with_an_infinite_ratio(conf):
     """"1e400" parses as an infinite ratio: any host big enough for the
-    request passes; on an empty host inf * 0 is NaN, which fails (as
+    request passes; on a host of 0 MiB inf * 0 is NaN, which fails (as
     Nova's float arithmetic does), without a numpy warning."""
     aggregates = [("inf", ["host1", "host2"],
                    {"ram_allocation_ratio": "1e400"})]
@@ -144,7 +144,7 @@ def test_aggregate_ram_filter_with_an_infinite_ratio(conf):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert passing(ram, table, make_request(memory_mb=1024)) == ["host1"]
-        assert passing(ram, table, make_request(memory_mb=0)) == ["host1"]
+        assert passing(ram, table, make_request(memory_mb=1)) == ["host1"]
 
 
 # --- CoreFilter ------------------------------------------------------------
@@ -156,7 +156,8 @@ def test_aggregate_ram_filter_with_an_infinite_ratio(conf):
     (4, 61, 16.0, 4, False),
     (4, 4, 1.0, 1, False),
     (4, 3, 1.0, 1, True),
-    (4, 3, 1.0, 0, True),
+    # (a request of 0 vCPUs cannot be made: a Flavor, like Nova's API,
+    # takes 1 to 2**31 - 1)
 ])
 def test_core_filter(conf, total, used, ratio, requested, passes):
     table = make_table([dict(host="host1", vcpus=total, vcpus_used=used,

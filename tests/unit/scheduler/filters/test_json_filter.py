@@ -9,6 +9,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
+from hoststate import exception
 from hoststate.scheduler.filters import json_filter
 from support.host_tables import all_rows, hosts_at, make_table, node_record
 
@@ -350,3 +351,57 @@ def test_numeric_queries_equal_per_host_reference(values, query_list):
     query_list=[["not", "$stats.gpu"], ["not", "$stats.gpu", 0]])
 def test_mixed_queries_equal_per_host_reference(values, query_list):
     check_against_reference(values, query_list)
+
+
+# --- hostile queries: typed errors, bounded work -----------------------------
+
+@pytest.mark.parametrize("text, reason", [
+    ("[", "is not JSON: Expecting value: line 1 column 2 (char 1)"),
+    ('[">", "$free_ram_mb", NaN]',
+     "is not JSON: NaN is not a finite number"),
+    ('[">", "$free_ram_mb", -Infinity]',
+     "is not JSON: -Infinity is not a finite number"),
+    ('[">", "$free_ram_mb", 9223372036854775808]',
+     "the number 9223372036854775808 does not fit in 64 bits"),
+    ('{"and": 1}', "must be a list: [operator, arguments...]"),
+    ("[" * 33 + "]" * 33, "nests lists more than 32 deep"),
+    ("[" * 60000, "nests lists more than 32 deep"),
+], ids=["truncated", "nan", "infinity", "beyond-64-bits", "object",
+        "33-deep", "60000-open"])
+def test_a_hostile_query_is_a_typed_error_naming_the_hint(table, text,
+                                                          reason):
+    with pytest.raises(json_filter.InvalidJsonQuery) as caught:
+        passing(table, text)
+    assert caught.value.field == "query"
+    assert caught.value.reason == reason
+    assert str(caught.value).startswith(
+        "Invalid scheduling request: query=")
+    assert len(str(caught.value)) < 400        # the value is shortened
+
+
+def test_a_query_longer_than_a_spec_holds_is_refused_by_both():
+    """The spec refuses it when it is built; the filter again for a spec
+    built without checks (``trusted``), by the same limit."""
+    text = '"' + "x" * 65534 + '"'
+    with pytest.raises(exception.ObjectFieldInvalid):
+        make_request(hints={"query": text})
+    with pytest.raises(json_filter.InvalidJsonQuery) as caught:
+        json_filter.parse_query(text)
+    assert caught.value.reason == "is longer than 65535 characters"
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(table):
+    assert passing(table, ["=", "[[[[" * 20, "x"]) == []
+
+
+def test_unknown_operator_and_type_errors_are_typed_and_nova_compatible(
+        table):
+    with pytest.raises(json_filter.UnknownQueryOperator) as caught:
+        passing(table, [["and"], 1])
+    assert isinstance(caught.value, KeyError)
+    assert str(caught.value) == (
+        "Invalid scheduling request: query=\"[['and'], 1]\": unknown "
+        "operator ['and']; known: = < > in <= >= not or and")
+    with pytest.raises(json_filter.QueryTypeMismatch) as caught:
+        passing(table, ["<", "$hypervisor_type", 5])
+    assert isinstance(caught.value, TypeError)
