@@ -24,12 +24,17 @@ Documented choices:
   are dropped at every disconnection (events are missed meanwhile) and read
   again on reconnection.
 * **Connection.** The constructor creates (``zk_session.make_client``) and
-  starts the client and waits up to the session timeout for a first
-  connection, without raising: kazoo keeps trying in the background.
+  starts the client and waits at most ``zk_session.first_connection_wait``
+  (``min(recv_timeout, 2 s)``) for a first connection, without raising:
+  kazoo keeps trying in the background. A one-shot reader with ZooKeeper
+  down so fails within that bound.
 * **Sessions.** A state listener (kazoo's connection thread, no I/O) marks
   caches stale on SUSPENDED/LOST; on CONNECTED a worker thread
   (``handler.spawn``) re-creates joined members whose znode is gone (after
   LOST; all at once) and re-reads the groups asked about.
+* **Logs** (``zk_outage``): one warning when the connection is lost (or
+  members are joined before the first one), one line when it is back;
+  kazoo's own retry chatter at DEBUG; nothing from ``abandon``.
 * **join** never blocks on an unreachable ensemble: the member is created
   on the next connection. A znode of the member left by an earlier session
   (a restarted process) is replaced: one member per ``(group, host)``.
@@ -40,8 +45,6 @@ Documented choices:
 import datetime
 import functools
 import json
-import logging
-import operator
 import os
 import posixpath
 import threading
@@ -52,25 +55,12 @@ from kazoo.recipe.watchers import ChildrenWatch
 
 from hoststate import exception
 from hoststate.servicegroup.drivers import base
+from hoststate.servicegroup.drivers import zk_answers
+from hoststate.servicegroup.drivers import zk_outage
 from hoststate.servicegroup.drivers import zk_register
 from hoststate.servicegroup.drivers import zk_session
 
-LOG = logging.getLogger(__name__)
-
-# oslo.versionedobjects keeps a field's value in the attribute ``_obj_<name>``;
-# reading it through a C attrgetter, not the Python property, is what keeps
-# a bulk answer for 10,000 Service objects under a millisecond. Anything else
-# (dicts, other objects, unset fields) takes the slow, generic path.
-_HOSTS = operator.attrgetter("_obj_host")
-_TOPICS = operator.attrgetter("_obj_topic")
-
-
-def _field(service, name):
-    if hasattr(service, "obj_get"):
-        return service.obj_get(name)
-    if hasattr(service, "get"):
-        return service.get(name)
-    return getattr(service, name, None)
+LOG = zk_outage.LOG
 
 
 class ZooKeeperDriver(base.Driver):
@@ -90,6 +80,8 @@ class ZooKeeperDriver(base.Driver):
         self._root = "/" + zk_conf.sg_prefix.strip("/")
         self._timeout = zk_conf.recv_timeout / 1000.0
         self._retry_interval = zk_conf.sg_retry_interval
+        #: seconds the constructor waits for a first connection
+        self.connect_wait = zk_session.first_connection_wait(self._timeout)
         self._joined = {}          # (group, member) -> znode data
         self._members = {}         # group -> frozenset, read this connection
         self._watches = {}         # group -> ChildrenWatch of this connection
@@ -108,15 +100,14 @@ class ZooKeeperDriver(base.Driver):
         #: what a failed or timed-out kazoo call raises
         self._io_errors = (kazoo_exc.KazooException,
                            client.handler.timeout_exception)
-        self._address = zk_conf.address if self._owns_client else "(given)"
+        self._outage = zk_outage.Outage(
+            zk_outage.servers_of(client), zk_session.retry_gap(conf),
+            self._timeout, zk_outage.kazoo_log_of(client))
         client.add_listener(self._on_state)
         if client.connected:
             self._on_state(KazooState.CONNECTED)
         else:
-            client.start_async().wait(self._timeout)
-            if not client.connected:
-                LOG.warning("ZooKeeper at %s not reachable yet; retrying",
-                            self._address)
+            client.start_async().wait(self.connect_wait)
 
     # --- paths and helpers -------------------------------------------------
 
@@ -140,35 +131,36 @@ class ZooKeeperDriver(base.Driver):
             raise self._unavailable("the driver is stopped")
         state = self._client.state
         if state != KazooState.CONNECTED:
-            raise self._unavailable(
-                f"not connected to ZooKeeper at {self._address} "
-                f"(session {state})")
+            raise self._unavailable(self._outage.reason(state))
 
     # --- session events ----------------------------------------------------
 
     def _on_state(self, state):
         """kazoo's state listener: runs on its connection thread, no I/O."""
+        if self._stopped:
+            return
         if state == KazooState.CONNECTED:
-            if not self._stopped:
-                self._client.handler.spawn(self._recover)
+            self._client.handler.spawn(self._recover, self._outage.up())
             return
         with self._cache_lock:  # SUSPENDED or LOST: caches may miss events
             self._epoch += 1
             self._members.clear()
             self._watches.clear()
+        self._outage.down(state, len(self._joined))
 
-    def _recover(self):
-        """After (re)connection: re-create lost members, re-read groups."""
+    def _recover(self, recovery=None):
+        """After (re)connection: re-create lost members, re-read groups,
+        then say the outage ended (``recovery``, see zk_outage)."""
         with self._member_lock:
             joined = list(self._joined)
         failed = self._register(joined)
-        if failed:
-            LOG.warning("Could not re-join %d members after reconnecting: %s",
-                        len(failed), next(iter(failed.values())))
+        if failed and self._connected():  # else the next outage tells it
+            self._retry_later(failed)
         with self._cache_lock:
             wanted = list(self._wanted)
         for group in wanted:
             self._start_read(group)
+        self._outage.report(recovery, len(joined) - len(failed))
 
     # --- membership --------------------------------------------------------
 
@@ -184,14 +176,21 @@ class ZooKeeperDriver(base.Driver):
             for member, group, _ in members}
         with self._member_lock:
             self._joined.update(joined)
+            count = len(self._joined)
         if not self._connected():
+            self._outage.warn(count)  # once per outage
             return  # _recover registers them on connection
         failed = self._register(list(joined))
-        if failed:
-            LOG.warning("Joining %d members failed (%s); retrying every %s s",
-                        len(failed), next(iter(failed.values())),
-                        self._retry_interval)
-            self._client.handler.spawn(self._retry_register, list(failed))
+        if failed and self._connected():  # else the outage tells it
+            self._retry_later(failed)
+
+    def _retry_later(self, failed):
+        """One warning for members whose znode could not be made while
+        connected, then retries every sg_retry_interval (quietly)."""
+        LOG.warning("Joining %d members failed (%s); retrying every %s s",
+                    len(failed), next(iter(failed.values())),
+                    self._retry_interval)
+        self._client.handler.spawn(self._retry_register, list(failed))
 
     def _retry_register(self, keys):
         while keys and not self._stopped:
@@ -200,7 +199,9 @@ class ZooKeeperDriver(base.Driver):
                 return  # _recover registers them on the next connection
             keys = list(self._register(keys))
             if keys:
-                LOG.warning("Joining %d members failed again", len(keys))
+                LOG.debug("Joining %d members failed again", len(keys))
+            else:
+                LOG.info("Joined the members that had failed")
 
     def _register(self, keys):
         """Make sure our ephemeral znodes of the joined ``keys`` exist;
@@ -296,8 +297,8 @@ class ZooKeeperDriver(base.Driver):
             with self._cache_lock:
                 if epoch == self._epoch:
                     self._watches[group] = watch
-        except self._io_errors as exc:
-            LOG.info("Reading members of %s failed: %s", group, exc)
+        except self._io_errors as exc:  # the reader raises Unavailable
+            LOG.debug("Reading members of %s failed: %s", group, exc)
         finally:
             with self._cache_lock:
                 self._pending.pop(group, None)
@@ -314,35 +315,18 @@ class ZooKeeperDriver(base.Driver):
     # --- the checker's side ------------------------------------------------
 
     def is_up(self, service):
-        return _field(service, "host") in self._group_members(
-            _field(service, "topic"))
+        return zk_answers.is_up(service, self._group_members)
 
     def are_up(self, services):
-        if not isinstance(services, list):
-            services = list(services)
-        if not services:
-            return []
-        try:
-            topics = set(map(_TOPICS, services))
-            if len(topics) == 1:
-                members = self._group_members(topics.pop())
-                return list(map(members.__contains__,
-                                map(_HOSTS, services)))
-            caches = {topic: self._group_members(topic) for topic in topics}
-            return [host in caches[topic] for topic, host in
-                    zip(map(_TOPICS, services), map(_HOSTS, services))]
-        except AttributeError:
-            pass  # not versioned objects, or host/topic unset
-        keys = [(_field(s, "topic"), _field(s, "host")) for s in services]
-        caches = {t: self._group_members(t) for t in {t for t, _ in keys}}
-        return [host in caches[topic] for topic, host in keys]
+        return zk_answers.are_up(services, self._group_members)
 
     def get_all(self, group):
         return sorted(self._group_members(group))
 
     def updated_time(self, service):
         self._require_connected()
-        group, host = _field(service, "topic"), _field(service, "host")
+        group = zk_answers.field(service, "topic")
+        host = zk_answers.field(service, "host")
         if group is None or host is None:
             return None
         path = self._path(group, host)
@@ -380,19 +364,27 @@ class ZooKeeperDriver(base.Driver):
         if not zk_session.can_sever(self._client):
             raise TypeError("abandon needs a KazooClient whose handler is a "
                             "zk_session.SeverableHandler")
+        self._stopped = True  # a crash says nothing of the cut (zk_outage)
+        self._outage.silence()
         with self._member_lock:
             self._joined.clear()
         self._client.handler.sever()
         self._shut_down()
 
     def _shut_down(self):
+        """Forget everything; an unconnected client of ours is cut first
+        (no session to close), so its stop never waits for an attempt in
+        progress (a one-shot reader with ZooKeeper down)."""
         self._stopped = True
+        self._outage.silence()
         self._client.remove_listener(self._on_state)
         with self._cache_lock:
             self._epoch += 1
             self._members.clear()
             self._watches.clear()
         if self._owns_client:
+            if not self._client.connected:
+                self._client.handler.sever()
             try:
                 self._client.stop()
             finally:
