@@ -14,6 +14,12 @@ libvirt-style host). Hosts are spread round-robin over three availability
 zones (``az1``..``az3``, one aggregate each); pinned and GPU hosts are also
 in the ``pinned`` and ``gpu`` aggregates, and every host is in one of
 twenty ``rack<N>`` aggregates.
+
+Per host on average (by share): 62 vCPUs, 489 GiB of memory and 3.4 TB
+of disk. With Nova's initial allocation ratios (4.0 for vCPUs, 1.0 for
+memory and disk) memory and disk run out long before vCPUs for the
+request mix of ``workload``: a host holds about 47 instances when full,
+the default run's 100 hosts about 4,700.
 """
 import dataclasses
 import json

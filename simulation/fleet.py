@@ -3,10 +3,8 @@
 Agents are ``ComputeAgent``s over a FakeDriver, the same class ``hoststate
 compute`` runs. What a simulation adds:
 
-* **seeding**: the services, nodes and aggregates of thousands of hosts
-  are inserted in bulk, with the node rows a new agent would create
-  (``periodic.baseline`` of the driver's inventory), so a cloud of
-  100,000 hosts exists in seconds;
+* **seeding** (``seed``): the rows of every host, and the pre-filled
+  instances, inserted in bulk;
 * **lazy start**: an agent starts (``ComputeAgent.start``: finds its
   service and node, recounts) the first time it has work: an instance to
   adopt, one to delete, or its periodic update;
@@ -21,23 +19,18 @@ import heapq
 import logging
 import threading
 import time
-import uuid as uuid_lib
 
-import sqlalchemy as sa
-
-from hoststate.db import api as db_api
-from hoststate.db import schema
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import service as service_obj
 from hoststate.objects import states
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
-from hoststate.resource_tracker import periodic
 from hoststate.servicegroup import api as sg_api
 from hoststate.simulation import cloud
+from hoststate.simulation import seed as seed_mod
+from hoststate.simulation import threads
 
 LOG = logging.getLogger(__name__)
-_CHUNK = 2000
 
 
 class Fleet:
@@ -50,8 +43,10 @@ class Fleet:
         self.victims = set(victims)
         self.agents = {}
         self.dead = set()
-        #: instance uuid -> (Instance, host) of instances alive on agents
+        #: instance uuid -> (Instance, host) of the living instances that
+        #: will be deleted; those that live through the run are counted
         self.instances = {}
+        self.permanent = 0
         self.liveness = None
         self.victim_liveness = None
         self._stop = threading.Event()
@@ -61,56 +56,17 @@ class Fleet:
         self._due = []
         self._lock = threading.Lock()
         self.periodic_updates = 0
+        #: instances placed before the run (they live through it)
+        self.prefilled = 0
 
     # --- the database ---------------------------------------------------------
 
-    def seed(self):
-        """Insert every host's service and node, and the aggregates."""
-        engine = db_api.engine_of(self.context)
-        hosts = list(self.hosts.values())
-        baselines = {m.name: self._baseline(m) for m in cloud.MODELS}
-        now = db_api.utcnow()
-        with engine.begin() as conn:
-            for part in _chunks(hosts):
-                conn.execute(sa.insert(schema.services), [dict(
-                    uuid=_uuid5("service", h.host), host=h.host,
-                    binary=service_obj.COMPUTE_BINARY,
-                    topic=service_obj.COMPUTE_TOPIC, disabled=False,
-                    forced_down=False, report_count=0, created_at=now,
-                    updated_at=now, last_seen_up=now) for h in part])
-            ids = dict(conn.execute(sa.select(schema.services.c.host,
-                                              schema.services.c.id)).all())
-            for part in _chunks(hosts):
-                conn.execute(sa.insert(schema.compute_nodes), [dict(
-                    baselines[h.model.name], uuid=h.node_uuid, host=h.host,
-                    hypervisor_hostname=h.nodename, service_id=ids[h.host],
-                    created_at=now, updated_at=now) for h in part])
-            self._seed_aggregates(conn, now)
-
-    def _baseline(self, model):
-        host = cloud.SimHost("model", model, cloud.ZONES[0], 0)
-        resources = fake_driver.FakeDriver(
-            {host.nodename: cloud.inventory(host)}).get_available_resource(
-                host.nodename)
-        node = periodic.baseline(self.conf, resources, None)
-        values = node._column_values(
-            n for n in node.fields if node.obj_attr_is_set(n))
-        for name in ("uuid", "host", "hypervisor_hostname", "service_id"):
-            values.pop(name, None)
-        return values
-
-    def _seed_aggregates(self, conn, now):
-        for name, members, metadata in cloud.aggregates(list(self.hosts.values())):
-            aggregate_id = conn.execute(sa.insert(schema.aggregates).values(
-                uuid=_uuid5("aggregate", name), name=name,
-                created_at=now)).inserted_primary_key[0]
-            for part in _chunks(members):
-                conn.execute(sa.insert(schema.aggregate_hosts), [dict(
-                    host=h, aggregate_id=aggregate_id, created_at=now)
-                    for h in part])
-            conn.execute(sa.insert(schema.aggregate_metadata), [dict(
-                aggregate_id=aggregate_id, key=k, value=v, created_at=now)
-                for k, v in metadata.items()])
+    def seed(self, prefill=0.0, seed=0):
+        """Insert every host's service and node, the aggregates and the
+        pre-filled instances (see ``seed``); their number."""
+        self.prefilled = seed_mod.seed(self.context, self.conf,
+                                       list(self.hosts.values()), prefill, seed)
+        return self.prefilled
 
     # --- liveness -----------------------------------------------------------------
 
@@ -165,28 +121,44 @@ class Fleet:
     def is_dead(self, host):
         return host in self.dead
 
-    def adopt(self, instance_uuid, host, nodename):
+    def adopt(self, instance_uuid, host, nodename, deletable=True):
         """The agent takes the instance the scheduler placed on its node:
-        its tracker adopts the scheduler's claim (nothing is written)."""
+        its tracker adopts the scheduler's claim (nothing is written).
+        Only an instance that will be deleted is kept (about 4 KiB each),
+        the others are counted."""
         agent = self.agent(host)
         instance = instance_obj.Instance.get_by_uuid(self.context,
                                                      instance_uuid)
         with agent.instance_claim(instance, nodename):
             pass                # a hypervisor would spawn it here
-        self.instances[instance_uuid] = (instance, host)
+        if deletable:
+            self.instances[instance_uuid] = (instance, host)
+        else:
+            self.permanent += 1
+
+    def living(self):
+        """Instances alive on the agents, pre-filled ones included."""
+        return len(self.instances) + self.permanent + self.prefilled
 
     def delete(self, instance_uuid):
-        """Delete an instance on its agent: usage given back, row deleted.
+        """Delete an instance on its agent: row deleted, usage given back.
         False when its agent is dead (the instance stays, as Nova's would
-        until the host comes back)."""
+        until the host comes back).
+
+        In this order, as Nova's compute manager does: a periodic recount
+        between the two steps then finds the instance gone and counts
+        without it (the give-back after it finds nothing to give). The
+        other order leaves a window in which a recount counts the deleted
+        instance back onto its node, after its usage was given back.
+        """
         instance, host = self.instances[instance_uuid]
         if host in self.dead:
             return False
         agent = self.agent(host)
-        instance.vm_state = states.DELETED
+        instance.destroy()
+        instance.vm_state = states.DELETED      # destroy read the row back
         instance.task_state = None
         agent.tracker(instance.node).update_usage(instance)
-        instance.destroy()
         del self.instances[instance_uuid]
         return True
 
@@ -228,19 +200,14 @@ class Fleet:
                 LOG.warning("periodic update of %s: %s", host, errors)
 
     def stop(self):
+        """Stop the periodic updates and the heartbeats; the names of the
+        threads still running (a recount stuck in the database) after
+        ``threads.STOP_TIMEOUT_S``: nobody may read the report's figures
+        while one of them can still write."""
         self._stop.set()
-        if self._periodic is not None:
-            self._periodic.join(timeout=30)
+        stuck = threads.stop_all([self._periodic])
         for liveness in (self.liveness, self.victim_liveness):
             if liveness is not None:
                 liveness.stop()
-
-
-def _chunks(items, size=_CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-def _uuid5(kind, name):
-    return str(uuid_lib.uuid5(cloud.NODE_NAMESPACE, f"{kind}:{name}"))
+        return stuck
 

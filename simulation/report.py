@@ -11,14 +11,19 @@ Definitions:
 * **over-commit check**: nodes whose stored usage exceeds total ×
   ratio for any resource, and nodes whose stored usage differs from the
   reserved amounts plus the instances placed there (both must be 0);
-* **placements vs claims**: instances the run placed against instance rows
-  the database holds as placed (living or deleted): equal when every
-  claim is accounted for.
+* **placements vs claims**: instances the run placed (and pre-filled)
+  against instance rows the database holds as placed (living or
+  deleted): equal when every claim is accounted for.
+
+``broken`` lists what breaks those rules (and background threads that
+died); ``hoststate simulate`` exits 3 when it is not empty.
 """
+import numpy as np
 import sqlalchemy as sa
 
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.simulation import prefill
 from hoststate.simulation import runner
 from hoststate.simulation import workload
 
@@ -28,12 +33,15 @@ RESOURCES = ("vcpus", "memory_mb", "disk_gb")
 def build(result, context, conf):
     """The report as a JSON-ready dict."""
     options = result.options
-    lat_ms = [x * 1000 for x in result.latencies]
+    lat_ms = np.asarray(result.latencies) * 1000
     nodes = _live_nodes(context)
     usage = _instance_usage(context)
     report = {
         "nodes": options.nodes, "requests": options.requests,
-        "seed": options.seed, "servicegroup": result.servicegroup,
+        "requests_done": result.requests_done,
+        "seed": options.seed, "prefill": options.prefill,
+        "prefilled_instances": result.prefilled,
+        "servicegroup": result.servicegroup,
         "database": result.database,
         "setup_seconds": round(result.setup_seconds, 2),
         "run_seconds": round(result.run_seconds, 2),
@@ -41,13 +49,14 @@ def build(result, context, conf):
         "placements_per_second": round(
             result.placements / result.run_seconds, 1)
         if result.run_seconds else 0.0,
+        "placements_sha256": result.placements_digest.hexdigest(),
         "no_valid_host": result.no_valid_host,
         "no_valid_host_reasons": dict(result.reasons.most_common()),
         "no_valid_host_examples": dict(sorted(result.reason_examples.items())),
         "select_latency_ms": {
             "p50": round(runner.percentile(lat_ms, 50), 3),
             "p99": round(runner.percentile(lat_ms, 99), 3),
-            "max": round(max(lat_ms), 3) if lat_ms else 0.0},
+            "max": round(float(lat_ms.max()), 3) if len(lat_ms) else 0.0},
         "deletes": result.deletes,
         "periodic_updates": result.periodic_updates,
         "utilization": _utilization(nodes, result.samples),
@@ -56,8 +65,32 @@ def build(result, context, conf):
         "overcommit": _overcommit(nodes, usage, conf),
         "claims": _claims(context, result),
         "liveness": _liveness(result, conf),
+        "background_threads_died": [
+            {"thread": d.thread, "error": d.error} for d in result.deaths],
+        "samples": result.samples,
     }
     return report
+
+
+def broken(report):
+    """What the run broke, one phrase each; empty when all is well:
+    no node over capacity, every node's usage the sum of its instances,
+    every placement one instance row, no background thread dead."""
+    over, claims = report["overcommit"], report["claims"]
+    problems = []
+    if over["overcommitted_nodes"]:
+        problems.append(f"{over['overcommitted_nodes']} nodes over capacity")
+    if over["usage_mismatched_nodes"]:
+        problems.append(f"{over['usage_mismatched_nodes']} nodes with usage "
+                        f"not matching their instances "
+                        f"({', '.join(over['examples'])})")
+    if not claims["placements_equal_claims"]:
+        problems.append(f"{claims['placed_instance_rows']:,} instance rows "
+                        f"placed for {report['placements']:,} placements "
+                        f"and {report['prefilled_instances']:,} pre-filled")
+    problems.extend(f"background thread {d['thread']} died: {d['error']}"
+                    for d in report["background_threads_died"])
+    return problems
 
 
 def _live_nodes(context):
@@ -101,7 +134,7 @@ def _utilization(nodes, samples):
              for r, u, t in zip(RESOURCES, used, totals)}
     peak = {r: round(max((s[r] for s in samples), default=0.0), 4)
             for r in RESOURCES}
-    return {"final": final, "peak": peak, "samples": samples}
+    return {"final": final, "peak": peak}
 
 
 def _fragmentation(nodes, reference):
@@ -144,7 +177,8 @@ def _claims(context, result):
         living = conn.execute(sa.select(sa.func.count()).where(
             inst.c.compute_id.is_not(None), inst.c.deleted == 0)).scalar()
     return {"placed_instance_rows": placed, "living_instances": living,
-            "placements_equal_claims": placed == result.placements,
+            "placements_equal_claims":
+                placed == result.placements + result.prefilled,
             "rescheduled_from_dead_hosts": result.rescheduled_dead}
 
 
@@ -172,6 +206,13 @@ def format_text(report):
         f"{report['requests']:,} requests, seed {report['seed']}, "
         f"servicegroup {report['servicegroup']}",
         f"  database           {report['database']}",
+    ]
+    if report["prefilled_instances"]:
+        low, high = prefill.target_range(report["prefill"])
+        lines.append(f"  pre-filled         {report['prefilled_instances']:,} "
+                     f"instances (each node to a share of its capacity "
+                     f"drawn from {low:.0%}–{high:.0%})")
+    lines += [
         f"  setup              {report['setup_seconds']:.1f} s; "
         f"run {report['run_seconds']:.1f} s",
         f"  placements         {report['placements']:,} "
@@ -179,7 +220,8 @@ def format_text(report):
         f"deleted {report['deletes']:,}",
         f"  select latency     p50 {lat['p50']:.2f} ms, p99 "
         f"{lat['p99']:.2f} ms (with the database claim)",
-        f"  no valid host      {report['no_valid_host']:,}",
+        f"  no valid host      {report['no_valid_host']:,}"
+        + _first_refusal(report["samples"]),
     ]
     examples = report["no_valid_host_examples"]
     for reason, count in report["no_valid_host_reasons"].items():
@@ -193,11 +235,32 @@ def format_text(report):
     lines.append(f"  over-commit        {over['overcommitted_nodes']} nodes "
                  f"over capacity, {over['usage_mismatched_nodes']} with usage "
                  f"not matching their instances")
+    prefilled = (f" + {report['prefilled_instances']:,} pre-filled"
+                 if report["prefilled_instances"] else "")
     lines.append(f"  claims             {claims['placed_instance_rows']:,} "
-                 f"instance rows placed = {report['placements']:,} placements: "
+                 f"instance rows placed = {report['placements']:,} placements"
+                 f"{prefilled}: "
                  f"{'yes' if claims['placements_equal_claims'] else 'NO'}")
     lines.extend(_liveness_lines(report["liveness"]))
+    lines.extend(_stop_lines(report))
     return "\n".join(lines)
+
+
+def _first_refusal(samples):
+    first = next((s for s in samples if s["no_valid_host"]), None)
+    if first is None:
+        return ""
+    return (f" (the first by request {first['request']:,}, "
+            f"{first['simulated_seconds']:,.0f} simulated seconds in)")
+
+
+def _stop_lines(report):
+    lines = [f"  background         thread {d['thread']} died: {d['error']}"
+             for d in report["background_threads_died"]]
+    if report["requests_done"] < report["requests"]:
+        lines.append(f"  stopped            after {report['requests_done']:,} "
+                     f"of {report['requests']:,} requests")
+    return lines
 
 
 def _liveness_lines(live):

@@ -7,10 +7,9 @@ import pytest
 from hoststate import conf as hs_conf
 from hoststate import context as hs_context
 from hoststate.cli import main as cmd_main
+from hoststate.db import engine as db_engine
 from hoststate.db import migration
 from hoststate.simulation import runner
-
-from support.zookeeper import zookeeper_server  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
@@ -41,20 +40,25 @@ def checked(report, requests):
                                     "usage_mismatched_nodes": 0,
                                     "examples": []}
     assert report["claims"]["placements_equal_claims"] is True
-    assert report["claims"]["placed_instance_rows"] == report["placements"]
+    assert report["claims"]["placed_instance_rows"] == \
+        report["placements"] + report["prefilled_instances"]
     assert report["placements"] + report["no_valid_host"] == requests
+    assert report["requests_done"] == requests
     assert report["claims"]["living_instances"] == \
-        report["placements"] - report["deletes"]
+        report["placements"] + report["prefilled_instances"] - \
+        report["deletes"]
+    assert report["background_threads_died"] == []
     return report
 
 
 def test_a_seeded_run_reports_what_the_database_holds(capsys, tmp_path):
-    code, out, err = simulate(capsys, "--nodes", "40", "--requests", "600",
-                              "--seed", "3", "--json",
+    code, out, err = simulate(capsys, "--nodes", "30", "--requests", "400",
+                              "--seed", "3", "--prefill", "0", "--json",
                               config=write_conf(tmp_path))
-    report = checked(json.loads(out), 600)
+    report = checked(json.loads(out), 400)
     assert code == 0, err
-    assert report["nodes"] == 40 and report["seed"] == 3
+    assert report["nodes"] == 30 and report["seed"] == 3
+    assert report["prefilled_instances"] == 0
     assert report["servicegroup"] == "db"
     assert report["database"].startswith("sqlite:///")
     assert report["deletes"] > 0
@@ -63,21 +67,44 @@ def test_a_seeded_run_reports_what_the_database_holds(capsys, tmp_path):
     final = report["utilization"]["final"]
     assert set(final) == {"vcpus", "memory_mb", "disk_gb"}
     assert all(0 < value < 1 for value in final.values())
-    assert len(report["utilization"]["samples"]) > 100
     assert report["liveness"]["killed_agents"] == 0
+
+
+def test_samples_carry_each_interval(capsys, tmp_path):
+    """A crowded pre-filled cloud: every interval's placements and
+    refusals add up to the run's, and refusals appear once it is full."""
+    code, out, err = simulate(capsys, "--nodes", "6", "--requests", "400",
+                              "--prefill", "0.8", "--json",
+                              config=write_conf(tmp_path))
+    report = checked(json.loads(out), 400)
+    assert code == 0, err
+    samples = report["samples"]
+    assert [s["request"] for s in samples] == list(range(0, 401, 2))
+    assert samples[0]["placements"] == 0 and samples[0]["instances"] == \
+        report["prefilled_instances"] > 0
+    assert sum(s["placements"] for s in samples) == report["placements"]
+    refused = {}
+    for sample in samples:
+        for reason, count in sample["no_valid_host"].items():
+            refused[reason] = refused.get(reason, 0) + count
+    assert refused == report["no_valid_host_reasons"] and refused
+    timed = [s["select_latency_ms"] for s in samples[1:]]
+    assert all(0 < t["p50"] <= t["p99"] for t in timed)
+    assert samples[-1]["instances"] == \
+        report["claims"]["living_instances"]
 
 
 def test_the_text_report_names_every_figure(capsys, tmp_path):
     code, out, _ = simulate(capsys, "--nodes", "20", "--requests", "200",
-                            config=write_conf(tmp_path))
+                            "--prefill", "0.5", config=write_conf(tmp_path))
     assert code == 0
     lines = out.splitlines()
     assert lines[0] == ("hoststate simulate: 20 nodes, 200 requests, seed 0, "
                         "servicegroup db")
     labels = [line.split()[0] for line in lines[1:] if line.startswith("  ")
               and not line.startswith("    ")]
-    assert labels == ["database", "setup", "placements", "select",
-                      "no", "resource", "over-commit", "claims"]
+    assert labels == ["database", "pre-filled", "setup", "placements",
+                      "select", "no", "resource", "over-commit", "claims"]
     assert "  over-commit        0 nodes over capacity, 0 with usage not " \
            "matching their instances" in lines
 
@@ -86,7 +113,7 @@ def test_a_crowded_cloud_refuses_with_reasons(capsys, tmp_path):
     """Five hosts cannot take 400 requests: NoValidHost, each with the
     filter that removed the last hosts, and still no over-commit."""
     code, out, _ = simulate(capsys, "--nodes", "5", "--requests", "400",
-                            "--seed", "1", "--json",
+                            "--seed", "1", "--prefill", "0", "--json",
                             config=write_conf(tmp_path))
     report = checked(json.loads(out), 400)
     assert code == 0
@@ -99,7 +126,7 @@ def test_a_crowded_cloud_refuses_with_reasons(capsys, tmp_path):
                for reason in report["no_valid_host_reasons"])
 
 
-def _run(context, nodes, requests, seed, kill=0):
+def _run(context, nodes, requests, seed, kill=0, prefill=0.0):
     conf = hs_conf.CONF
     conf.set_default("enabled_filters", runner.FILTERS, "filter_scheduler")
     conf.set_override("report_interval", 1)
@@ -107,7 +134,7 @@ def _run(context, nodes, requests, seed, kill=0):
     try:
         return runner.Simulation(context, conf, runner.Options(
             nodes=nodes, requests=requests, seed=seed,
-            kill_agents=kill)).run()
+            kill_agents=kill, prefill=prefill)).run()
     finally:
         conf.clear_default("enabled_filters", "filter_scheduler")
         conf.clear_override("report_interval")
@@ -115,21 +142,26 @@ def _run(context, nodes, requests, seed, kill=0):
 
 
 def _fresh_context(tmp_path, name):
-    from hoststate.db import engine as db_engine
     engine = db_engine.create_engine(f"sqlite:///{tmp_path}/{name}.sqlite")
     migration.sync(engine)
     return hs_context.get_admin_context(engine=engine)
 
 
 def test_the_same_seed_gives_the_same_placements(tmp_path):
-    first = _run(_fresh_context(tmp_path, "a"), 30, 400, seed=11)
-    second = _run(_fresh_context(tmp_path, "b"), 30, 400, seed=11)
-    other = _run(_fresh_context(tmp_path, "c"), 30, 400, seed=12)
-    assert first.placed_on == second.placed_on
-    assert len(first.placed_on) > 300
-    assert first.placed_on != other.placed_on
+    first = _run(_fresh_context(tmp_path, "a"), 15, 150, seed=11, prefill=0.5)
+    second = _run(_fresh_context(tmp_path, "b"), 15, 150, seed=11,
+                  prefill=0.5)
+    other = _run(_fresh_context(tmp_path, "c"), 15, 150, seed=12, prefill=0.5)
+    assert first.placements > 120 and first.prefilled > 150
+    assert (first.placements, first.prefilled) == \
+        (second.placements, second.prefilled)
+    assert first.placements_digest.hexdigest() == \
+        second.placements_digest.hexdigest()
+    assert first.placements_digest.hexdigest() != \
+        other.placements_digest.hexdigest()
 
 
+@pytest.mark.slow
 def test_killed_agents_are_seen_down_and_never_chosen_after(tmp_path):
     context = _fresh_context(tmp_path, "kill")
     result = _run(context, 30, 1500, seed=5, kill=4)
@@ -148,12 +180,15 @@ def test_simulates_on_a_database_server(capsys, tmp_path, empty_database):
     assert code == 0, err
     report = checked(json.loads(out), 300)
     assert report["database"].startswith(empty_database.backend)
+    assert report["prefilled_instances"] > 0
 
 
+@pytest.mark.slow
 def test_memcached_liveness_detects_killed_agents(capsys, tmp_path):
     code, out, err = simulate(capsys, "--nodes", "20", "--requests", "800",
                               "--servicegroup", "mc", "--kill-agents", "2",
-                              "--json", config=write_conf(tmp_path))
+                              "--prefill", "0", "--json",
+                              config=write_conf(tmp_path))
     report = checked(json.loads(out), 800)
     assert code == 0, err
     assert report["servicegroup"] == "mc"
@@ -161,21 +196,22 @@ def test_memcached_liveness_detects_killed_agents(capsys, tmp_path):
     assert report["liveness"]["chosen_after_detection"] == 0
 
 
+@pytest.mark.slow
 def test_zookeeper_liveness_detects_killed_agents(
-        capsys, tmp_path, zookeeper_server):  # noqa: F811
+        capsys, tmp_path, zookeeper_server):
     config = write_conf(tmp_path, f"[zookeeper]\naddress = "
                                   f"{zookeeper_server.address}\n"
                                   f"recv_timeout = 2000\n")
     code, out, err = simulate(capsys, "--nodes", "20", "--requests", "800",
                               "--servicegroup", "zk", "--kill-agents", "2",
-                              "--json", config=config)
+                              "--prefill", "0", "--json", config=config)
     report = checked(json.loads(out), 800)
     assert code == 0, err
     assert report["liveness"]["detected"] == 2
     assert report["liveness"]["chosen_after_detection"] == 0
 
 
-def test_plot_draws_a_png(capsys, tmp_path):
+def test_plot_draws_the_series(capsys, tmp_path):
     target = tmp_path / "utilization.png"
     code, out, _ = simulate(capsys, "--nodes", "10", "--requests", "100",
                             "--plot", str(target), config=write_conf(tmp_path))
@@ -184,18 +220,14 @@ def test_plot_draws_a_png(capsys, tmp_path):
     assert out.splitlines()[-1] == f"  plot               {target}"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--nodes", "0"], "--nodes must be a positive integer, not '0'"),
-    (["--requests", "x"], "--requests must be a positive integer, not 'x'"),
-    (["--kill-agents", "-1"],
-     "--kill-agents must be an integer of 0 or more, not '-1'"),
-    (["--servicegroup", "redis"], "invalid choice: 'redis'"),
-])
-def test_bad_arguments_are_usage_errors(capsys, argv, message):
-    with pytest.raises(SystemExit) as done:
-        cmd_main.main(["simulate", *argv])
-    assert done.value.code == 2
-    assert message in capsys.readouterr().err
+def test_a_json_report_names_its_plot(capsys, tmp_path):
+    target = tmp_path / "run.svg"
+    code, out, _ = simulate(capsys, "--nodes", "5", "--requests", "30",
+                            "--plot", str(target), "--json",
+                            config=write_conf(tmp_path))
+    assert code == 0
+    assert json.loads(out)["plot"] == str(target)
+    assert target.read_text().lstrip().startswith("<?xml")
 
 
 def test_more_victims_than_nodes_is_refused(capsys):
