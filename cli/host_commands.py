@@ -14,7 +14,6 @@ scheduler obeys.
 from hoststate import exception
 from hoststate.cli import inventory
 from hoststate.cli import output
-from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import virt_drivers
 
@@ -23,6 +22,9 @@ MAX_REASON_LENGTH = 255
 #: Compare-and-swap attempts of a status change racing with heartbeats.
 STATUS_ATTEMPTS = 3
 _FLAGS = {"enable": True, "disable": False}
+#: fields of what host-update and host-action print
+UPDATE_FIELDS = ("host", "status", "maintenance_mode")
+ACTION_FIELDS = ("host", "power_action")
 
 
 class HostOperationNotSupported(exception.HoststateError):
@@ -41,13 +43,13 @@ def add_commands(commands):
         "host-list", help="list hosts with their services and zones")
     hosts.add_argument("--zone", help="only hosts in this availability "
                                       "zone (none if it does not exist)")
-    output.add_format_option(hosts)
+    output.add_format_option(hosts, inventory.HostRow)
     hosts.set_defaults(handler=host_list_command)
 
     describe = commands.add_parser(
         "host-describe", help="a host's capacity, usage and usage by project")
     describe.add_argument("host", metavar="HOST")
-    output.add_format_option(describe)
+    output.add_format_option(describe, inventory.HostResource)
     describe.set_defaults(handler=host_describe_command)
 
     update = commands.add_parser(
@@ -61,7 +63,7 @@ def add_commands(commands):
                         help="maintenance mode, through the virt driver")
     update.add_argument("--reason", help="why, with --status disable "
                         f"(at most {MAX_REASON_LENGTH} characters)")
-    output.add_format_option(update)
+    output.add_format_option(update, UPDATE_FIELDS, listing=False)
     update.set_defaults(handler=host_update_command, usage_error=update.error)
 
     action = commands.add_parser(
@@ -69,7 +71,7 @@ def add_commands(commands):
                             "the virt driver of the machine this runs on")
     action.add_argument("host", metavar="HOST")
     action.add_argument("action", choices=driver_api.HOST_POWER_ACTIONS)
-    output.add_format_option(action)
+    output.add_format_option(action, ACTION_FIELDS, listing=False)
     action.set_defaults(handler=host_action_command)
 
 
@@ -117,7 +119,8 @@ def update_host(context, conf, host, enabled=None, maintenance=None,
     for what was not asked."""
     service = inventory.compute_service(context, host)
     driver = virt_drivers.load_driver(conf)
-    result = {"host": host, "status": None, "maintenance_mode": None}
+    result = dict.fromkeys(UPDATE_FIELDS)
+    result["host"] = host
     if maintenance is not None:
         result["maintenance_mode"] = _call_driver(
             conf, host, "maintenance mode", driver.host_maintenance_mode,
@@ -140,6 +143,7 @@ def set_service_enabled(context, service_id, enabled, reason=None):
     """Enable (clearing the reason) or disable the service, by
     compare-and-swap; a heartbeat saved in between makes it re-read and
     try again, up to STATUS_ATTEMPTS times."""
+    from hoststate.objects import service as service_obj    # writes only
     for _ in range(STATUS_ATTEMPTS):
         service = service_obj.Service.get_by_id(context, service_id)
         service.disabled = not enabled
@@ -166,8 +170,8 @@ def power_action(context, conf, host, action):
     {host, power_action}."""
     inventory.compute_service(context, host)
     driver = virt_drivers.load_driver(conf)
-    return {"host": host, "power_action": _call_driver(
-        conf, host, action, driver.host_power_action, action)}
+    return dict(zip(ACTION_FIELDS, (host, _call_driver(
+        conf, host, action, driver.host_power_action, action))))
 
 
 def _call_driver(conf, host, operation, method, *arguments):

@@ -11,8 +11,6 @@ import sqlalchemy as sa
 
 from hoststate.cli import inventory
 from hoststate.db import schema
-from hoststate.objects import compute_node as cn_obj
-from hoststate.objects import service as service_obj
 
 _NODES = schema.compute_nodes
 _SERVICES = schema.services
@@ -140,12 +138,13 @@ def show_hypervisor(context, conf, key):
     """The detail of one hypervisor, by name, uuid or id. Allocation
     ratios are the effective ones (a stored 0.0 or None reads as the
     configured ratio, as the scheduler reads it)."""
+    from hoststate.objects import compute_node as cn_obj    # its ratios
     node = cn_obj.ComputeNode.get_by_id(context, find_node_id(context, key))
     service = inventory.compute_services(context, [node.host]).get(node.host)
     if service is None:
         raise inventory.HypervisorNotFound(
             node=key, detail=f": its host {node.host} has no "
-                             f"{service_obj.COMPUTE_BINARY} service")
+                             f"{inventory.COMPUTE_BINARY} service")
     states, warnings = _states_by_host(context, conf, {node.host: service})
     detail = HypervisorDetail(
         **{name: node.obj_get(name) for name in _COPIED_NODE_FIELDS},
@@ -170,7 +169,7 @@ def hypervisor_stats(context):
     services out: their capacity cannot be scheduled to)."""
     joined = _NODES.join(_SERVICES, sa.and_(
         _SERVICES.c.host == _NODES.c.host, _SERVICES.c.deleted == 0,
-        _SERVICES.c.binary == service_obj.COMPUTE_BINARY,
+        _SERVICES.c.binary == inventory.COMPUTE_BINARY,
         _SERVICES.c.disabled == sa.false()))
     row = inventory.read(context, sa.select(
         sa.func.count(),

@@ -35,14 +35,17 @@ from hoststate import conf as hs_conf
 from hoststate import exception
 from hoststate.cli import common
 from hoststate.db import api as db_api
+from hoststate.db import engine as db_engine
 from hoststate.db import schema
-from hoststate.objects import aggregate as aggregate_obj
-from hoststate.objects import service as service_obj
-from hoststate.servicegroup import api as sg_api
 
 #: Zone of every service that is not a compute service (Nova's default
 #: ``internal_service_availability_zone``).
 INTERNAL_ZONE = "internal"
+#: Nova's names, from the schema: the views read rows without importing
+#: the versioned objects, whose import (oslo.messaging and all behind it)
+#: would double a view's start.
+COMPUTE_BINARY = schema.COMPUTE_BINARY
+AZ_KEY = schema.AZ_KEY
 UP, DOWN, UNKNOWN = "up", "down", "unknown"
 ENABLED, DISABLED = "enabled", "disabled"
 
@@ -56,10 +59,6 @@ MAX_ID = 2 ** 31 - 1
 
 class SchemaMissing(exception.DBError):
     msg_fmt = "database %(url)s %(reason)s (run hoststate db sync)"
-
-
-class DatabaseUnreachable(exception.DBError):
-    msg_fmt = "cannot reach database %(url)s: %(reason)s"
 
 
 class HostNotFound(exception.NotFound):
@@ -135,18 +134,20 @@ def require_schema(context):
     """Return ``context`` once its database holds every hoststate table,
     so a fresh or outdated database says "run hoststate db sync" instead of
     failing on the first missing table; an SQLite file that does not exist
-    is not created (as connecting would)."""
+    is not created (as connecting would). A database that cannot be used
+    is :class:`hoststate.db.engine.DatabaseUnavailable` saying why."""
     engine = db_api.engine_of(context)
-    url = engine.url.render_as_string(hide_password=True)
-    database = engine.url.database
-    if (engine.url.get_backend_name() == "sqlite" and database
-            and database != ":memory:" and not os.path.exists(database)):
+    url = db_engine.shown(engine.url)
+    db_engine.require_sqlite_directory(engine.url)
+    if (engine.url.get_backend_name() == "sqlite"
+            and not db_engine.is_sqlite_memory(engine.url)
+            and not os.path.exists(engine.url.database)):
         raise SchemaMissing(url=url, reason="does not exist")
     try:
         with engine.connect() as conn:
             present = set(sa.inspect(conn).get_table_names())
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-        raise DatabaseUnreachable(url=url, reason=_first_line(exc)) from None
+        raise db_engine.explain_error(exc, engine.url) from exc
     missing = sorted(set(schema.metadata.tables) - present)
     if len(missing) == len(schema.metadata.tables):
         raise SchemaMissing(url=url, reason="has no hoststate schema")
@@ -154,11 +155,6 @@ def require_schema(context):
         raise SchemaMissing(url=url, reason="lacks table(s) "
                             + ", ".join(missing))
     return context
-
-
-def _first_line(exc):
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read(context, query):
@@ -174,7 +170,7 @@ def host_zones(context):
     hosts, meta = schema.aggregate_hosts, schema.aggregate_metadata
     rows = read(context, sa.select(hosts.c.host, meta.c.value)
                 .join(meta, meta.c.aggregate_id == hosts.c.aggregate_id)
-                .where(meta.c.key == aggregate_obj.AZ_KEY))
+                .where(meta.c.key == AZ_KEY))
     found = {}
     for host, zone in rows:
         found.setdefault(host, set()).add(zone)
@@ -183,7 +179,7 @@ def host_zones(context):
 
 def zone_of(service, zones, conf):
     """The zone a service is shown in (see the module docstring)."""
-    if service["binary"] != service_obj.COMPUTE_BINARY:
+    if service["binary"] != COMPUTE_BINARY:
         return INTERNAL_ZONE
     return zones.get(service["host"], conf.default_availability_zone)
 
@@ -194,6 +190,7 @@ def service_states(context, conf, services):
     (states, warnings)."""
     if not services:
         return [], ()
+    from hoststate.servicegroup import api as sg_api   # only when asked
     try:
         api = sg_api.API(conf, context)
         try:
@@ -215,7 +212,7 @@ def compute_services(context, hosts=None):
     only, when given)."""
     query = sa.select(_SERVICES).where(
         _SERVICES.c.deleted == 0,
-        _SERVICES.c.binary == service_obj.COMPUTE_BINARY)
+        _SERVICES.c.binary == COMPUTE_BINARY)
     if hosts is not None:
         query = query.where(_SERVICES.c.host.in_(sorted(set(hosts))))
     return {row.host: dict(row._mapping) for row in read(context, query)}

@@ -1,46 +1,115 @@
-"""How the operator views print: aligned tables for people, JSON for scripts.
+"""How the views print, with the OpenStack client's options.
 
-Every view command takes ``--format table|json`` (default ``table``).
+Every view command (host-list, host-describe, service-list,
+hypervisor-list/show/stats, host-update, host-action, config show) takes:
 
-A *listing* (host-list, host-describe, service-list, hypervisor-list) is a
-list of dataclass records, all of one type:
+* ``-f/--format table|json|yaml|csv|value`` (default ``table``);
+* ``-c/--column NAME``, repeated: only these columns (fields), in this
+  order; a name the view does not have is a one-line usage error (exit 2)
+  listing the ones it has, raised before anything is read or changed;
+* ``--quote all|minimal|none|nonnumeric`` for csv (default nonnumeric, as
+  the OpenStack client: text quoted, numbers not);
+
+and a *listing* also ``--sort-column NAME`` (repeated: by the first, then
+the next ...) with ``--sort-ascending`` (the default) or
+``--sort-descending``. Missing values sort last when ascending.
+
+A *listing* (host-list, host-describe, service-list, hypervisor-list,
+config show) is a list of dataclass records, all of one type:
 
 * table: a header line of the field names, then one line per record, the
   columns separated by two spaces and padded to the widest cell;
 * json: an array with one object per record, its keys the field names in
   the dataclass's order (the same order as the table's columns); an empty
-  listing is ``[]``.
+  listing is ``[]``;
+* yaml: the same data as json, as a YAML sequence of mappings;
+* csv: a header of the field names, then one line per record;
+* value: one line per record, its cells separated by single spaces, no
+  header.
 
-A *record* (hypervisor-show, hypervisor-stats, host-update, host-action) is
-one dataclass or dict:
+A *record* (hypervisor-show, hypervisor-stats, host-update, host-action)
+is one dataclass or dict:
 
 * table: two columns, ``field`` and ``value``, one line per field;
-* json: one object, keys in field order.
+* json: one object, keys in field order; yaml: one mapping;
+* csv: a header of the field names and one line of values;
+* value: one value per line.
 
-Values: in JSON, numbers and booleans stay typed, a missing value is
-``null``, a time is ISO 8601 (naive UTC, as stored: ``2024-05-01T12:00:00``
-with microseconds when it has some), a document (``cpu_info``) stays an
-object. In a table, a missing value is ``-``, a time is ISO 8601 to the
-second, a document is compact JSON with sorted keys. JSON is indented by
-two spaces and ends with a newline.
+Values: in json and yaml, numbers and booleans stay typed, a missing value
+is ``null``, a time is ISO 8601 (naive UTC, as stored:
+``2024-05-01T12:00:00`` with microseconds when it has some), a document
+(``cpu_info``) stays an object. In table and value, a missing value is
+``-``, a time is ISO 8601 to the second, a document is compact JSON with
+sorted keys. csv writes a missing value as an empty field, a time in full
+ISO 8601 and a document as compact JSON. JSON is indented by two spaces
+and ends with a newline.
 """
+import csv
 import dataclasses
 import datetime
 import json
 import sys
 
-from hoststate.cli import common
+from hoststate.cli import failures
 
-FORMATS = ("table", "json")
+FORMATS = ("table", "json", "yaml", "csv", "value")
+QUOTING = {"all": csv.QUOTE_ALL, "minimal": csv.QUOTE_MINIMAL,
+           "none": csv.QUOTE_NONE, "nonnumeric": csv.QUOTE_NONNUMERIC}
 #: How a table shows a missing value.
 MISSING = "-"
 
 
-def add_format_option(parser):
-    parser.add_argument(
-        "--format", choices=FORMATS, default="table",
-        help="table (aligned columns, the default) or json (for scripts; "
-             "see hoststate.cli.output for the shape)")
+class UnknownColumn(failures.UsageError):
+    msg_fmt = "%(option)s %(column)s: no such column; this view has %(known)s"
+
+
+def add_format_option(parser, fields, listing=True):
+    """The output options on a view's ``parser``; ``fields`` are the
+    view's column names (or its record dataclass), ``listing`` whether it
+    prints a list of records (which can be sorted)."""
+    if dataclasses.is_dataclass(fields):
+        fields = _fields(fields)
+    parser.set_defaults(view_fields=tuple(fields))
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-f", "--format", choices=FORMATS, default="table",
+        help="table (aligned columns, the default), json, yaml, csv or "
+             "value (space-separated, no header)")
+    group.add_argument(
+        "-c", "--column", action="append", default=[], metavar="NAME",
+        dest="columns",
+        help="only this column; repeat for more, in the order wanted "
+             f"({', '.join(fields)})")
+    group.add_argument(
+        "--quote", choices=sorted(QUOTING), default="nonnumeric",
+        help="csv: which fields are quoted (default: nonnumeric)")
+    if listing:
+        group.add_argument(
+            "--sort-column", action="append", default=[], metavar="NAME",
+            dest="sort_columns",
+            help="sort by this column; repeat to break ties with more")
+        order = group.add_mutually_exclusive_group()
+        order.add_argument("--sort-ascending", action="store_false",
+                           dest="sort_descending", default=False,
+                           help="sort in ascending order (the default)")
+        order.add_argument("--sort-descending", action="store_true",
+                           dest="sort_descending",
+                           help="sort in descending order")
+
+
+def check_options(args):
+    """Refuse an unknown ``-c`` or ``--sort-column`` before the view reads
+    or changes anything (main calls this for every view)."""
+    known = getattr(args, "view_fields", None)
+    if known is None:
+        return
+    for option, names in (("--column", args.columns),
+                          ("--sort-column", getattr(args, "sort_columns",
+                                                    []))):
+        for name in names:
+            if name not in known:
+                raise UnknownColumn(option=option, column=name,
+                                    known=", ".join(known))
 
 
 def _fields(record_type):
@@ -53,6 +122,14 @@ def _as_dict(record):
     return dict(record)
 
 
+def _chosen(args, names):
+    """The columns to print: ``-c`` ones in their order, else all."""
+    return list(args.columns) if getattr(args, "columns", None) else \
+        list(names)
+
+
+# --- cells -----------------------------------------------------------------
+
 def _table_cell(value):
     if value is None:
         return MISSING
@@ -63,34 +140,117 @@ def _table_cell(value):
     return str(value)
 
 
-def _json_default(value):
+def _csv_cell(value):
+    if value is None:
+        return ""
     if isinstance(value, datetime.datetime):
         return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return value
+
+
+def _plain(value):
+    """A JSON-compatible value (times as ISO 8601 text)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _sort_key(value):
+    """Numbers in order, before text (times and documents compare as
+    their text: a column may mix types, ``config show``'s values do);
+    missing values after everything else."""
+    if value is None:
+        return (2, 0)
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, (dict, list)):
+        return (1, json.dumps(value, sort_keys=True))
+    if isinstance(value, datetime.datetime):
+        return (1, value.isoformat())
+    return (1, str(value))
+
+
+# --- printing ----------------------------------------------------------------
+
+def print_table(headers, rows):
+    """Rows as an aligned plain-text table, one line per row."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(str(cell))) for w, cell in zip(widths, row)]
+    line = "  ".join("{:<%d}" % w for w in widths)
+    print(line.format(*headers).rstrip())
+    for row in rows:
+        print(line.format(*(str(cell) for cell in row)).rstrip())
 
 
 def _print_json(data):
-    print(json.dumps(data, indent=2, default=_json_default))
+    print(json.dumps(_plain(data), indent=2))
+
+
+def _print_yaml(data):
+    import yaml                 # only for -f yaml
+    sys.stdout.write(yaml.safe_dump(_plain(data), default_flow_style=False,
+                                    sort_keys=False, allow_unicode=True))
+
+
+def _print_csv(args, headers, rows):
+    quoting = QUOTING[getattr(args, "quote", "nonnumeric")]
+    writer = csv.writer(sys.stdout, quoting=quoting, lineterminator="\n",
+                        escapechar="\\")
+    writer.writerow(headers)
+    writer.writerows([[_csv_cell(cell) for cell in row] for row in rows])
+
+
+def _sorted(args, rows):
+    """``rows`` (dicts) sorted by ``--sort-column``s, first one first."""
+    for name in reversed(getattr(args, "sort_columns", None) or []):
+        rows = sorted(rows, key=lambda row: _sort_key(row[name]),
+                      reverse=args.sort_descending)
+    return rows
 
 
 def emit_list(args, record_type, records):
     """Print a listing of ``record_type`` records in ``args.format``."""
-    columns = _fields(record_type)
-    if args.format == "json":
-        _print_json([_as_dict(r) for r in records])
-        return
-    common.print_table(columns, [
-        [_table_cell(getattr(r, c)) for c in columns] for r in records])
+    columns = _chosen(args, _fields(record_type))
+    rows = _sorted(args, [_as_dict(r) for r in records])
+    fmt = args.format
+    if fmt == "json":
+        _print_json([{c: row[c] for c in columns} for row in rows])
+    elif fmt == "yaml":
+        _print_yaml([{c: row[c] for c in columns} for row in rows])
+    elif fmt == "csv":
+        _print_csv(args, columns, [[row[c] for c in columns] for row in rows])
+    elif fmt == "value":
+        for row in rows:
+            print(" ".join(_table_cell(row[c]) for c in columns))
+    else:
+        print_table(columns, [[_table_cell(row[c]) for c in columns]
+                              for row in rows])
 
 
 def emit_record(args, record):
     """Print one record (a dataclass or an ordered dict) in ``args.format``."""
     values = _as_dict(record)
-    if args.format == "json":
+    values = {name: values[name] for name in _chosen(args, values)}
+    fmt = args.format
+    if fmt == "json":
         _print_json(values)
-        return
-    common.print_table(("field", "value"), [
-        (name, _table_cell(value)) for name, value in values.items()])
+    elif fmt == "yaml":
+        _print_yaml(values)
+    elif fmt == "csv":
+        _print_csv(args, list(values), [list(values.values())])
+    elif fmt == "value":
+        for value in values.values():
+            print(_table_cell(value))
+    else:
+        print_table(("field", "value"), [
+            (name, _table_cell(value)) for name, value in values.items()])
 
 
 def warn(warnings):

@@ -12,7 +12,7 @@ def add_commands(commands):
     services.add_argument("--binary",
                           help="only services of this binary, e.g. "
                                "nova-compute")
-    output.add_format_option(services)
+    output.add_format_option(services, inventory.ServiceRow)
     services.set_defaults(handler=service_list_command)
 
 

@@ -6,8 +6,16 @@ brings back a soft-deleted one, takes over a node another host owned (a
 rebalance), deletes a node the driver says is gone for good, and runs the
 periodic update of every node so that one node's failure never stops the
 others.
+
+At start the nodes are registered in bulk (:meth:`ComputeAgent.
+register_nodes`): one read finds the stored ones, the new ones are written
+with multi-row INSERTs in one transaction and their ids and stamps read
+back in one narrow query, so a host with thousands of nodes (bare metal,
+``hoststate compute --fake-nodes``) starts in a few statements, not a few
+per node.
 """
 import logging
+
 
 from hoststate import exception
 from hoststate.conf import CONF
@@ -20,7 +28,9 @@ from hoststate.resource_tracker import usage_source
 
 LOG = logging.getLogger(__name__)
 
-
+#: Nodes per multi-row INSERT and per IN (...) read at registration: well
+#: under every database's limit of bound parameters in one statement
+#: (SQLite's 32,766; a node row has about 35 columns).
 class ComputeAgent:
     def __init__(self, context, driver, host=None):
         self.context = context
@@ -29,11 +39,114 @@ class ComputeAgent:
         self.service = None
         #: nodename -> ResourceTracker
         self.trackers = {}
+        #: whether every tracker's node was read since the last update
+        #: (register_nodes just did): the update need not read them again
+        self._nodes_fresh = False
+        #: nodename -> the inventory register_nodes created it from, until
+        #: the next update (which has nothing to recount for such a node
+        #: while the inventory is the same and nothing is on it)
+        self._created_from = {}
 
     def start(self):
-        """Register (or find) this host's compute service; count every node."""
+        """Register (or find) this host's compute service and, in bulk, its
+        nodes; then count every node (the first periodic update)."""
         self.service = _ensure_service(self.context, self.host)
+        self.register_nodes()
         return self.update_available_resource()
+
+    def register_nodes(self):
+        """Give a tracker to every node the driver reports that has none:
+        the stored node when it is live, on this host, under this service;
+        a new one for each the database has never seen, all inserted in one
+        transaction. The rest (a node to undelete or take over, a driver
+        without node uuids, a node whose inventory cannot be read) take the
+        one-by-one path of the periodic update, which also reports their
+        errors. Returns the names of the nodes it created."""
+        every_node_read_now = not self.trackers
+        reported = self._reported_inventories()
+        stored = self._stored_by_uuid([r["uuid"] for r in reported.values()])
+        new = {}
+        for nodename, resources in reported.items():
+            node = stored.get(resources["uuid"])
+            if node is None:
+                new[nodename] = resources
+            elif self._is_mine(node, nodename):
+                self._track(nodename, node)
+        for nodename, node in self._create_nodes(new).items():
+            self._track(nodename, node)
+            self._created_from[nodename] = new[nodename]
+        self._nodes_fresh = every_node_read_now
+        return sorted(new)
+
+    def _reported_inventories(self):
+        """{nodename: resources} of the reported nodes without a tracker
+        whose driver gives a uuid and a valid inventory."""
+        found = {}
+        for nodename in self.driver.get_available_nodes():
+            if nodename in self.trackers:
+                continue
+            try:
+                resources = self.driver.get_available_resource(nodename)
+                driver_api.validate_resources(resources)
+            except Exception:   # the periodic update reports it, per node
+                continue
+            if resources.get("uuid"):
+                found[nodename] = resources
+        return found
+
+    def _stored_by_uuid(self, node_uuids):
+        """{uuid: ComputeNode} of the stored nodes (deleted ones too)."""
+        everywhere = self.context.with_read_deleted("yes")
+        found = {}
+        for start in range(0, len(node_uuids), cn_obj.BULK_ROWS):
+            chunk = node_uuids[start:start + cn_obj.BULK_ROWS]
+            for node in cn_obj.ComputeNodeList.get_all_by_uuids(everywhere,
+                                                                chunk):
+                if node.uuid not in found or not node.deleted:
+                    found[node.uuid] = node
+        return found
+
+    def _is_mine(self, node, nodename):
+        return (not node.deleted and node.host == self.host
+                and node.service_id == self.service.id
+                and node.hypervisor_hostname == nodename)
+
+    def _track(self, nodename, node):
+        tracker = tracker_mod.ResourceTracker(self.context, self.host,
+                                              nodename, self.driver)
+        tracker.set_node(node)
+        self.trackers[nodename] = tracker
+
+    def _create_nodes(self, reported):
+        """{nodename: stored ComputeNode} for new nodes ``reported``
+        ({nodename: resources}), inserted in one transaction. When one of
+        them collides with a stored row (its name under another uuid),
+        nothing is inserted here and every one of them is left to the
+        one-by-one path, which names the culprit.
+
+        The objects returned are the ones written, completed with what the
+        database filled in (id, time stamps, generation, column defaults)
+        by one narrow read: loading thousands of full rows back into
+        objects would cost more than everything else here together."""
+        nodes = [self._new_node(nodename, resources)
+                 for nodename, resources in reported.items()]
+        if not nodes:
+            return {}
+        try:
+            cn_obj.ComputeNodeList.create_all(self.context, nodes)
+        except exception.DuplicateRecord:
+            return {}
+        LOG.debug("host %s registered %d new node(s)", self.host, len(nodes))
+        return {node.hypervisor_hostname: node for node in nodes}
+
+    def _new_node(self, nodename, resources):
+        """A new ComputeNode for ``nodename``, not yet stored."""
+        node = periodic.new_node(CONF, resources)
+        node._context = self.context
+        node.update(dict(host=self.host, service_id=self.service.id,
+                         hypervisor_hostname=nodename,
+                         uuid=resources["uuid"]))
+        return node
 
     def tracker(self, nodename):
         """The tracker of ``nodename``; ComputeHostNotFound if not ours."""
@@ -63,7 +176,9 @@ class ComputeAgent:
         """
         nodenames = list(self.driver.get_available_nodes())
         self._forget_vanished_nodes(set(nodenames))
-        self._reload_nodes()
+        if not self._nodes_fresh:
+            self._reload_nodes()
+        self._nodes_fresh = False
         by_node, migrations, others = usage_source.read_host(self.context,
                                                              self.host)
         errors = {}
@@ -74,6 +189,7 @@ class ComputeAgent:
             except Exception as exc:  # one node must not stop the others
                 LOG.exception("update of node %s failed", nodename)
                 errors[nodename] = exc
+        self._created_from.clear()
         return errors
 
     def _reload_nodes(self):
@@ -100,6 +216,13 @@ class ComputeAgent:
     def _update_node(self, nodename, sources):
         resources = self.driver.get_available_resource(nodename)
         driver_api.validate_resources(resources)
+        instances, migrations, _ = sources
+        if self._created_from.pop(nodename, None) == resources and \
+                not instances and not migrations:
+            # stored a moment ago as the recount of no instances on this
+            # very inventory (periodic.new_node), after which the host-wide
+            # read found nothing on it: the recount would change nothing
+            return
         tracker = self.trackers.get(nodename)
         if tracker is None:
             tracker = tracker_mod.ResourceTracker(
@@ -131,7 +254,7 @@ class ComputeAgent:
 
     def _create_node(self, nodename, resources):
         """A new node: the inventory, reserved usage and initial ratios."""
-        node = periodic.baseline(CONF, resources, None)
+        node = periodic.new_node(CONF, resources)
         node._context = self.context
         node.update(dict(host=self.host, service_id=self.service.id,
                          hypervisor_hostname=nodename))

@@ -65,6 +65,14 @@ def baseline(conf, resources, node):
     return target
 
 
+def new_node(conf, resources):
+    """A node the database has not seen yet, as its first recount will find
+    it: the inventory, the reserved usage and the stats of no instances
+    (so that the first periodic update has nothing to write)."""
+    target, _ = recount(conf, resources, None, [], [])
+    return target
+
+
 def recount(conf, resources, node, instances, migration_sides):
     """Usage of the node from scratch.
 

@@ -16,7 +16,7 @@ from oslo_config import cfg
 
 from hoststate import conf as hs_conf
 from hoststate import exception
-from hoststate.cli import compute_command
+from hoststate.cli import logs
 from hoststate.db import schema
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
@@ -296,11 +296,13 @@ def test_unreachable_zookeeper_at_start_is_one_line(tmp_path, database):
 
 @pytest.mark.parametrize("argv, message", [
     (("--fake-nodes", "0"),
-     "argument --fake-nodes: must be a positive integer, not '0'"),
+     "--fake-nodes must be an integer from 1 to 100,000, not '0'"),
     (("--fake-nodes", "-2"),
-     "argument --fake-nodes: must be a positive integer, not '-2'"),
+     "--fake-nodes must be an integer from 1 to 100,000, not '-2'"),
     (("--fake-nodes", "two"),
-     "argument --fake-nodes: must be a positive integer, not 'two'"),
+     "--fake-nodes must be an integer from 1 to 100,000, not 'two'"),
+    (("--fake-nodes", "100001"),
+     "--fake-nodes must be an integer from 1 to 100,000, not '100001'"),
     (("--fake-nodes", "1", "--fake-node-shape", "8,0,10"),
      "argument --fake-node-shape: must be three positive integers "
      "VCPUS,MEMORY_MB,LOCAL_GB, not '8,0,10'"),
@@ -311,7 +313,8 @@ def test_unreachable_zookeeper_at_start_is_one_line(tmp_path, database):
 def test_bad_arguments_are_usage_errors(tmp_path, argv, message):
     code, err = run(tmp_path, "compute", *argv)
     assert code == 2
-    assert err.splitlines()[-1] == f"hoststate compute: error: {message}"
+    assert err == (f"hoststate compute: {message}; see hoststate compute "
+                   f"--help\n")
 
 
 @pytest.mark.parametrize("default, argv, code, message", [
@@ -379,7 +382,7 @@ def test_periodic_interval(configured, interval):
 
 
 def test_failed_update_logs_one_line_with_the_error():
-    formatter = compute_command.OneLineFormatter("%(levelname)s %(message)s")
+    formatter = logs.OneLineFormatter("%(levelname)s %(message)s")
     try:
         raise ValueError("node gone\nsecond line")
     except ValueError:
