@@ -58,7 +58,7 @@ MAX_ID = 2 ** 31 - 1
 
 
 class SchemaMissing(exception.DBError):
-    msg_fmt = "database %(url)s %(reason)s (run hoststate db sync)"
+    msg_fmt = "database %(url)s %(reason)s; run hoststate db sync"
 
 
 class HostNotFound(exception.NotFound):

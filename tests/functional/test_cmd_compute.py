@@ -267,7 +267,7 @@ def test_without_schema_it_says_to_run_db_sync(tmp_path, empty_database):
     reason = {"sqlite": "does not exist",
               "postgresql": "has no hoststate schema"}[empty_database.backend]
     assert (code, err) == (
-        1, f"hoststate: database {shown} {reason} (run hoststate db sync)\n")
+        1, f"hoststate: database {shown} {reason}; run hoststate db sync\n")
 
 
 def test_unreachable_database_is_one_line(tmp_path):

@@ -325,8 +325,8 @@ def test_a_database_without_schema_says_run_db_sync(capsys, empty_database,
         pass                             # an SQLite file exists, but empty
     shown = empty_database.engine.url.render_as_string(hide_password=True)
     assert run(capsys, empty_database, *argv) == (
-        1, "", f"hoststate: database {shown} has no hoststate schema (run "
-               f"hoststate db sync)\n")
+        1, "", f"hoststate: database {shown} has no hoststate schema; run "
+               f"hoststate db sync\n")
 
 
 @BACKENDS
@@ -336,16 +336,16 @@ def test_a_database_missing_a_table_says_run_db_sync(capsys, database, argv):
         conn.execute(sa.text("DROP TABLE host_mappings"))
     code, out, err = run(capsys, database, *argv)
     assert (code, out) == (1, "")
-    assert err.endswith(" lacks table(s) host_mappings (run hoststate db "
-                        "sync)\n")
+    assert err.endswith(" lacks table(s) host_mappings; run hoststate db "
+                        "sync\n")
 
 
 def test_a_missing_sqlite_file_is_not_created(capsys, tmp_path):
     missing = tmp_path / "state.sqlite"
     code = main_with_url(f"sqlite:///{missing}", "host-list")
     assert (code, capsys.readouterr().err) == (
-        1, f"hoststate: database sqlite:///{missing} does not exist (run "
-           f"hoststate db sync)\n")
+        1, f"hoststate: database sqlite:///{missing} does not exist; run "
+           f"hoststate db sync\n")
     assert not missing.exists()
 
 
