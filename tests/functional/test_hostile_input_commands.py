@@ -13,6 +13,7 @@ import contextlib
 import io
 import os
 import sqlite3
+import tempfile
 
 import pytest
 from hypothesis import given
@@ -154,7 +155,10 @@ def command_cases(directory, examples):
     def command(args):
         engine, _ = _fresh_copy(template, directory)
         engine.dispose()
-        status, lines, raised = run_command(args)
+        with _temporary_files_in(directory):
+            # --keep-database keeps simulate's temporary database, on
+            # purpose: here it lands in the test's directory
+            status, lines, raised = run_command(args)
         OUTCOMES[f"{' '.join(args[:1])} exit {status}"] += 1
         known = known_bug(args, status, lines, raised)
         if known:
@@ -167,6 +171,17 @@ def command_cases(directory, examples):
             assert len(lines) == 1, lines
             assert lines[0].startswith("hoststate"), lines
     return _report("commands", command)
+
+
+@contextlib.contextmanager
+def _temporary_files_in(directory):
+    """Temporary files and directories made meanwhile go in ``directory``."""
+    before = tempfile.tempdir
+    tempfile.tempdir = directory
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before
 
 
 def run_command(args, seconds=CASE_SECONDS):
