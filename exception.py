@@ -143,14 +143,29 @@ class ReferenceNotFound(DBError):
 
 # --- resource tracking -----------------------------------------------------
 
-class ComputeResourcesUnavailable(HoststateError):
+class DoesNotFit(HoststateError):
+    """What was asked for does not fit a node.
+
+    ``reasons`` are readable texts, one per reason; ``shortfalls`` the
+    structured ones among them (``hardware.capacity.Shortfall``: which
+    resource, requested, free, capacity, node), so a caller can count
+    them without parsing text. A reason given as text (a node that is
+    gone, a claim still contended) has no shortfall.
+    """
+
+    msg_fmt = "%(node)s cannot take it: %(reason)s"
+
+    def __init__(self, node, reasons):
+        given = list(reasons)
+        texts = [str(r) for r in given]
+        super().__init__(node=node, reasons=texts, reason="; ".join(texts))
+        self.shortfalls = [r for r in given if not isinstance(r, str)]
+
+
+class ComputeResourcesUnavailable(DoesNotFit):
     """A claim did not fit; ``reasons`` lists every resource that was short."""
 
     msg_fmt = "Insufficient compute resources on %(node)s: %(reason)s"
-
-    def __init__(self, node, reasons):
-        reasons = list(reasons)
-        super().__init__(node=node, reasons=reasons, reason="; ".join(reasons))
 
 
 # --- service liveness ------------------------------------------------------
@@ -191,6 +206,14 @@ class NoValidHost(HoststateError):
                 "There are not enough hosts available."
         super().__init__(message, **kwargs)
 
+    @property
+    def shortfalls(self):
+        """The structured shortfalls of the reasons (a capacity filter or
+        the claim check that removed every host): which resources were
+        short, without parsing the text."""
+        return [shortfall for reason in self.reasons
+                for shortfall in getattr(reason, "shortfalls", ())]
+
 
 class InvalidSchedulerRequest(HoststateError, ValueError):
     """A request the scheduler refuses before looking at any host."""
@@ -202,13 +225,8 @@ class MetricNotFound(HoststateError, LookupError):
     msg_fmt = "Host %(host)s does not report metric %(name)s"
 
 
-class ClaimRejected(HoststateError):
+class ClaimRejected(DoesNotFit):
     """A node could not take a scheduler's claim (it filled up since the
     scheduler last looked); ``reasons`` names each shortfall."""
 
     msg_fmt = "Node %(node)s cannot take the claim: %(reason)s"
-
-    def __init__(self, node, reasons):
-        self.node = node
-        self.reasons = list(reasons)
-        super().__init__(node=node, reason="; ".join(self.reasons))

@@ -2,14 +2,17 @@
 
 A ``Consumption`` is everything a claim took: cpus, memory, disk, the NUMA
 cells and pinned cpus it was fitted to, and the PCI devices it was given.
-``check`` decides whether a consumption fits a node (listing every reason it
+``fit`` decides whether a consumption fits a node (listing every reason it
 does not), ``apply`` adds or removes one on a ComputeNode. The claim path
 and the periodic update both use these, so a claim and the next recount
-agree to the unit.
+agree to the unit. The cpu, memory and disk check is the capacity rule of
+``hardware.capacity``; a "does not fit" answer is a list of its
+Shortfalls (resource "numa" or "pci" for the NUMA and PCI fits).
 """
 import dataclasses
-import math
 
+from hoststate.conf import node_defaults
+from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
 from hoststate.hardware import usage as hw_usage
@@ -37,7 +40,7 @@ class Consumption:
         """
         usage = hw_usage.usage_from_flavor(flavor, is_bfv=is_bfv)
         return cls(vcpus=usage.vcpus, memory_mb=usage.memory_mb,
-                   disk_gb=math.ceil(usage.disk_gb),
+                   disk_gb=node_defaults.whole_gib(usage.disk_gb * 1024),
                    numa_topology=numa_topology, pci_requests=pci_requests,
                    pci_allocation=pci_allocation)
 
@@ -46,59 +49,33 @@ class Consumption:
                                    pci_allocation=pci_allocation)
 
 
-def _limit(total, ratio):
-    return total * (ratio if ratio is not None else 1.0)
+def fit(node, wanted, requested_numa, conf=None):
+    """Check ``wanted`` against ``node``: (fitted consumption, shortfalls).
 
-
-def capacity_reasons(node, wanted):
-    """Why ``wanted`` does not fit in the node's cpu, memory and disk.
-
-    Free is total × allocation ratio − used, where used starts from the
-    reserved baseline; a request larger than free does not fit.
+    ``requested_numa`` is the instance's NUMA request (None for none).
+    ``conf`` resolves a ratio the node leaves unset (see
+    ``capacity.node_ratios``). The fitted consumption carries the NUMA
+    cells and pinning chosen and the PCI devices that would be taken;
+    nothing on ``node`` changes.
     """
-    reasons = []
-    for resource, total, used, ratio, unit in (
-            ("vcpus", node.vcpus, node.vcpus_used,
-             node.cpu_allocation_ratio, ""),
-            ("memory", node.memory_mb, node.memory_mb_used,
-             node.ram_allocation_ratio, " MiB"),
-            ("disk", node.local_gb, node.local_gb_used,
-             node.disk_allocation_ratio, " GiB")):
-        requested = {"vcpus": wanted.vcpus, "memory": wanted.memory_mb,
-                     "disk": wanted.disk_gb}[resource]
-        limit = _limit(total, ratio)
-        free = limit - used
-        if requested > free:
-            reasons.append(f"{resource}: requested {requested}{unit}, free "
-                           f"{_number(free)}{unit} of {_number(limit)}{unit}")
-    return reasons
-
-
-def _number(value):
-    return int(value) if float(value).is_integer() else round(value, 2)
-
-
-def fit(node, wanted, requested_numa):
-    """Check ``wanted`` against ``node``: (fitted consumption, reasons).
-
-    ``requested_numa`` is the instance's NUMA request (None for none). The
-    fitted consumption carries the NUMA cells and pinning chosen and the PCI
-    devices that would be taken; nothing on ``node`` changes.
-    """
-    reasons = capacity_reasons(node, wanted)
+    shortfalls = capacity.node_shortfalls(node, wanted, conf)
+    name = node.obj_get("hypervisor_hostname")
     fitted_numa = None
     if requested_numa is not None:
         if node.obj_get("numa_topology") is None:
-            reasons.append("NUMA: the instance needs a NUMA topology and "
-                           "the node has none")
+            shortfalls.append(capacity.Shortfall(
+                "numa", node=name, detail="the instance needs a NUMA "
+                "topology and the node has none"))
         else:
+            ratios = capacity.node_ratios(node, conf)
             limits = numa_obj.NUMATopologyLimits(
-                cpu_allocation_ratio=node.cpu_allocation_ratio or 1.0,
-                ram_allocation_ratio=node.ram_allocation_ratio or 1.0)
+                cpu_allocation_ratio=ratios["cpu_allocation_ratio"],
+                ram_allocation_ratio=ratios["ram_allocation_ratio"])
             result = hw_numa.fit_instance_to_host(
                 node.numa_topology, requested_numa, limits)
             fitted_numa = result.topology
-            reasons.extend(f"NUMA: {r}" for r in result.reasons)
+            shortfalls.extend(capacity.Shortfall("numa", node=name, detail=r)
+                              for r in result.reasons)
     allocation = None
     if _has_pci(wanted.pci_requests):
         stats = _pci_stats(node)
@@ -108,9 +85,10 @@ def fit(node, wanted, requested_numa):
             allocation = stats.apply_requests(
                 wanted.pci_requests, cells, node.obj_get("numa_topology"))
         else:
-            reasons.append("PCI: no free devices match "
-                           f"{_describe(wanted.pci_requests)}")
-    return wanted.with_fit(fitted_numa, allocation), reasons
+            shortfalls.append(capacity.Shortfall(
+                "pci", node=name, detail="no free devices match "
+                f"{_describe(wanted.pci_requests)}"))
+    return wanted.with_fit(fitted_numa, allocation), shortfalls
 
 
 def apply(node, consumption, sign):
@@ -122,10 +100,20 @@ def apply(node, consumption, sign):
 
 def add_scalars(node, vcpus, memory_mb, disk_gb):
     """Add to the node's used cpus, memory and disk (never below zero)."""
-    node.vcpus_used = max(0, node.vcpus_used + vcpus)
-    node.memory_mb_used = max(0, node.memory_mb_used + memory_mb)
-    node.local_gb_used = max(0, node.local_gb_used + disk_gb)
-    refresh_free(node)
+    for name, value in counters_after(node, vcpus, memory_mb,
+                                      disk_gb).items():
+        setattr(node, name, value)
+
+
+def counters_after(node, vcpus, memory_mb, disk_gb):
+    """{column: value} of the used counters of ``node`` (a ComputeNode or
+    a compute_nodes row mapping) after adding the amounts (negative to
+    give back; never below zero), and the free ones that follow."""
+    used = {name: max(0, capacity.node_field(node, name) + amount)
+            for name, amount in (("vcpus_used", vcpus),
+                                 ("memory_mb_used", memory_mb),
+                                 ("local_gb_used", disk_gb))}
+    return {**used, **_free_counters(node, used)}
 
 
 def apply_devices(node, consumption, sign):
@@ -150,8 +138,18 @@ def apply_devices(node, consumption, sign):
 
 def refresh_free(node):
     """free_ram_mb and free_disk_gb from totals and used (may go negative)."""
-    node.free_ram_mb = node.memory_mb - node.memory_mb_used
-    node.free_disk_gb = node.local_gb - node.local_gb_used
+    used = {name: getattr(node, name) for name in ("memory_mb_used",
+                                                   "local_gb_used")}
+    for name, value in _free_counters(node, used).items():
+        setattr(node, name, value)
+
+
+def _free_counters(node, used):
+    """free_ram_mb and free_disk_gb of ``node`` with ``used`` counters."""
+    return {"free_ram_mb": capacity.node_field(node, "memory_mb")
+            - used["memory_mb_used"],
+            "free_disk_gb": capacity.node_field(node, "local_gb")
+            - used["local_gb_used"]}
 
 
 def _has_pci(requests):

@@ -6,23 +6,13 @@ is root + ephemeral disk plus swap, and a flavor's swap is MiB, so (as Nova's
 float. The float is exact: a whole number of MiB over 1024 is a binary
 fraction, and sums of them stay exact below 2**43 GiB.
 
-Rounding into ``compute_nodes.local_gb_used`` (an integer column).
-Nova adds ``root_gb``, ``ephemeral_gb`` and ``swap / 1024`` to the
-ComputeNode's integer field in separate steps, and each assignment coerces
-with ``int()`` (truncation toward zero). So Nova does not store ``int()`` of
-the float sum: from its periodic recompute (every counted instance added
-with sign +1 onto ``reserved_host_disk_mb / 1024``) it stores::
-
-    int(reserved_host_disk_mb / 1024) + sum(int(u.disk_gb) for u in usages)
-
-that is, each instance's partial GiB of swap is dropped on its own (two
-instances with 512 MiB of swap add 0, not 1). :func:`local_gb_used` computes
-exactly that; the tracker should store it and not ``int()`` of a summed
-:class:`Usage`. (Between two periodic runs Nova's removal of an instance
-truncates ``x - d`` and so subtracts ``ceil(d)``, one GiB more than was
-added for a fractional swap; the next periodic run repairs the drift. A
-tracker that recomputes usage from its instances does not reproduce that
-drift, on purpose.)
+Rounding: ``compute_nodes.local_gb_used`` is an integer column, and a
+claim counts an instance's disk in whole GiB rounded up
+(``consumption.Consumption.of``, with ``conf.node_defaults.whole_gib``),
+so that claims (one instance at a time) and the periodic recount (every
+instance together) store exactly the same number and never under-count.
+Nova instead truncates each instance's partial GiB of swap on its own;
+hoststate does not reproduce that, on purpose.
 
 Boot from volume: the root disk lives on a volume, not on the node, so it
 counts 0 GiB. :func:`is_boot_from_volume` uses Nova's first test, an empty
@@ -41,30 +31,6 @@ class Usage:
     vcpus: int = 0
     memory_mb: int = 0
     disk_gb: float = 0.0
-
-    def __add__(self, other):
-        if not isinstance(other, Usage):
-            return NotImplemented
-        return Usage(self.vcpus + other.vcpus,
-                     self.memory_mb + other.memory_mb,
-                     self.disk_gb + other.disk_gb)
-
-    def __sub__(self, other):
-        if not isinstance(other, Usage):
-            return NotImplemented
-        return self + other.scaled(-1)
-
-    def __neg__(self):
-        return self.scaled(-1)
-
-    def scaled(self, sign):
-        """This usage times ``sign`` (+1 to add it to a node, -1 to remove
-        it, as Nova's ``_update_usage(usage, nodename, sign)``)."""
-        return Usage(sign * self.vcpus, sign * self.memory_mb,
-                     sign * self.disk_gb)
-
-
-ZERO = Usage()
 
 
 def _get(obj, name, default=None):
@@ -93,22 +59,3 @@ def is_boot_from_volume(instance):
     instance without an ``image_ref`` (None or empty) has its root disk
     on a volume."""
     return not _get(instance, "image_ref")
-
-
-def usage_from_instance(instance, is_bfv=None):
-    """The usage of ``instance``, from its flavor; when the flavor is unset,
-    from the instance's own vcpus/memory_mb/root_gb/ephemeral_gb columns
-    (which carry no swap). ``is_bfv`` None means :func:`is_boot_from_volume`.
-    Unset sizes count 0."""
-    if is_bfv is None:
-        is_bfv = is_boot_from_volume(instance)
-    flavor = _get(instance, "flavor")
-    return usage_from_flavor(instance if flavor is None else flavor, is_bfv)
-
-
-def local_gb_used(usages, reserved_host_disk_mb=0):
-    """The integer ``local_gb_used`` Nova stores for a node whose counted
-    instances use ``usages``: each instance's disk truncated on its own,
-    on top of the truncated reserved disk (see the module docstring)."""
-    return int(reserved_host_disk_mb / 1024) + sum(
-        int(usage.disk_gb) for usage in usages)

@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from oslo_serialization import jsonutils
 from oslo_utils import versionutils
 
-from hoststate import conf
+from hoststate import conf as hs_conf
 from hoststate import exception
 from hoststate.conf import limits
+from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
@@ -37,10 +38,6 @@ VIRT_DRIVER_KEYS = (
     "hypervisor_hostname", "disk_available_least", "host_ip", "uuid",
     "cpu_info", "current_workload", "running_vms",
 )
-
-_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
-           "disk_allocation_ratio")
-
 
 # Version 1.0: initial; numa_topology is a JSON string
 # Version 1.1: cpu_allocation_ratio, ram_allocation_ratio
@@ -119,7 +116,7 @@ class ComputeNode(base.RowObject, base.HoststateObject,
     # --- database rows ---------------------------------------------------
 
     @staticmethod
-    def _from_db_object(context, node, row):
+    def _from_db_object(context, node, row, conf=None):
         base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
         node.numa_topology = (numa.NUMATopology.from_json(row["numa_topology"])
                               if row["numa_topology"] else None)
@@ -127,20 +124,25 @@ class ComputeNode(base.RowObject, base.HoststateObject,
                                  if row["pci_stats"] else None)
         node.supported_hv_specs = hv_spec.from_json(row["supported_instances"])
         node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
-        node._fill_unset_allocation_ratios()
+        node._fill_unset_allocation_ratios(conf)
         node.obj_reset_changes(recursive=True)
         return node
 
-    def _fill_unset_allocation_ratios(self):
-        """A ratio stored as None or 0.0 means "use the configured one".
+    def _fill_unset_allocation_ratios(self, conf=None):
+        """A ratio stored as None or 0.0 means "use the configured one"
+        (``conf.node_defaults.resolve``), from ``conf``.
 
-        As in Nova: the configured ``*_allocation_ratio`` when set, else
-        ``initial_*_allocation_ratio``.
+        Without ``conf``, the process's CONF: a node read by a remotable
+        method (``get_by_id``, ``get_by_host_and_nodename``, over the
+        conductor) has no caller's configuration at hand. A scheduler with
+        a configuration of its own passes it (its claim reads nodes with
+        ``_from_db_object(..., conf=)``).
         """
-        for name in _RATIOS:
-            if self.obj_get(name) in (None, 0.0):
-                setattr(self, name, conf.CONF[name] or
-                        conf.CONF["initial_" + name])
+        resolved = node_defaults.resolve(
+            conf if conf is not None else hs_conf.CONF, self).ratios()
+        for name in node_defaults.RATIOS:
+            if node_defaults.unset(self.obj_get(name)):
+                setattr(self, name, resolved[name])
 
     def _column_values(self, names):
         """Column values for the fields ``names`` (documents as JSON)."""

@@ -7,8 +7,8 @@ they need, calls ``recount``, and writes only the fields ``differences``
 finds changed.
 """
 import logging
-import math
 
+from hoststate.conf import node_defaults
 from hoststate.hardware import pci as hw_pci
 from hoststate.hardware import usage as hw_usage
 from hoststate.objects import compute_node as cn_obj
@@ -19,30 +19,17 @@ from hoststate.hardware import node_stats
 
 LOG = logging.getLogger(__name__)
 
-_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
-           "disk_allocation_ratio")
-
-def allocation_ratios(conf, node=None):
-    """The ratios a node should carry.
-
-    A configured ``*_allocation_ratio`` (not None, not 0.0) always wins; a
-    node that has none yet gets ``initial_*_allocation_ratio``; otherwise
-    the node keeps what it has (an operator may have set it per node).
-    """
-    ratios = {}
-    for name in _RATIOS:
-        configured = conf[name]
-        if configured not in (None, 0.0):
-            ratios[name] = configured
-        elif node is None or node.obj_get(name) in (None, 0.0):
-            ratios[name] = conf["initial_" + name]
-        else:
-            ratios[name] = node.obj_get(name)
-    return ratios
-
 
 def baseline(conf, resources, node):
-    """A ComputeNode holding the inventory and only the reserved usage."""
+    """A ComputeNode holding the inventory and only the reserved usage.
+
+    Its ratios and reserved amounts are ``conf.node_defaults.resolve``'s
+    with ``configured_wins``: a configured ``*_allocation_ratio`` always
+    wins, a node that has none yet gets ``initial_*_allocation_ratio``,
+    otherwise the node keeps what it has (an operator may have set it per
+    node).
+    """
+    defaults = node_defaults.resolve(conf, node, configured_wins=True)
     target = cn_obj.ComputeNode(
         vcpus=resources["vcpus"], memory_mb=resources["memory_mb"],
         local_gb=resources["local_gb"],
@@ -56,11 +43,10 @@ def baseline(conf, resources, node):
                             resources.get("supported_instances") or []],
         numa_topology=_copy(resources.get("numa_topology")),
         pci_device_pools=_pci_pools(resources),
-        vcpus_used=conf.reserved_host_cpus,
-        memory_mb_used=conf.reserved_host_memory_mb,
-        local_gb_used=math.ceil(conf.reserved_host_disk_mb / 1024),
-        current_workload=0, running_vms=0,
-        **allocation_ratios(conf, node))
+        vcpus_used=defaults.reserved_vcpus,
+        memory_mb_used=defaults.reserved_memory_mb,
+        local_gb_used=defaults.reserved_disk_gb,
+        current_workload=0, running_vms=0, **defaults.ratios())
     cons.refresh_free(target)
     return target
 
@@ -229,7 +215,7 @@ _COMPARED = (
     "local_gb_used", "free_ram_mb", "free_disk_gb", "disk_available_least",
     "current_workload", "running_vms", "hypervisor_type", "hypervisor_version",
     "hypervisor_hostname", "cpu_info", "host_ip", "supported_hv_specs",
-    "stats", "numa_topology", "pci_device_pools") + _RATIOS
+    "stats", "numa_topology", "pci_device_pools") + node_defaults.RATIOS
 
 
 def _comparable(value):

@@ -271,13 +271,15 @@ class ResourceTracker(moves.MoveClaims):
 
     def _take(self, wanted, requested_numa, instance=None):
         """Fit ``wanted`` on the node as stored and add it there; return the
-        fitted consumption. Raises ComputeResourcesUnavailable if it does
-        not fit the node as it really is."""
+        fitted consumption. Raises ComputeResourcesUnavailable (with the
+        Shortfalls) if it does not fit the node as it really is, by the
+        whole capacity rule the scheduler's claim checks too (no instance
+        larger than its node included)."""
         def claim(node):
-            fitted, reasons = cons.fit(node, wanted, requested_numa)
-            if reasons:
+            fitted, shortfalls = cons.fit(node, wanted, requested_numa)
+            if shortfalls:
                 raise exception.ComputeResourcesUnavailable(
-                    node=self.nodename, reasons=reasons)
+                    node=self.nodename, reasons=shortfalls)
             self._count(node, fitted, instance, 1)
             return fitted
         return self._apply_with_retry(claim)

@@ -1,9 +1,10 @@
 """The scheduler's claim: a node's resources taken in the database, atomically.
 
 Nova claims in Placement; hoststate has no Placement, so the scheduler
-claims on the compute node row itself, with the same arithmetic the
-compute tracker uses (``hardware.consumption``: cpu, memory and disk
-against total × ratio − used, then NUMA fit and PCI pools). One
+claims on the compute node row itself, with the checks the compute
+tracker uses (``hardware.capacity``: cpu, memory and disk against total ×
+ratio − used, no instance larger than its node; then the NUMA fit and PCI
+pools of ``hardware.consumption``). One
 transaction writes both
 
 * the node's new usage, as a compare-and-swap on its generation, and
@@ -23,9 +24,9 @@ import sqlalchemy as sa
 from oslo_serialization import jsonutils
 
 from hoststate import exception
-from hoststate.conf import CONF
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.hardware import capacity
 from hoststate.hardware import consumption as cons
 from hoststate.hardware import node_stats
 from hoststate.hardware import usage as hw_usage
@@ -89,22 +90,6 @@ def claim(context, node_id, request, instance_uuid):
                                     "attempts"])
 
 
-def _larger_than_node(node, wanted):
-    """An instance overcommits against other instances, never against
-    itself: a request larger than the node's total is refused (Placement's
-    max_unit, and Nova's filters before it). The compute tracker's own
-    claims keep Nova's older rule, which only checks total x ratio."""
-    reasons = []
-    for resource, total, requested, unit in (
-            ("vcpus", node.vcpus, wanted.vcpus, ""),
-            ("memory", node.memory_mb, wanted.memory_mb, " MiB"),
-            ("disk", node.local_gb, wanted.disk_gb, " GiB")):
-        if requested > total:
-            reasons.append(f"{resource}: requested {requested}{unit}, more "
-                           f"than the node's {total}{unit} in all")
-    return reasons
-
-
 def _claim_on(conn, context, node_id, wanted, request, instance,
               lock=False):
     """Fit, count and write one claim; the node row as now stored."""
@@ -116,14 +101,13 @@ def _claim_on(conn, context, node_id, wanted, request, instance,
     read = rows[0]
     if wanted.numa_topology is None and request.numa_request is None and \
             not cons._has_pci(wanted.pci_requests):
-        return _scalar_claim(conn, read, wanted, instance)
+        return _scalar_claim(conn, read, wanted, instance, request.conf)
     node = cn_obj.ComputeNode._from_db_object(
-        context, cn_obj.ComputeNode(context), read)
-    fitted, reasons = cons.fit(node, wanted, request.numa_request)
-    reasons = _larger_than_node(node, wanted) + reasons
-    if reasons:
+        context, cn_obj.ComputeNode(context), read, conf=request.conf)
+    fitted, shortfalls = cons.fit(node, wanted, request.numa_request)
+    if shortfalls:
         raise exception.ClaimRejected(node=node.hypervisor_hostname,
-                                      reasons=reasons)
+                                      reasons=shortfalls)
     instance.numa_topology = fitted.numa_topology
     cons.apply(node, fitted, 1)
     node_stats.apply_stats(node, instance, 1)
@@ -138,41 +122,25 @@ def _claim_on(conn, context, node_id, wanted, request, instance,
     return stored
 
 
-class _Row:
-    """A node row read as attributes, with unset ratios as the node object
-    reads them (so the shared capacity check sees the same numbers)."""
-
-    def __init__(self, row):
-        self.__dict__.update(row)
-        for name in ("cpu_allocation_ratio", "ram_allocation_ratio",
-                     "disk_allocation_ratio"):
-            if row[name] in (None, 0.0):
-                setattr(self, name, CONF[name] or CONF["initial_" + name])
-
-
-def _scalar_claim(conn, read, wanted, instance):
+def _scalar_claim(conn, read, wanted, instance, conf):
     """The claim of an instance with no NUMA or PCI needs, on the plain
-    row: the same check (``consumption.capacity_reasons``) and the same
-    arithmetic as the object path, without building a ComputeNode (which
-    costs more than the rest of the claim together)."""
-    node = _Row(read)
-    reasons = _larger_than_node(node, wanted) + \
-        cons.capacity_reasons(node, wanted)
-    if reasons:
+    row: the same check (``capacity.node_shortfalls``, unset ratios
+    resolved from the scheduler's ``conf``) and the same arithmetic
+    (``consumption.counters_after``) as the object path, without building
+    a ComputeNode (which costs more than the rest of the claim together)."""
+    shortfalls = capacity.node_shortfalls(read, wanted, conf)
+    if shortfalls:
         raise exception.ClaimRejected(node=read["hypervisor_hostname"],
-                                      reasons=reasons)
+                                      reasons=shortfalls)
     stats = node_stats.stats_with(
         jsonutils.loads(read["stats"]) if read["stats"] else {}, instance, 1)
-    values = {
-        "vcpus_used": max(0, read["vcpus_used"] + wanted.vcpus),
-        "memory_mb_used": max(0, read["memory_mb_used"] + wanted.memory_mb),
-        "local_gb_used": max(0, read["local_gb_used"] + wanted.disk_gb),
+    values = cons.counters_after(read, wanted.vcpus, wanted.memory_mb,
+                                 wanted.disk_gb)
+    values.update({
         "stats": jsonutils.dumps(stats, sort_keys=True),
         "running_vms": int(stats["num_instances"]),
         "current_workload": int(stats["io_workload"]),
-    }
-    values["free_ram_mb"] = read["memory_mb"] - values["memory_mb_used"]
-    values["free_disk_gb"] = read["local_gb"] - values["local_gb_used"]
+    })
     db_api.cas_update(conn, schema.compute_nodes, read["id"],
                       read["generation"], values, read_back=False)
     instance.numa_topology = None

@@ -17,6 +17,7 @@ import numpy as np
 
 from hoststate import exception
 from hoststate.conf import CONF
+from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
 from hoststate.scheduler import db_reader
 from hoststate.scheduler import host_state
@@ -26,8 +27,6 @@ LOG = logging.getLogger(__name__)
 
 #: The cell of a deployment that has only one (its uuid in Selections).
 DEFAULT_CELL_UUID = "00000000-0000-0000-0000-000000000001"
-_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
-           "disk_allocation_ratio")
 
 
 class Cell:
@@ -87,9 +86,9 @@ class HostManager:
     # --- reading the databases ------------------------------------------------
 
     def ratio_defaults(self):
-        """What an unset (None or 0.0) node ratio reads as."""
-        return {name: self.conf[name] if self.conf[name] not in (None, 0.0)
-                else self.conf["initial_" + name] for name in _RATIOS}
+        """What an unset (None or 0.0) node ratio reads as, under this
+        manager's configuration (``conf.node_defaults``)."""
+        return node_defaults.resolve(self.conf).ratios()
 
     def load(self):
         """Read everything, replacing what the table held."""

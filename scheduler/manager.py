@@ -22,6 +22,7 @@ from oslo_utils import uuidutils
 from hoststate import exception
 from hoststate.conf import limits
 from hoststate.conf import CONF
+from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
 from hoststate.objects import numa as numa_obj
@@ -29,7 +30,6 @@ from hoststate.objects import request_spec as spec_obj
 from hoststate.objects import selection as selection_obj
 from hoststate.scheduler import claims as claims_mod
 from hoststate.scheduler import filters as filters_mod
-from hoststate.scheduler import free_capacity
 from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
 from hoststate.scheduler import weights as weights_mod
@@ -138,7 +138,7 @@ class Scheduler:
         """
         try:
             request = request_mod.RequestVector(
-                spec, self.conf, max_vcpus=free_capacity.largest_vcpus(self.table))
+                spec, self.conf, max_vcpus=capacity.largest_vcpus(self.table))
         except hw_numa.NUMARequestTooLarge as exc:
             raise exception.NoValidHost(reasons=[str(exc)]) from None
         wanted = request.instances_of_interest()
@@ -176,7 +176,7 @@ class Scheduler:
             return
         table = self.table
         rows = np.flatnonzero(table.candidates())
-        room = free_capacity.instances_that_fit(table, rows, *_size(request))
+        room = capacity.instances_that_fit(table, rows, _wanted(request))
         if room < count:
             raise exception.NoValidHost(reasons=[
                 f"{count} instances requested, but the free capacity of "
@@ -208,11 +208,7 @@ class Scheduler:
         claimable = rows if self._capacity_filtered else \
             self.claimable(rows, request)
         if len(claimable) < len(rows):
-            reasons.append(filters_mod.FilterOutcome(
-                "capacity (claim check)", len(rows),
-                len(rows) - len(claimable),
-                _capacity_detail(self.table, rows, request)
-                if len(claimable) == 0 else None))
+            reasons.append(self._capacity_outcome(rows, claimable, request))
         if len(claimable) == 0:
             raise exception.NoValidHost(reasons=reasons)
         ranked = self.rank(claimable, request)
@@ -264,16 +260,29 @@ class Scheduler:
 
     def claimable(self, rows, request):
         """The rows whose cpu, memory and disk can take the request, by the
-        formula the claim uses (total x ratio - used >= requested, and no
-        request larger than the node).
+        rule the claim checks (``hardware.capacity``: total x ratio - used
+        >= requested, and no request larger than the node).
 
         Placement does this for Nova whatever filters are enabled; here
         it is one vector expression, and it keeps a scheduler from trying
         claims that are bound to fail.
         """
-        fits = free_capacity.instances_that_fit(self.table, rows,
-                                                *_size(request), per_row=True)
-        return rows[fits >= 1]
+        return rows[capacity.fits_on_rows(self.table, rows,
+                                          _wanted(request))]
+
+    def _capacity_outcome(self, rows, claimable, request):
+        """The claim check's FilterOutcome; when it removed every row,
+        with each resource no row had room for (requested, and the most
+        any row could give) as text and as Shortfalls."""
+        removed = len(rows) - len(claimable)
+        if len(claimable):
+            return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed)
+        shortfalls = capacity.shortfalls_on_rows(self.table, rows,
+                                                 _wanted(request))
+        detail = "; ".join(str(s) for s in shortfalls) or \
+            "no single host has every resource free"
+        return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed,
+                                         detail, shortfalls)
 
     def rank(self, rows, request):
         """``rows`` best first: weighed, stable on table order, tied top
@@ -412,6 +421,8 @@ class Scheduler:
             numa_topology=numa)
 
 
+#: The FilterOutcome name of the claim check (see ``claimable``).
+_CLAIM_CHECK = "capacity (claim check)"
 #: Documents an in-memory consumption rewrites (kept to give it back).
 _CONSUMED_DOCS = ("numa_topology", "pci_stats")
 
@@ -452,22 +463,8 @@ def _instance_count(spec, instance_uuids):
     return len(uuids), uuids
 
 
-def _size(request):
-    """(vcpus, MiB, GiB) of one instance, in the units of the claim."""
-    return request.vcpus, request.memory_mb, np.ceil(request.disk_mb / 1024)
-
-
-def _capacity_detail(table, rows, request):
-    """Which resource was short, requested and the most free anywhere."""
-    free = free_capacity.free_after_overcommit(table, rows)
-    wanted = _size(request)
-    free = {name: (values, requested, unit) for name, values, requested, unit
-            in zip(("vcpus", "memory_mb", "disk_gb"), free, wanted,
-                   ("", " MiB", " GiB"))}
-    short = []
-    for name, (values, wanted, unit) in free.items():
-        best = float(values.max()) if len(values) else 0.0
-        if best < wanted:
-            short.append(f"{name}: requested {wanted:g}{unit}, at most "
-                         f"{best:g}{unit} free")
-    return "; ".join(short) or "no single host has every resource free"
+def _wanted(request):
+    """What one instance of ``request`` takes, in the units of the claim
+    (disk in whole GiB, rounded up)."""
+    return capacity.Wanted.from_disk_mb(request.vcpus, request.memory_mb,
+                                        request.disk_mb)

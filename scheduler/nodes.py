@@ -15,12 +15,14 @@ Nova's rules, reproduced:
   node's stats (``num_instances``, ``io_workload``, ``failed_builds``);
 * a node whose ``free_disk_gb`` is unset is not ready;
 * an allocation ratio that is unset or 0.0 becomes the configured one, else
-  the initial one (``ratio_defaults`` carries the resolved value).
+  the initial one (``ratio_defaults`` carries the value
+  ``conf.node_defaults.resolve`` gives; 1.0 for one it does not name).
 """
 import json
 
 import numpy as np
 
+from hoststate.conf import node_defaults
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
 
@@ -34,9 +36,6 @@ NODE_COLUMNS = (
     "ram_allocation_ratio", "disk_allocation_ratio", "generation",
     "updated_at",
 )
-
-_RATIOS = ("cpu_allocation_ratio", "ram_allocation_ratio",
-           "disk_allocation_ratio")
 
 #: Interned columns filled from a node column of the same or another name.
 _INTERNED_FROM = {
@@ -74,7 +73,7 @@ def scalar_columns(records, ratio_defaults):
         "hypervisor_version": column("hypervisor_version"),
         "ready": ready,
     }
-    for name in _RATIOS:
+    for name in node_defaults.RATIOS:
         values = column(name, np.nan)
         fallback = float(ratio_defaults.get(name, 1.0))
         out[name] = np.where(np.isnan(values) | (values == 0.0), fallback,

@@ -6,7 +6,9 @@ database claim), and let the chosen agent adopt it. Every ``1/SAMPLES``
 of the stream a sample records the cloud's utilization and what the
 interval since the previous sample came to (placements, NoValidHost by
 reason, select latency percentiles), the series ``--plot`` and
-``--json`` show.
+``--json`` show. A NoValidHost is counted by the reason that ended it and
+by each resource its structured shortfalls name (no text is parsed for
+that).
 """
 import collections
 import heapq
@@ -15,6 +17,7 @@ import time
 import numpy as np
 
 from hoststate import exception
+from hoststate.hardware import capacity
 from hoststate.objects import request_spec
 from hoststate.scheduler import claims
 from hoststate.simulation import workload
@@ -98,7 +101,7 @@ class Loop:
             [[chosen, *_]] = self.scheduler.select_destinations(spec)
         except exception.NoValidHost as exc:
             self._latency(time.perf_counter() - started)
-            self._no_valid_host(*_reason(exc))
+            self._no_valid_host(*_reason(exc), short_of=_short_of(exc))
             return
         self._latency(time.perf_counter() - started)
         host = chosen.service_host
@@ -120,10 +123,13 @@ class Loop:
         self.result.latencies.append(seconds)
         self.window.latencies.append(seconds)
 
-    def _no_valid_host(self, name, detail):
+    def _no_valid_host(self, name, detail, short_of=()):
+        """Count a NoValidHost: by reason, and by each resource its
+        shortfalls name (``short_of``)."""
         self.result.no_valid_host += 1
         self.result.reasons[name] += 1
         self.result.reason_examples[name] = detail
+        self.result.by_resource.update(short_of)
         self.window.reasons[name] += 1
 
     def _reschedule(self, request, dead_host, ignore_hosts):
@@ -214,17 +220,11 @@ class _Window:
 def _utilization(table, rows):
     """used / (total × ratio) of vcpus, memory and disk over ``rows``."""
     if len(rows) == 0:
-        return dict(vcpus=0.0, memory_mb=0.0, disk_gb=0.0)
-    cpu = (table.vcpus_total * table.cpu_allocation_ratio)[rows].sum()
-    ram_total = (table.total_usable_ram_mb * table.ram_allocation_ratio)[rows]
-    ram_used = (table.total_usable_ram_mb - table.free_ram_mb)[rows]
-    disk_total = (table.total_usable_disk_gb * 1024 *
-                  table.disk_allocation_ratio)[rows]
-    return dict(
-        vcpus=round(float(table.vcpus_used[rows].sum() / cpu), 5),
-        memory_mb=round(float(ram_used.sum() / ram_total.sum()), 5),
-        disk_gb=round(float(table.disk_mb_used[rows].sum() /
-                            disk_total.sum()), 5))
+        return {resource: 0.0 for resource in capacity.RESOURCES}
+    return {resource: round(float(used.sum() /
+                                  capacity.limit(total, ratio).sum()), 5)
+            for resource, (total, ratio, used)
+            in capacity.table_view(table, rows).items()}
 
 
 def _reason(exc):
@@ -236,3 +236,8 @@ def _reason(exc):
         return last.name, last.detail or str(last)
     text = str(exc.reasons[-1]) if exc.reasons else "no hosts"
     return text.split(":")[0], text
+
+
+def _short_of(exc):
+    """The resources a NoValidHost's shortfalls name, each once."""
+    return sorted({shortfall.resource for shortfall in exc.shortfalls})

@@ -21,13 +21,15 @@ died); ``hoststate simulate`` exits 3 when it is not empty.
 import numpy as np
 import sqlalchemy as sa
 
+from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.hardware import capacity
 from hoststate.simulation import prefill
 from hoststate.simulation import runner
 from hoststate.simulation import workload
 
-RESOURCES = ("vcpus", "memory_mb", "disk_gb")
+RESOURCES = capacity.RESOURCES
 
 
 def build(result, context, conf):
@@ -35,6 +37,7 @@ def build(result, context, conf):
     options = result.options
     lat_ms = np.asarray(result.latencies) * 1000
     nodes = _live_nodes(context)
+    views = _views(nodes, conf)
     usage = _instance_usage(context)
     report = {
         "nodes": options.nodes, "requests": options.requests,
@@ -53,16 +56,17 @@ def build(result, context, conf):
         "no_valid_host": result.no_valid_host,
         "no_valid_host_reasons": dict(result.reasons.most_common()),
         "no_valid_host_examples": dict(sorted(result.reason_examples.items())),
+        "no_valid_host_by_resource": dict(sorted(result.by_resource.items())),
         "select_latency_ms": {
             "p50": round(runner.percentile(lat_ms, 50), 3),
             "p99": round(runner.percentile(lat_ms, 99), 3),
             "max": round(float(lat_ms.max()), 3) if len(lat_ms) else 0.0},
         "deletes": result.deletes,
         "periodic_updates": result.periodic_updates,
-        "utilization": _utilization(nodes, result.samples),
-        "fragmentation": _fragmentation(nodes, workload.flavors()[
-            workload.REFERENCE_FLAVOR]),
-        "overcommit": _overcommit(nodes, usage, conf),
+        "utilization": _utilization(views, result.samples),
+        "fragmentation": _fragmentation(nodes, views, workload.flavors()[
+            workload.REFERENCE_FLAVOR], conf),
+        "overcommit": _overcommit(nodes, usage, conf, views),
         "claims": _claims(context, result),
         "liveness": _liveness(result, conf),
         "background_threads_died": [
@@ -117,52 +121,53 @@ def _instance_usage(context):
                 for row in conn.execute(query)}
 
 
-def _capacity(node):
-    return (node["vcpus"] * node["cpu_allocation_ratio"],
-            node["memory_mb"] * node["ram_allocation_ratio"],
-            node["local_gb"] * node["disk_allocation_ratio"])
+def _views(nodes, conf):
+    """Each node's {resource: (total, ratio, used)} (``hardware.capacity``)."""
+    return [capacity.node_view(node, conf) for node in nodes]
 
 
-def _used(node):
-    return (node["vcpus_used"], node["memory_mb_used"], node["local_gb_used"])
-
-
-def _utilization(nodes, samples):
-    totals = [sum(_capacity(n)[i] for n in nodes) for i in range(3)]
-    used = [sum(_used(n)[i] for n in nodes) for i in range(3)]
-    final = {r: round(u / t, 4) if t else 0.0
-             for r, u, t in zip(RESOURCES, used, totals)}
+def _utilization(views, samples):
+    final = {}
+    for resource in RESOURCES:
+        used = sum(view[resource][2] for view in views)
+        total = sum(capacity.limit(*view[resource][:2]) for view in views)
+        final[resource] = round(used / total, 4) if total else 0.0
     peak = {r: round(max((s[r] for s in samples), default=0.0), 4)
             for r in RESOURCES}
     return {"final": final, "peak": peak}
 
 
-def _fragmentation(nodes, reference):
-    wanted = (reference.vcpus, reference.memory_mb,
-              reference.root_gb + reference.ephemeral_gb)
+def _fragmentation(nodes, views, reference, conf):
+    """The share of each resource's free capacity on nodes where one more
+    ``reference`` instance does not fit (by the capacity rule)."""
+    wanted = capacity.Wanted.from_disk_mb(
+        reference.vcpus, reference.memory_mb, reference.disk_mb)
     free_all, free_fitting = [0.0] * 3, [0.0] * 3
-    for node in nodes:
-        free = [c - u for c, u in zip(_capacity(node), _used(node))]
-        fits = all(f >= w for f, w in zip(free, wanted))
-        for i in range(3):
-            free_all[i] += max(free[i], 0.0)
+    for node, view in zip(nodes, views):
+        fits = not capacity.node_shortfalls(node, wanted, conf)
+        for i, resource in enumerate(RESOURCES):
+            free = max(float(capacity.free(*view[resource])), 0.0)
+            free_all[i] += free
             if fits:
-                free_fitting[i] += max(free[i], 0.0)
+                free_fitting[i] += free
     return {r: round(1 - fit / total, 4) if total else 0.0
             for r, fit, total in zip(RESOURCES, free_fitting, free_all)}
 
 
-def _overcommit(nodes, usage, conf):
-    reserved = (conf.reserved_host_cpus, conf.reserved_host_memory_mb,
-                -(-conf.reserved_host_disk_mb // 1024))
+def _overcommit(nodes, usage, conf, views=None):
+    """Nodes above total × ratio, and nodes whose usage is not reserved +
+    their instances (``views``: the nodes' ``_views``, if read already)."""
+    views = _views(nodes, conf) if views is None else views
+    defaults = node_defaults.resolve(conf)
+    reserved = (defaults.reserved_vcpus, defaults.reserved_memory_mb,
+                defaults.reserved_disk_gb)
     over, mismatched = [], []
-    for node in nodes:
-        used = _used(node)
-        if any(u > c + 1e-9 for u, c in zip(used, _capacity(node))):
+    for node, view in zip(nodes, views):
+        if any(capacity.free(*view[r]) < -1e-9 for r in RESOURCES):
             over.append(node["hypervisor_hostname"])
         counted = usage.get(node["id"], (0, 0, 0, 0))
         expected = tuple(r + c for r, c in zip(reserved, counted[:3]))
-        if tuple(used) != expected:
+        if tuple(view[r][2] for r in RESOURCES) != expected:
             mismatched.append(node["hypervisor_hostname"])
     return {"overcommitted_nodes": len(over),
             "usage_mismatched_nodes": len(mismatched),

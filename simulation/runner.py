@@ -78,6 +78,9 @@ class Result:
         default_factory=collections.Counter)
     #: reason -> the explanation of its last occurrence
     reason_examples: dict = dataclasses.field(default_factory=dict)
+    #: resource -> NoValidHosts whose shortfalls name it
+    by_resource: collections.Counter = dataclasses.field(
+        default_factory=collections.Counter)
     #: seconds of each select_destinations (with its database claim)
     latencies: array.array = dataclasses.field(
         default_factory=lambda: array.array("d"))

@@ -10,11 +10,14 @@ the exact check from ``hoststate.hardware`` only on what is left, once per
 distinct document (see ``scheduler.interned``).
 
 ``explain(table, removed_rows, request)`` may say why hosts were removed
-(for capacity: which resource, requested and at most free); NoValidHost
-carries it.
+(for capacity: which resource, requested and at most free), and
+``shortfalls(...)`` says it as ``hardware.capacity.Shortfall``s; NoValidHost
+carries both in its FilterOutcomes.
 """
 import numpy as np
 
+# (not as ``capacity``: that is the name of this package's capacity filters)
+from hoststate.hardware import capacity as hw_capacity
 from hoststate.scheduler import plugins
 
 
@@ -26,6 +29,10 @@ class BaseHostFilter:
     #: On a rebuild (hint _nova_check_type=rebuild) the filter still runs;
     #: otherwise every host passes.
     RUN_ON_REBUILD = False
+    #: The resource a filter whose explanation is text only stands for
+    #: ("numa", "pci"): when it removes every host, its shortfall names
+    #: that resource and carries the explanation, without numbers.
+    SHORT_OF = None
 
     def __init__(self, conf):
         self.conf = conf
@@ -49,17 +56,29 @@ class BaseHostFilter:
         """A sentence on why ``removed_rows`` failed, or None."""
         return None
 
+    def shortfalls(self, table, removed_rows, request, detail):
+        """The Shortfalls behind ``detail`` (this filter's explanation of
+        removing every row of ``removed_rows``): by default one without
+        numbers for a filter that names its resource in ``SHORT_OF``,
+        else none. Capacity filters give their numbers."""
+        if self.SHORT_OF is None or detail is None:
+            return []
+        return [hw_capacity.Shortfall(self.SHORT_OF, detail=detail)]
+
 
 class FilterOutcome:
-    """What one filter run did: how many hosts it removed, and why."""
+    """What one filter run did: how many hosts it removed, and why (the
+    text ``detail``, and ``shortfalls`` when it removed every host left and
+    can say which resource was short)."""
 
-    __slots__ = ("name", "before", "removed", "detail")
+    __slots__ = ("name", "before", "removed", "detail", "shortfalls")
 
-    def __init__(self, name, before, removed, detail=None):
+    def __init__(self, name, before, removed, detail=None, shortfalls=()):
         self.name = name
         self.before = before
         self.removed = removed
         self.detail = detail
+        self.shortfalls = tuple(shortfalls)
 
     def __str__(self):
         text = f"{self.name} removed {self.removed} of {self.before} hosts"
@@ -67,10 +86,6 @@ class FilterOutcome:
 
     def __repr__(self):
         return f"FilterOutcome({self})"
-
-    def as_dict(self):
-        return {"filter": self.name, "before": self.before,
-                "removed": self.removed, "detail": self.detail}
 
 
 def run_filters(filters, table, rows, request, outcomes=None):
@@ -95,11 +110,14 @@ def run_filters(filters, table, rows, request, outcomes=None):
             continue                  # nothing removed: no copy
         kept = rows[mask]
         if outcomes is not None and len(kept) < len(rows):
-            detail = None
+            detail, shortfalls = None, ()
             if len(kept) == 0:
                 detail = host_filter.explain(table, rows, request)
+                shortfalls = host_filter.shortfalls(table, rows, request,
+                                                    detail)
             outcomes.append(FilterOutcome(host_filter.name, len(rows),
-                                          len(rows) - len(kept), detail))
+                                          len(rows) - len(kept), detail,
+                                          shortfalls))
         rows = kept
         if len(rows) == 0:
             break

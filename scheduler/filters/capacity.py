@@ -19,11 +19,16 @@ The ratio is the node's (``*_allocation_ratio`` columns); the Aggregate*
 variants take it from aggregate metadata of the same name instead (the
 smallest value over the host's aggregates), falling back to the node's.
 
-The arithmetic is done in the same order as Nova's, so the float results
-(and the pass/fail at the boundary) are the same.
+The rule itself is ``hardware.capacity.fits`` (CoreFilter with its
+``trust_counts=False`` leniency); these filters only choose the columns
+and the ratios. The arithmetic is done in the same order as Nova's, so the
+float results (and the pass/fail at the boundary) are the same. A filter
+that removed every host explains itself with a ``Shortfall`` (DiskFilter's
+MiB reported as GiB, MiB / 1024, while its sentence keeps Nova's MiB).
 """
 import numpy as np
 
+from hoststate.hardware import capacity
 from hoststate.scheduler.filters import BaseHostFilter
 
 
@@ -76,57 +81,72 @@ def aggregate_minimum(table, rows, key, cast, default):
     return np.where(found[codes], values[codes], default)
 
 
-def _nan_allowed():
-    """An infinite aggregate ratio ("1e400") times a zero capacity is NaN,
-    which then fails every comparison, as in Nova; no warning about it."""
-    return np.errstate(invalid="ignore")
-
-
 # --- explanations -----------------------------------------------------------
 
-def _amount(value):
-    """A number as a person writes it: 2048, not 2048.0."""
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.1f}"
+def _best(room):
+    """The most any of the removed hosts could give one instance."""
+    return float(np.max(room)) if len(room) else 0.0
 
 
-def shortfall(resource, requested, available, unit=""):
-    """The sentence for a capacity filter that removed every host:
-    ``available`` is what each host could give one instance."""
-    unit = f" {unit}" if unit else ""
-    best = np.max(available) if len(available) else 0.0
-    return (f"{resource}: requested {_amount(requested)}{unit}, "
-            f"at most {_amount(best)}{unit} free")
+class _CapacityFilter(BaseHostFilter):
+    """A capacity filter: one resource, the capacity rule on the columns
+    ``columns`` names, explained by one summed-up Shortfall."""
+
+    RUN_ON_REBUILD = False
+    #: the Shortfall resource, and Nova's CoreFilter leniency or not
+    RESOURCE = None
+    TRUST_COUNTS = True
+
+    def columns(self, table, rows):
+        """(total, used) per row, in the unit the filter counts."""
+        raise NotImplementedError
+
+    def ratios(self, table, rows):
+        raise NotImplementedError
+
+    def requested(self, request):
+        raise NotImplementedError
+
+    def filter_mask(self, table, rows, request):
+        total, used = self.columns(table, rows)
+        return capacity.fits(self.requested(request), total,
+                             self.ratios(table, rows), used,
+                             trust_counts=self.TRUST_COUNTS)
+
+    def room(self, table, rows):
+        """The most one instance can take on each row."""
+        total, used = self.columns(table, rows)
+        return capacity.room(total, self.ratios(table, rows), used,
+                             trust_counts=self.TRUST_COUNTS)
+
+    def shortfalls(self, table, removed_rows, request, detail=None):
+        return [capacity.Shortfall(
+            self.RESOURCE, float(self.requested(request)),
+            _best(self.room(table, removed_rows)))]
+
+    def explain(self, table, removed_rows, request):
+        [short] = self.shortfalls(table, removed_rows, request)
+        return str(short)
 
 
 # --- RAM ------------------------------------------------------------------
 
-class RamFilter(BaseHostFilter):
+class RamFilter(_CapacityFilter):
     """Hosts with enough (overcommitted) free memory for the flavor."""
 
-    RUN_ON_REBUILD = False
+    RESOURCE = "memory_mb"
 
     def ratios(self, table, rows):
         """The RAM allocation ratio of each row."""
         return table.ram_allocation_ratio[rows]
 
-    def usable(self, table, rows):
-        """(total, usable) MiB per row, usable = total*ratio - used."""
+    def columns(self, table, rows):
+        """(total, used) MiB per row, used = total - free."""
         total = table.total_usable_ram_mb[rows]
-        with _nan_allowed():
-            limit = total * self.ratios(table, rows)
-            used = total - table.free_ram_mb[rows]
-            return total, limit - used
+        return total, total - table.free_ram_mb[rows]
 
-    def filter_mask(self, table, rows, request):
-        requested = request.memory_mb
-        total, usable = self.usable(table, rows)
-        return (total >= requested) & (usable >= requested)
-
-    def explain(self, table, removed_rows, request):
-        total, usable = self.usable(table, removed_rows)
-        return shortfall("memory_mb", request.memory_mb,
-                         np.minimum(total, usable), "MiB")
+    def requested(self, request):
+        return request.memory_mb
 
 
 class AggregateRamFilter(RamFilter):
@@ -139,35 +159,24 @@ class AggregateRamFilter(RamFilter):
 
 # --- vCPUs ------------------------------------------------------------------
 
-class CoreFilter(BaseHostFilter):
-    """Hosts with enough (overcommitted) free vCPUs for the flavor."""
+class CoreFilter(_CapacityFilter):
+    """Hosts with enough (overcommitted) free vCPUs for the flavor. A node
+    reporting no vCPUs passes: Nova takes it for a broken collector rather
+    than a full host (``trust_counts=False`` of the capacity rule)."""
 
-    RUN_ON_REBUILD = False
+    RESOURCE = "vcpus"
+    TRUST_COUNTS = False
 
     def ratios(self, table, rows):
         """The CPU allocation ratio of each row."""
         return table.cpu_allocation_ratio[rows]
 
-    def capacity(self, table, rows):
-        """(physical total, overcommitted total, free) vCPUs per row."""
-        total = table.vcpus_total[rows]
-        with _nan_allowed():
-            limit = total * self.ratios(table, rows)
-            return total, limit, limit - table.vcpus_used[rows]
+    def columns(self, table, rows):
+        """(physical total, used) vCPUs per row."""
+        return table.vcpus_total[rows], table.vcpus_used[rows]
 
-    def filter_mask(self, table, rows, request):
-        requested = request.vcpus
-        total, limit, free = self.capacity(table, rows)
-        against_itself = (limit > 0) & (requested > total)
-        fits = ~against_itself & ~(free < requested)
-        # A node reporting no vCPUs passes: Nova takes it for a broken
-        # collector rather than a full host.
-        return fits | (total == 0)
-
-    def explain(self, table, removed_rows, request):
-        total, limit, free = self.capacity(table, removed_rows)
-        available = np.where(limit > 0, np.minimum(total, free), free)
-        return shortfall("vcpus", request.vcpus, available)
+    def requested(self, request):
+        return request.vcpus
 
 
 class AggregateCoreFilter(CoreFilter):
@@ -180,33 +189,36 @@ class AggregateCoreFilter(CoreFilter):
 
 # --- disk -------------------------------------------------------------------
 
-class DiskFilter(BaseHostFilter):
+class DiskFilter(_CapacityFilter):
     """Hosts with enough (overcommitted) free local disk for the flavor's
-    root, ephemeral and swap disks."""
+    root, ephemeral and swap disks, counted in MiB as Nova's filter does."""
 
-    RUN_ON_REBUILD = False
+    RESOURCE = "disk_gb"
 
     def ratios(self, table, rows):
         """The disk allocation ratio of each row."""
         return table.disk_allocation_ratio[rows]
 
-    def usable(self, table, rows):
-        """(total, usable) MiB per row, usable = total*ratio - used."""
+    def columns(self, table, rows):
+        """(total, used) MiB per row, used = total - free_disk_mb (which
+        honours disk_available_least)."""
         total = table.total_usable_disk_gb[rows] * 1024
-        with _nan_allowed():
-            limit = total * self.ratios(table, rows)
-            used = total - table.free_disk_mb[rows]
-            return total, limit - used
+        return total, total - table.free_disk_mb[rows]
 
-    def filter_mask(self, table, rows, request):
-        requested = request.disk_mb
-        total, usable = self.usable(table, rows)
-        return ~(total < requested) & (usable >= requested)
+    def requested(self, request):
+        return request.disk_mb
+
+    def shortfalls(self, table, removed_rows, request, detail=None):
+        """In GiB, the unit of every disk shortfall: MiB / 1024 (exact)."""
+        return [capacity.Shortfall(
+            "disk_gb", float(request.disk_mb) / 1024,
+            _best(self.room(table, removed_rows)) / 1024)]
 
     def explain(self, table, removed_rows, request):
-        total, usable = self.usable(table, removed_rows)
-        return shortfall("disk_mb", request.disk_mb,
-                         np.minimum(total, usable), "MiB")
+        """Nova's MiB, as the filter counts."""
+        return capacity.sentence(
+            "disk_mb", request.disk_mb, "MiB",
+            _best(self.room(table, removed_rows)))
 
 
 class AggregateDiskFilter(DiskFilter):

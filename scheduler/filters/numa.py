@@ -237,6 +237,8 @@ def totals_allow(table, rows, shape):
 class NUMATopologyFilter(filters.BaseHostFilter):
     """Hosts whose NUMA cells can take the guest's (see module doc)."""
 
+    SHORT_OF = "numa"
+
     def filter_mask(self, table, rows, request):
         shape = NUMARequestShape.of(request)
         if shape is None:

@@ -101,6 +101,8 @@ def _rejection(table, row, requests, cells):
 class PciPassthroughFilter(filters.BaseHostFilter):
     """Hosts whose free PCI devices meet the request (see module doc)."""
 
+    SHORT_OF = "pci"
+
     def filter_mask(self, table, rows, request):
         requests = request_list(request)
         if not requests:

@@ -1,6 +1,7 @@
 """ComputeNode persistence on SQLite, PostgreSQL and MariaDB."""
 import pytest
 import sqlalchemy as sa
+from oslo_config import cfg
 from oslo_serialization import jsonutils
 
 from hoststate import conf as hs_conf
@@ -197,6 +198,26 @@ def test_unset_allocation_ratios_come_from_config(ctx):
     # configured cpu ratio wins; ram and disk fall back to initial_* (1.0)
     assert (loaded.cpu_allocation_ratio, loaded.ram_allocation_ratio,
             loaded.disk_allocation_ratio) == (3.0, 1.0, 1.0)
+
+
+def test_unset_allocation_ratios_come_from_the_conf_the_reader_passes(ctx):
+    """A scheduler with a configuration of its own reads a node with it
+    (``_from_db_object(..., conf=)``); without one the process's CONF."""
+    own = cfg.ConfigOpts()
+    hs_conf.load(args=[], config_files=[], conf=own)
+    own.set_override("initial_ram_allocation_ratio", 1.5)
+    own.set_override("disk_allocation_ratio", 2.0)
+    _node(ctx, cpu_allocation_ratio=None, ram_allocation_ratio=0.0,
+          disk_allocation_ratio=None)
+    [row] = _rows(ctx)
+    read = cn_obj.ComputeNode._from_db_object(
+        ctx, cn_obj.ComputeNode(ctx), row, conf=own)
+    assert (read.cpu_allocation_ratio, read.ram_allocation_ratio,
+            read.disk_allocation_ratio) == (4.0, 1.5, 2.0)
+    assert read.obj_what_changed() == set()
+    loaded = cn_obj.ComputeNode.get_by_uuid(ctx, NODE_UUID)
+    assert (loaded.cpu_allocation_ratio, loaded.ram_allocation_ratio,
+            loaded.disk_allocation_ratio) == (4.0, 1.0, 1.0)
 
 
 def test_list_queries(ctx):

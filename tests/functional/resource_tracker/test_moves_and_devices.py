@@ -130,7 +130,7 @@ def test_a_move_claim_that_does_not_fit_creates_no_migration(ctx, no_reserve):
                                                 memory_mb=4096, root_gb=1)):
             pass
     assert err.value.reasons == [
-        "memory: requested 4096 MiB, free 512 MiB of 512 MiB"]
+        "memory_mb: requested 4096 MiB, more than the node's 512 MiB in all"]
     assert list(migration_obj.MigrationList.get_all(ctx)) == []
     assert instance_obj.Instance.get_by_uuid(
         ctx, instance.uuid).migration_context is None
@@ -239,6 +239,10 @@ def test_a_numa_claim_on_a_node_without_numa_fails(ctx, no_reserve):
             pass
     assert err.value.reasons == [
         "NUMA: the instance needs a NUMA topology and the node has none"]
+    # distinguishable from a capacity shortfall: no numbers
+    [short] = err.value.shortfalls
+    assert (short.resource, short.requested, short.free, short.node) == \
+        ("numa", None, None, NODE)
 
 
 def test_a_claim_needing_too_many_pci_devices_fails_with_the_reason(
@@ -255,6 +259,8 @@ def test_a_claim_needing_too_many_pci_devices_fails_with_the_reason(
             pass
     assert len(err.value.reasons) == 1
     assert err.value.reasons[0].startswith("PCI: no free devices match 3 x")
+    assert [(s.resource, s.requested) for s in err.value.shortfalls] == \
+        [("pci", None)]
 
 
 def test_pci_devices_are_taken_and_given_back(ctx, no_reserve):

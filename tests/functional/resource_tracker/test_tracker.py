@@ -161,11 +161,19 @@ def test_claim_that_does_not_fit_lists_every_reason_and_changes_nothing(
     with pytest.raises(exception.ComputeResourcesUnavailable) as err:
         with agent.tracker(NODE).instance_claim(instance):
             pass
-    # cpu ratio 4.0 (initial): 16 vcpus free, so cpus fit; memory and disk
-    # do not (ratio 1.0)
+    # cpu ratio 4.0 (initial): 16 vcpus free, but 5 is more than the
+    # node's 4 (an instance never over-commits against itself: the whole
+    # capacity rule, as the scheduler's claim); memory and disk are larger
+    # than the node too (ratio 1.0)
     assert err.value.reasons == [
-        "memory: requested 1024 MiB, free 512 MiB of 512 MiB",
-        "disk: requested 7 GiB, free 6 GiB of 6 GiB"]
+        "vcpus: requested 5, more than the node's 4 in all",
+        "memory_mb: requested 1024 MiB, more than the node's 512 MiB in all",
+        "disk_gb: requested 7 GiB, more than the node's 6 GiB in all"]
+    assert [(s.resource, s.requested, s.free, s.capacity, s.total, s.node)
+            for s in err.value.shortfalls] == [
+        ("vcpus", 5, 16.0, 16.0, 4, NODE),
+        ("memory_mb", 1024, 512.0, 512.0, 512, NODE),
+        ("disk_gb", 7, 6.0, 6.0, 6, NODE)]
     after = _stored(ctx)
     assert (after.generation, _usage(after)) == (before.generation,
                                                  _usage(before))

@@ -18,6 +18,7 @@ from hoststate import exception
 from hoststate.db import schema
 from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import instance as instance_obj
+from hoststate.objects import pci as pci_obj
 from hoststate.objects import request_spec
 from hoststate.objects import service as service_obj
 from hoststate.objects import states
@@ -223,3 +224,39 @@ def test_crossed_requests_deadlock_then_both_succeed(ctx, conf, monkeypatch,
     assert placed == 4
     reserved = used["h1-n1"] + used["h1-n2"] - 4 * 1024
     assert reserved == 2 * hs_conf.CONF.reserved_host_memory_mb
+
+
+GPU = dict(address="0000:81:00.0", vendor_id="10de", product_id="1eb8",
+           numa_node=0, dev_type="type-PCI")
+
+
+def test_a_failed_gpu_request_gives_every_device_back(ctx):
+    """Issue 12's PCI leak: a two-instance GPU request whose second
+    instance finds no host once left the first one's GPU taken on its
+    node until the agent's next recount. The request's claims are one
+    transaction now, so the node row (its PCI pools, NUMA topology and
+    counters, every column) is exactly as before."""
+    conf = scheduler_worker.capacity_conf(enabled_filters=[
+        "ComputeFilter", "RamFilter", "CoreFilter", "DiskFilter",
+        "PciPassthroughFilter"])
+    driver = fake_driver.FakeDriver.uniform(
+        1, prefix="gpu-n", vcpus=8, memory_mb=16384, local_gb=100,
+        pci_devices=[GPU])
+    agent_mod.ComputeAgent(ctx, driver, host="gpu").start()
+    scheduler = scheduler_for(ctx, conf)
+    uuids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    spec = request_spec.RequestSpec.from_components(
+        uuids[0], flavor(memory_mb=1024), image={"id": str(uuid.uuid4())},
+        project_id="p1", user_id="u1", num_instances=2,
+        pci_requests=pci_obj.InstancePCIRequests(
+            instance_uuid=uuids[0], requests=[pci_obj.InstancePCIRequest(
+                count=1, alias_name="gpu",
+                spec=[{"vendor_id": "10de", "product_id": "1eb8"}])]))
+    before = snapshot(ctx.engine)
+    with pytest.raises(exception.NoValidHost) as raised:
+        scheduler.select_destinations(spec, uuids)
+    assert "PciPassthroughFilter removed 1 of 1 hosts" in str(raised.value)
+    assert snapshot(ctx.engine) == before
+    [[chosen, *_]] = scheduler.select_destinations(
+        spec, [str(uuid.uuid4())])
+    assert chosen.nodename == "gpu-n1"

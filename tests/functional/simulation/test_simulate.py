@@ -124,6 +124,20 @@ def test_a_crowded_cloud_refuses_with_reasons(capsys, tmp_path):
                                   "NUMATopologyFilter",
                                   "PciPassthroughFilter"))
                for reason in report["no_valid_host_reasons"])
+    # By resource, from the shortfalls the filter that removed the last
+    # hosts gives (one per refusal; other reasons name no resource).
+    expected = {}
+    for reason, count in report["no_valid_host_reasons"].items():
+        resource = SHORT_OF.get(reason)
+        if resource is not None:
+            expected[resource] = expected.get(resource, 0) + count
+    assert report["no_valid_host_by_resource"] == expected and expected
+
+
+#: The resource a refusal by each filter names in its shortfalls.
+SHORT_OF = {"RamFilter": "memory_mb", "CoreFilter": "vcpus",
+            "DiskFilter": "disk_gb", "NUMATopologyFilter": "numa",
+            "PciPassthroughFilter": "pci"}
 
 
 def _run(context, nodes, requests, seed, kill=0, prefill=0.0):

@@ -21,18 +21,6 @@ def instance(image_ref="img-1", flavor=None, **columns):
     return inst
 
 
-# --- Usage arithmetic --------------------------------------------------------
-
-def test_usage_adds_subtracts_and_scales():
-    a, b = Usage(2, 2048, 20.5), Usage(1, 512, 1.25)
-    assert a + b == Usage(3, 2560, 21.75)
-    assert a - b == Usage(1, 1536, 19.25)
-    assert a.scaled(-1) == -a == Usage(-2, -2048, -20.5)
-    assert a.scaled(1) == a
-    assert a + b - b == a
-    assert sum([a, b], hw_usage.ZERO) == a + b
-
-
 def test_usage_is_frozen():
     with pytest.raises(AttributeError):
         Usage().vcpus = 1
@@ -76,51 +64,19 @@ def test_unset_image_ref_is_boot_from_volume():
     assert hw_usage.is_boot_from_volume(instance_obj.Instance()) is True
 
 
-# --- from an instance --------------------------------------------------------
+# --- Nova's usage of an instance ----------------------------------------------
 
 def test_nova_bfv_instance_counts_root_gb_zero():
     # Nova: test_get_usage_dict_return_0_root_gb_for_bfv_instance
     inst = instance("", flavor(root_gb=1, ephemeral_gb=0))
-    assert hw_usage.usage_from_instance(inst) == Usage(2, 2048, 0.0)
+    assert hw_usage.usage_from_flavor(
+        inst.flavor, hw_usage.is_boot_from_volume(inst)) == \
+        Usage(2, 2048, 0.0)
 
 
 def test_nova_usage_includes_swap():
     # Nova: test_get_usage_dict_include_swap; 1 root + 10/1024 swap
     inst = instance("img-1", flavor(root_gb=1, swap=10))
-    assert hw_usage.usage_from_instance(inst).disk_gb == 1 + 10 / 1024
-
-
-def test_is_bfv_argument_overrides_the_heuristic():
-    inst = instance("img-1", flavor(root_gb=20))
-    assert hw_usage.usage_from_instance(inst, is_bfv=True).disk_gb == 0.0
-    bfv = instance("", flavor(root_gb=20))
-    assert hw_usage.usage_from_instance(bfv, is_bfv=False).disk_gb == 20.0
-
-
-def test_instance_without_flavor_uses_its_columns():
-    # 4 vcpus, 1024 MiB, root 10 + ephemeral 5 = 15 (columns carry no swap)
-    inst = instance("img-1", None, vcpus=4, memory_mb=1024, root_gb=10,
-                    ephemeral_gb=5)
-    assert hw_usage.usage_from_instance(inst) == Usage(4, 1024, 15.0)
-    assert hw_usage.usage_from_instance(inst, is_bfv=True) == \
-        Usage(4, 1024, 5.0)
-
-
-def test_instance_with_nothing_set_uses_nothing():
-    assert hw_usage.usage_from_instance(instance_obj.Instance()) == \
-        hw_usage.ZERO
-
-
-# --- the integer Nova stores -------------------------------------------------
-
-@pytest.mark.parametrize("disks, reserved_mb, expected", [
-    ([], 0, 0),
-    ([], 1536, 1),                 # int(1.5): reserved disk truncated too
-    ([20.5], 0, 20),               # 20 + int(0.5)
-    ([0.5, 0.5], 0, 0),            # each instance truncated on its own,
-                                   # not int(1.0) = 1 of the sum
-    ([20.5, 10.75, 4.0], 2048, 36),  # 2 + 20 + 10 + 4
-])
-def test_local_gb_used_truncates_each_instance(disks, reserved_mb, expected):
-    usages = [Usage(disk_gb=d) for d in disks]
-    assert hw_usage.local_gb_used(usages, reserved_mb) == expected
+    assert hw_usage.usage_from_flavor(
+        inst.flavor, hw_usage.is_boot_from_volume(inst)).disk_gb == \
+        1 + 10 / 1024

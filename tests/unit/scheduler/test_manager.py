@@ -295,9 +295,11 @@ def test_reason_names_the_filter_that_removed_the_last_hosts():
         select(scheduler, make_spec())
     [outcome] = caught.value.reasons
     assert isinstance(outcome, FilterOutcome)
-    assert outcome.as_dict() == {
-        "filter": "ComputeFilter", "before": 3, "removed": 3,
-        "detail": "compute service disabled on 2 host(s), down on 1"}
+    assert (outcome.name, outcome.before, outcome.removed, outcome.detail,
+            outcome.shortfalls) == (
+        "ComputeFilter", 3, 3,
+        "compute service disabled on 2 host(s), down on 1", ())
+    assert caught.value.shortfalls == []
 
 
 def test_reasons_list_every_filter_that_removed_hosts():
@@ -334,20 +336,25 @@ def test_reasons_list_every_filter_that_removed_hosts():
     # disk: 100 GiB x 1.0 - 0 used < 101 GiB.
     ({"root_gb": 101}, [dict(host="host1")],
      "disk_gb: requested 101 GiB, at most 100 GiB free"),
-    # memory and disk both short.
+    # memory and disk both short; memory: 8192 x 1.5 = 12288 over-committed,
+    # but no instance larger than the node's 8192 fits.
     ({"memory_mb": 20000, "root_gb": 200}, [dict(host="host1")],
-     "memory_mb: requested 20000 MiB, at most 12288 MiB free; "
+     "memory_mb: requested 20000 MiB, at most 8192 MiB free; "
      "disk_gb: requested 200 GiB, at most 100 GiB free"),
 ])
 def test_claim_check_explains_what_was_short(flavor, nodes, detail):
     """Without capacity filters the claim check (Placement's arithmetic)
-    removes the hosts and says which resource was short."""
+    removes the hosts and says which resource was short, in words and as
+    Shortfalls (the same numbers)."""
     scheduler = make_scheduler(nodes)
     with pytest.raises(exception.NoValidHost) as caught:
         select(scheduler, make_spec(**flavor))
     outcome = caught.value.reasons[-1]
     assert (outcome.name, outcome.before, outcome.removed, outcome.detail) \
         == ("capacity (claim check)", len(nodes), len(nodes), detail)
+    assert "; ".join(str(s) for s in caught.value.shortfalls) == detail
+    assert all(s.node is None and s.capacity is None
+               for s in caught.value.shortfalls)
 
 
 def test_claim_check_failure_of_a_later_instance():
