@@ -413,11 +413,12 @@ class Scheduler:
                 cpu_allocation_ratio=float(t.cpu_allocation_ratio[row]),
                 ram_allocation_ratio=float(t.ram_allocation_ratio[row]))
         return spec_obj.SchedulerLimits.trusted(
-            vcpu=int(t.vcpus_total[row] * t.cpu_allocation_ratio[row]),
-            memory_mb=int(t.total_usable_ram_mb[row] *
-                          t.ram_allocation_ratio[row]),
-            disk_gb=int(t.total_usable_disk_gb[row] *
-                        t.disk_allocation_ratio[row]),
+            vcpu=int(capacity.limit(t.vcpus_total[row],
+                                    t.cpu_allocation_ratio[row])),
+            memory_mb=int(capacity.limit(t.total_usable_ram_mb[row],
+                                         t.ram_allocation_ratio[row])),
+            disk_gb=int(capacity.limit(t.total_usable_disk_gb[row],
+                                       t.disk_allocation_ratio[row])),
             numa_topology=numa)
 
 
