@@ -6,6 +6,7 @@ is compared against "nothing free" rather than against the emptiest
 candidate, so two nearly full hosts do not look maximally different, and an
 overcommitted host (negative free amount) widens the range and scores 0.
 """
+from hoststate.hardware import capacity
 from hoststate.scheduler.weights import BaseHostWeigher
 
 
@@ -37,8 +38,9 @@ class CPUWeigher(BaseHostWeigher):
     multiplier_option = "cpu_weight_multiplier"
 
     def raw_weights(self, table, rows, request):
-        total = table.vcpus_total[rows] * table.cpu_allocation_ratio[rows]
-        return total - table.vcpus_used[rows]
+        return capacity.free(table.vcpus_total[rows],
+                             table.cpu_allocation_ratio[rows],
+                             table.vcpus_used[rows])
 
 
 class DiskWeigher(ColumnWeigher):
