@@ -93,6 +93,14 @@ class GenerationConflict(DBError):
                "%(seen_generation)s: another writer changed it")
 
 
+class LedgerConflict(GenerationConflict):
+    """A ledger row a writer meant to change or remove is gone or
+    changed: another writer gave it back first. Re-read and decide again."""
+
+    msg_fmt = ("allocation %(consumer)s on node %(node_id)s changed under "
+               "this writer")
+
+
 class NotFound(HoststateError, LookupError):
     msg_fmt = "Resource could not be found"
 
@@ -115,6 +123,10 @@ class InstanceNotFound(NotFound):
 
 class MigrationNotFound(NotFound):
     msg_fmt = "Migration %(key)s could not be found"
+
+
+class AllocationNotFound(NotFound):
+    msg_fmt = "No allocation of consumer %(key)s on that node"
 
 
 class AggregateNotFound(NotFound):

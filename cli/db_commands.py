@@ -129,8 +129,11 @@ def status_command(args):
                                         f"hoststate db sync)"
     print(f"revision: {current}{behind}")
     with engine.connect() as conn:
+        present = set(sa.inspect(conn).get_table_names())
+        # a database behind this release lacks the newer tables
         rows = [(table.name, conn.execute(
-            sa.select(sa.func.count()).select_from(table)).scalar())
+            sa.select(sa.func.count()).select_from(table)).scalar()
+            if table.name in present else "absent")
             for table in schema.metadata.sorted_tables]
     output.print_table(("table", "rows"), rows)
     return 0

@@ -99,9 +99,12 @@ compute_nodes = sa.Table(
     sa.Column("extra_resources", JsonText, nullable=True),
     sa.Column("stats", JsonText, nullable=True),
     sa.Column("numa_topology", JsonText, nullable=True),
-    sa.Column("cpu_allocation_ratio", sa.Float, nullable=True),
-    sa.Column("ram_allocation_ratio", sa.Float, nullable=True),
-    sa.Column("disk_allocation_ratio", sa.Float, nullable=True),
+    # double precision everywhere (MySQL's FLOAT is single): the claim's
+    # capacity check runs in SQL and must multiply the same ratio Python
+    # reads
+    sa.Column("cpu_allocation_ratio", sa.Double, nullable=True),
+    sa.Column("ram_allocation_ratio", sa.Double, nullable=True),
+    sa.Column("disk_allocation_ratio", sa.Double, nullable=True),
     sa.Column("mapped", sa.Integer, nullable=False, server_default="0"),
     sa.Column("generation", sa.Integer, nullable=False, server_default="0"),
     *_timestamps(), *_soft_delete(),
@@ -170,6 +173,31 @@ migrations = sa.Table(
              "source_node"),
     sa.Index("ix_migrations_dest_compute_dest_node", "dest_compute", "dest_node"),
     sa.Index("ix_migrations_instance_uuid", "instance_uuid"),
+)
+
+#: The ledger: one row per consumer (an instance, or the migration that
+#: holds the other side of its move) and node, saying exactly what it holds
+#: there. A node's usage counters are reserved + the sum of its rows,
+#: written in the same transaction as any change of them. Rows are deleted
+#: for real: a resource given back leaves no history to filter out.
+allocations = sa.Table(
+    "allocations", metadata,
+    _id(),
+    sa.Column("consumer_uuid", sa.String(36), nullable=False),
+    sa.Column("instance_uuid", sa.String(36), nullable=False),
+    sa.Column("compute_node_id", sa.Integer,
+              sa.ForeignKey("compute_nodes.id"), nullable=False),
+    sa.Column("vcpus", sa.Integer, nullable=False),
+    sa.Column("memory_mb", sa.Integer, nullable=False),
+    sa.Column("disk_gb", sa.Integer, nullable=False),
+    # the fitted InstanceNUMATopology (cells, pinned cpus, page size)
+    sa.Column("numa_topology", JsonText, nullable=True),
+    # the PCI devices taken: hardware.pci.Allocation.to_dict()
+    sa.Column("pci_allocation", JsonText, nullable=True),
+    *_timestamps(),
+    sa.UniqueConstraint("consumer_uuid", "compute_node_id"),
+    sa.Index("ix_allocations_compute_node_id", "compute_node_id"),
+    sa.Index("ix_allocations_instance_uuid", "instance_uuid"),
 )
 
 aggregates = sa.Table(

@@ -11,11 +11,15 @@ Shortfalls (resource "numa" or "pci" for the NUMA and PCI fits).
 """
 import dataclasses
 
+from oslo_serialization import jsonutils
+
 from hoststate.conf import node_defaults
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
 from hoststate.hardware import usage as hw_usage
+from hoststate.objects import allocation as allocation_obj
+from hoststate.objects import fields as obj_fields
 from hoststate.objects import numa as numa_obj
 
 
@@ -47,6 +51,57 @@ class Consumption:
     def with_fit(self, numa_topology, pci_allocation):
         return dataclasses.replace(self, numa_topology=numa_topology,
                                    pci_allocation=pci_allocation)
+
+    def with_requests(self, pci_requests):
+        return dataclasses.replace(self, pci_requests=pci_requests)
+
+    @classmethod
+    def held(cls, allocation):
+        """What a ledger row (an Allocation, or an allocations row
+        mapping) holds: exactly what giving it back returns."""
+        if isinstance(allocation, allocation_obj.Allocation):
+            numa = allocation.obj_get("numa_topology")
+            pci = allocation.pci_allocation_dict()
+        else:
+            numa = None if allocation["numa_topology"] is None else \
+                obj_fields.load_json(numa_obj.InstanceNUMATopology,
+                                     allocation["numa_topology"])
+            pci = None if allocation["pci_allocation"] is None else \
+                jsonutils.loads(allocation["pci_allocation"])
+        return cls(
+            vcpus=_value(allocation, "vcpus"),
+            memory_mb=_value(allocation, "memory_mb"),
+            disk_gb=_value(allocation, "disk_gb"), numa_topology=numa,
+            pci_allocation=None if not pci else
+            hw_pci.Allocation.from_dict(pci))
+
+    def ledger_row(self, consumer_uuid, instance_uuid, node_id):
+        """The allocations row that records this consumption (column
+        values, without id and timestamps)."""
+        return {
+            "consumer_uuid": consumer_uuid, "instance_uuid": instance_uuid,
+            "compute_node_id": node_id, "vcpus": int(self.vcpus),
+            "memory_mb": int(self.memory_mb), "disk_gb": int(self.disk_gb),
+            "numa_topology": None if self.numa_topology is None else
+            obj_fields.dump_json(self.numa_topology),
+            "pci_allocation": allocation_obj.pci_text(
+                None if self.pci_allocation is None
+                else self.pci_allocation.to_dict()),
+        }
+
+    def same_amounts(self, other):
+        """Whether ``other`` holds the same cpus, memory and disk."""
+        return (self.vcpus, self.memory_mb, self.disk_gb) == \
+            (other.vcpus, other.memory_mb, other.disk_gb)
+
+
+def _value(allocation, name):
+    """A column of a ledger row: an Allocation's field, else the mapping's
+    key (asked in that order: ``hasattr(row, "obj_get")`` on a SQLAlchemy
+    row mapping takes its slow missing-key path)."""
+    if isinstance(allocation, allocation_obj.Allocation):
+        return getattr(allocation, name)
+    return allocation[name]
 
 
 def fit(node, wanted, requested_numa, conf=None):

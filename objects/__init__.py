@@ -11,7 +11,7 @@ from hoststate.objects.base import HoststateObjectRegistry
 _MODULES = (
     "fields", "hv_spec", "numa", "pci", "flavor", "image_meta",
     "compute_node", "service", "migration_context", "instance", "migration",
-    "aggregate", "instance_group", "cell_mapping", "request_spec",
+    "allocation", "aggregate", "instance_group", "cell_mapping", "request_spec",
     "selection",
 )
 

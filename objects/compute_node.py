@@ -14,6 +14,7 @@ from hoststate import exception
 from hoststate.conf import limits
 from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
+from hoststate.db import ledger as db_ledger
 from hoststate.db import schema
 from hoststate.objects import base
 from hoststate.objects import bounded
@@ -47,10 +48,12 @@ VIRT_DRIVER_KEYS = (
 # Version 1.4: mapped
 # Version 1.5: undelete() (a node the driver reports again after it was
 #              deleted keeps its uuid)
+# Version 1.6: save_with_ledger() (usage and its allocation rows in one
+#              transaction)
 @base.HoststateObjectRegistry.register
 class ComputeNode(base.RowObject, base.HoststateObject,
                   base.SoftDeletedObject):
-    VERSION = "1.5"
+    VERSION = "1.6"
     TABLE = schema.compute_nodes
     NOT_FOUND = exception.ComputeNodeNotFound
 
@@ -178,6 +181,30 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         with db_api.transaction(self._context) as conn:
             row = db_api.cas_update(conn, self.TABLE, self.id,
                                     self.generation, values)
+        self._from_db_object(self._context, self, row)
+
+    @base.remotable
+    def save_with_ledger(self, added, removed, rekeyed=None):
+        """Write the changed fields and the node's ledger changes in one
+        transaction (the counters are a cache of the ledger: neither
+        commits without the other).
+
+        ``added`` are new Allocations, ``removed`` stored ones given back
+        (exactly these rows: LedgerConflict if another writer removed one
+        first), ``rekeyed`` [(consumer uuid, new consumer uuid)] hands a
+        row to another consumer (a confirmed move's destination passing
+        from its migration to its instance). The node's generation moves
+        even when no field changed, so every reader of the node sees a
+        ledger change as a change of the node.
+        """
+        values = self._column_values(self.obj_what_changed() - {"uuid"})
+        with db_api.transaction(self._context) as conn:
+            row = db_api.cas_update(conn, self.TABLE, self.id,
+                                    self.generation, values)
+            db_ledger.delete(conn, removed)
+            for consumer, new_consumer in rekeyed or ():
+                db_ledger.rekey(conn, consumer, new_consumer)
+            db_ledger.insert(conn, [a.column_values() for a in added])
         self._from_db_object(self._context, self, row)
 
     @base.remotable

@@ -23,6 +23,7 @@ from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import periodic
+from hoststate.resource_tracker import recount_fast
 from hoststate.resource_tracker import tracker as tracker_mod
 from hoststate.resource_tracker import usage_source
 
@@ -42,6 +43,9 @@ class ComputeAgent:
         #: whether every tracker's node was read since the last update
         #: (register_nodes just did): the update need not read them again
         self._nodes_fresh = False
+        #: nodename -> (compute_nodes row, the ComputeNode built from it)
+        #: of the last reload (see _reload_nodes)
+        self._read_rows = {}
         #: nodename -> the inventory register_nodes created it from, until
         #: the next update (which has nothing to recount for such a node
         #: while the inventory is the same and nothing is on it)
@@ -179,13 +183,15 @@ class ComputeAgent:
         if not self._nodes_fresh:
             self._reload_nodes()
         self._nodes_fresh = False
-        by_node, migrations, others = usage_source.read_host(self.context,
-                                                             self.host)
+        by_node, migrations, others, ledger = usage_source.read_host(
+            self.context, self.host)
+        cycle = recount_fast.CycleMemo()
         errors = {}
         for nodename in nodenames:
             try:
                 self._update_node(nodename, _sources_of(
-                    self.host, nodename, by_node, migrations, others))
+                    self.host, nodename, by_node, migrations, others,
+                    ledger), cycle)
             except Exception as exc:  # one node must not stop the others
                 LOG.exception("update of node %s failed", nodename)
                 errors[nodename] = exc
@@ -199,26 +205,58 @@ class ComputeAgent:
         Read before the usage: a claim landing between the two reads moves
         the generation, so the recount's compare-and-swap fails and it
         counts again from fresh reads; no claim is written away.
+
+        The rows are read as they are stored, and a ComputeNode is built
+        only for a row that is not, column for column, the one the
+        tracker's node was built from (any write moves the generation and
+        the time stamp; a change behind the agent's back shows in its
+        column). A tracker whose node is that very object is given it
+        again, which marks its sources fresh as a new node would.
         """
         if not self.trackers:
             return
-        try:
-            stored = cn_obj.ComputeNodeList.get_all_by_host(self.context,
-                                                            self.host)
-        except exception.ComputeHostNotFound:
+        rows = usage_source.read_nodes(self.context, self.host)
+        if not rows:
             return
-        for node in stored:
-            tracker = self.trackers.get(node.hypervisor_hostname)
-            if tracker is not None and tracker.node.id == node.id:
-                with tracker.lock:
-                    tracker.set_node(node)
+        changed = [row for row in rows if not self._node_of_row(row)]
+        built = usage_source.nodes_of_rows(self.context, changed)
+        nodes = {row.id: (row, node) for row, node in zip(changed, built)}
+        for row in rows:
+            tracker = self.trackers.get(row.hypervisor_hostname)
+            if tracker is None or tracker.node.id != row.id:
+                continue
+            with tracker.lock:
+                # asked again under the lock: a tracker that wrote its
+                # node meanwhile holds another object, and is given the row
+                # as read (as before: its next compare-and-swap re-reads)
+                read = self._node_of_row(row)
+                if read is None:
+                    row_and_node = nodes.get(row.id) or \
+                        self._build_node(row)
+                    self._read_rows[tracker.nodename] = row_and_node
+                    read = row_and_node[1]
+                tracker.set_node(read)
 
-    def _update_node(self, nodename, sources):
+    def _node_of_row(self, row):
+        """The node this agent built from exactly ``row`` and its tracker
+        still holds, or None."""
+        tracker = self.trackers.get(row.hypervisor_hostname)
+        seen = self._read_rows.get(row.hypervisor_hostname)
+        if tracker is None or seen is None or seen[1] is not tracker.node \
+                or seen[0] != row:
+            return None
+        return seen[1]
+
+    def _build_node(self, row):
+        return row, usage_source.nodes_of_rows(self.context, [row])[0]
+
+    def _update_node(self, nodename, sources, cycle=None):
         resources = self.driver.get_available_resource(nodename)
         driver_api.validate_resources(resources)
-        instances, migrations, _ = sources
-        if self._created_from.pop(nodename, None) == resources and \
-                not instances and not migrations:
+        instances, migrations, _, ledger = sources
+        created_from = self._created_from.pop(nodename, None)
+        if created_from == resources and not instances and \
+                not migrations and not any(ledger.values()):
             # stored a moment ago as the recount of no instances on this
             # very inventory (periodic.new_node), after which the host-wide
             # read found nothing on it: the recount would change nothing
@@ -233,7 +271,7 @@ class ComputeAgent:
             # the two would be in the node but not in those instances, and
             # a recount from them would write it away. Read again, after.
             sources = None
-        tracker.update_available_resource(resources, sources)
+        tracker.update_available_resource(resources, sources, cycle=cycle)
 
     def _init_node(self, nodename, resources):
         """The stored node for ``nodename``: found, undeleted, taken over or
@@ -275,6 +313,7 @@ class ComputeAgent:
                                                               self.host)
         for name in sorted(set(stored) - reported):
             self.trackers.pop(name, None)
+            self._read_rows.pop(name, None)
             if not self.driver.is_node_deleted(name):
                 continue
             try:
@@ -285,15 +324,23 @@ class ComputeAgent:
                 LOG.info("node %s was taken over by another host", name)
 
 
-def _sources_of(host, nodename, by_node, migrations, others):
-    """The part of a host-wide read that one node's recount needs."""
+def _sources_of(host, nodename, by_node, migrations, others, ledger):
+    """The part of a host-wide read that one node's recount needs (the
+    ledger by node id: the tracker picks its node's)."""
     instances = by_node.get(nodename, [])
     mine = [m for m in migrations
             if (m.source_compute, m.source_node) == (host, nodename)
             or (m.dest_compute, m.dest_node) == (host, nodename)]
-    by_uuid = dict(others)
-    by_uuid.update((i.uuid, i) for i in instances)
-    return instances, mine, by_uuid
+    by_uuid = {}
+    if mine:   # only the migrations' instances are looked up
+        by_uuid.update(others)
+        # a move between two nodes of this host: its instance lives on
+        # the other node, and is this host's too
+        moving = {m.instance_uuid for m in mine} - set(others)
+        for node_instances in by_node.values():
+            by_uuid.update((i.uuid, i) for i in node_instances
+                           if i.uuid in moving)
+    return instances, mine, by_uuid, ledger
 
 
 def _ensure_service(context, host):

@@ -8,6 +8,8 @@ Mixed into ResourceTracker: it uses the tracker's lock, node and writes.
 import contextlib
 import dataclasses
 
+from oslo_utils import uuidutils
+
 from hoststate import exception
 from hoststate.conf import CONF
 from hoststate.hardware import usage as hw_usage
@@ -62,19 +64,36 @@ class MoveClaims:
             raise
 
     def drop_move_claim_at_source(self, instance, migration):
-        """Confirm: the source gives back the old side of the move."""
+        """Confirm: the source gives back the old side of the move (the
+        instance's row here), and the destination's row passes from the
+        migration to the instance, in one transaction."""
         with self.lock:
             migration.status = "confirmed"
             migration.save()
-            context = instance.obj_get("migration_context")
-            if context is not None and context.old_flavor is not None:
-                flavor, numa_topology, pci_requests = context.side("old")
-                self._give_back(cons.Consumption.of(
-                    flavor, hw_usage.is_boot_from_volume(instance),
-                    numa_topology=numa_topology))
-            self.tracked_migrations.pop(instance.uuid, None)
+            self._give_back_source(instance, migration)
             instance.migration_context = None
             _save(instance)
+
+    def drop_evacuated_instance(self, instance, migration):
+        """The source of an evacuation, back up, lets go of the instance
+        that was rebuilt elsewhere (Nova's agent does it at start): its
+        row here is given back, the destination's passes to the instance,
+        and the migration is done."""
+        with self.lock:
+            self._give_back_source(instance, migration)
+            migration.status = "done"
+            migration.save()
+
+    def _give_back_source(self, instance, migration):
+        def give_back(node, edit):
+            held = self._held(instance.uuid)
+            if held is not None:
+                cons.apply(node, cons.Consumption.held(held), -1)
+                edit.removed.append(held)
+            edit.rekeyed.append((migration.uuid, instance.uuid))
+        self._edits += 1
+        self._apply_with_retry(give_back)
+        self.tracked_migrations.pop(instance.uuid, None)
 
     def drop_move_claim_at_dest(self, instance, migration):
         """Revert: the destination gives back the new side of the move, and
@@ -85,15 +104,12 @@ class MoveClaims:
         with self.lock:
             migration.status = status
             migration.save()
-            fitted = self.move_consumptions.pop(instance.uuid, None)
+            # exactly what the ledger holds for the migration here, also
+            # after a restart (the PCI devices and pinned cpus included)
+            self.move_consumptions.pop(instance.uuid, None)
+            self._edits += 1
+            self._give_back(migration.uuid)
             context = instance.obj_get("migration_context")
-            if fitted is None and context is not None:
-                flavor, numa_topology, _ = context.side("new")
-                fitted = cons.Consumption.of(
-                    flavor, hw_usage.is_boot_from_volume(instance),
-                    numa_topology=numa_topology)
-            if fitted is not None:
-                self._give_back(fitted)
             self.tracked_migrations.pop(instance.uuid, None)
             if context is not None:
                 instance.flavor = context.old_flavor or instance.flavor
@@ -109,12 +125,15 @@ class MoveClaims:
                 new_flavor, hw_usage.is_boot_from_volume(instance),
                 pci_requests=instance.obj_get("pci_requests"))
             requested_numa = self.numa_request(new_flavor, image_meta)
-            fitted = self._take(wanted, requested_numa)
+            migration = self._migration(instance, new_flavor, migration,
+                                        move_type)
+            fitted = self._take(wanted, requested_numa, migration.uuid,
+                                instance.uuid)
+            self._edits += 1
             if move_type == LIVE_MIGRATION:
-                self._refuse_page_size_change(instance, fitted)
+                self._refuse_page_size_change(instance, fitted, migration)
             try:
-                migration = self._record_migration(
-                    instance, new_flavor, migration, move_type)
+                migration = self._record_migration(migration, move_type)
                 instance.migration_context = mc_obj.MigrationContext(
                     instance_uuid=instance.uuid, migration_id=migration.id,
                     old_flavor=instance.flavor, new_flavor=new_flavor,
@@ -124,26 +143,27 @@ class MoveClaims:
                     new_pci_requests=instance.obj_get("pci_requests"))
                 _save(instance)
             except Exception:
-                self._give_back(fitted)
+                self._give_back(migration.uuid)
                 raise
             self.tracked_migrations[instance.uuid] = migration
             self.move_consumptions[instance.uuid] = fitted
         return MoveClaim(migration=migration, consumption=fitted)
 
-    def _refuse_page_size_change(self, instance, fitted):
+    def _refuse_page_size_change(self, instance, fitted, migration):
         """A live guest cannot change its memory page size (Nova refuses
         the same): give the claim back and say why."""
         before = _first_page_size(instance.obj_get("numa_topology"))
         after = _first_page_size(fitted.numa_topology)
         if before != after:
-            self._give_back(fitted)
+            self._give_back(migration.uuid)
             raise exception.ComputeResourcesUnavailable(
                 node=self.nodename,
                 reasons=[f"NUMA: a live migration cannot change the page "
                          f"size from {before} to {after} KiB"])
 
-    def _record_migration(self, instance, new_flavor, migration, move_type):
-        """Point ``migration`` (or a new one) at this node as destination."""
+    def _migration(self, instance, new_flavor, migration, move_type):
+        """``migration``, or a new one (not stored yet), with the uuid
+        the destination's ledger row is held by."""
         if migration is None:
             migration = migration_obj.Migration(
                 self.context, instance_uuid=instance.uuid,
@@ -152,6 +172,12 @@ class MoveClaims:
                 old_instance_type_id=instance.flavor.obj_get("id"),
                 new_instance_type_id=new_flavor.obj_get("id"),
                 migration_type=move_type, status="pre-migrating")
+        if not migration.obj_attr_is_set("uuid"):
+            migration.uuid = uuidutils.generate_uuid()
+        return migration
+
+    def _record_migration(self, migration, move_type):
+        """Point ``migration`` at this node as destination and store it."""
         migration.dest_compute = self.host
         migration.dest_node = self.nodename
         migration.dest_compute_id = self.node.id

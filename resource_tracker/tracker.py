@@ -16,6 +16,7 @@ from hoststate import exception
 from hoststate.conf import CONF
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import usage as hw_usage
+from hoststate.objects import allocation as allocation_obj
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import migration as migration_obj
@@ -26,6 +27,7 @@ from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import locks
 from hoststate.resource_tracker import moves
 from hoststate.resource_tracker import periodic
+from hoststate.resource_tracker import recount_fast
 
 LOG = logging.getLogger(__name__)
 
@@ -54,6 +56,9 @@ class ResourceTracker(moves.MoveClaims):
         #: their number at the last set_node (see update_available_resource)
         self._edits = 0
         self._edits_at_set_node = 0
+        #: what the periodic update's steady-state check keeps from one
+        #: cycle to the next
+        self._recount_memo = recount_fast.TrackerMemo()
 
     # --- state -----------------------------------------------------------
 
@@ -66,9 +71,14 @@ class ResourceTracker(moves.MoveClaims):
         return set(self.consumptions)
 
     def set_node(self, node):
-        """Adopt ``node`` (as stored) as this tracker's view of its row."""
-        self.node = node
-        self._last_saved = node.obj_clone()
+        """Adopt ``node`` (as stored) as this tracker's view of its row.
+
+        Given the node it holds already (the agent found the row as it was
+        when this node was read), only the mark moves: sources read from
+        now on are fresh (see ``update_available_resource``)."""
+        if node is not self.node:
+            self.node = node
+            self._last_saved = node.obj_clone()
         self._edits_at_set_node = self._edits
 
     def _saved(self, node):
@@ -91,7 +101,7 @@ class ResourceTracker(moves.MoveClaims):
         with self.lock:
             self._require_enabled()
             if self._claimed_by_scheduler(instance):
-                fitted = _consumption_of_instance(instance)
+                fitted = self._adopted(instance)
             else:
                 fitted = self._claim_new(instance, image_meta)
             self.consumptions[instance.uuid] = fitted
@@ -108,13 +118,24 @@ class ResourceTracker(moves.MoveClaims):
             pci_requests=instance.obj_get("pci_requests"))
         requested_numa = instance.obj_get("numa_topology") or \
             self.numa_request(instance.flavor, image_meta)
-        fitted = self._take(wanted, requested_numa, instance)
+        fitted = self._take(wanted, requested_numa, instance.uuid,
+                            instance.uuid, instance)
         try:
             self._place_instance(instance, fitted)
         except Exception:
-            self._give_back(fitted, instance)
+            self._give_back(instance.uuid, instance)
             raise
         return fitted
+
+    def _adopted(self, instance):
+        """What a scheduler's claim took here for ``instance``: its ledger
+        row, exactly (the instance's flavor if the row is missing; the
+        next recount records it)."""
+        held = self._held(instance.uuid)
+        if held is None:
+            return _consumption_of_instance(instance)
+        return cons.Consumption.held(held).with_requests(
+            instance.obj_get("pci_requests"))
 
     def numa_request(self, flavor, image_meta):
         """The NUMA topology ``flavor`` and ``image_meta`` ask for, bounded
@@ -148,9 +169,8 @@ class ResourceTracker(moves.MoveClaims):
         """Undo an instance claim: usage back, instance unplaced."""
         with self.lock:
             self._edits += 1
-            fitted = self.consumptions.pop(instance.uuid, None)
-            if fitted is not None:
-                self._give_back(fitted, instance)
+            self.consumptions.pop(instance.uuid, None)
+            self._give_back(instance.uuid, instance)
             instance.numa_topology = None
             instance.host = None
             instance.node = None
@@ -161,9 +181,11 @@ class ResourceTracker(moves.MoveClaims):
     def update_usage(self, instance):
         """Follow a state change of a tracked instance.
 
-        A tracked instance that is deleted or shelved-offloaded gives its
-        usage back; an untracked one that holds resources again (unshelve)
-        takes them. Does nothing on a disabled node.
+        An instance that is deleted or shelved-offloaded gives back
+        everything the ledger holds for it on this node (tracked or not:
+        after a restart the ledger still knows); an untracked one that
+        holds resources again (unshelve) takes them. Does nothing on a
+        disabled node.
         """
         with self.lock:
             if self.disabled():
@@ -172,18 +194,20 @@ class ResourceTracker(moves.MoveClaims):
                 instance.vm_state, instance.obj_get("task_state"))
             tracked = self.consumptions.get(instance.uuid)
             self._edits += 1
-            if tracked is not None and removable:
-                self._give_back(self.consumptions.pop(instance.uuid), instance)
-            elif tracked is None and not removable and \
+            if removable:
+                self.consumptions.pop(instance.uuid, None)
+                self._give_back_instance(instance, tracked=tracked is not None)
+            elif tracked is None and \
                     instance.obj_get("node") == self.nodename:
                 wanted = _consumption_of_instance(instance)
-                self._apply_with_retry(
-                    lambda node: self._count(node, wanted, instance, 1))
+                self._apply_with_retry(lambda node, edit: self._record(
+                    node, edit, wanted, instance.uuid, instance))
                 self.consumptions[instance.uuid] = wanted
 
     # --- periodic update ---------------------------------------------------
 
-    def update_available_resource(self, resources=None, sources=None):
+    def update_available_resource(self, resources=None, sources=None,
+                                  cycle=None):
         """Recount usage from the driver, instances and migrations; save it.
 
         The node row is written only when a field other than updated_at
@@ -192,7 +216,8 @@ class ResourceTracker(moves.MoveClaims):
         last saved row in place, so the next cycle writes again. Returns
         True if the row was written. ``sources`` is what the agent already
         read for this node: (instances, migrations, {uuid: instance} for
-        the migrations' instances); without it the tracker reads its own.
+        the migrations' instances, {node id: ledger rows}); without it the
+        tracker reads its own.
 
         ``sources`` must have been read after the node was last given with
         ``set_node`` (the agent reloads its nodes, then reads). If this
@@ -203,6 +228,12 @@ class ResourceTracker(moves.MoveClaims):
         the compare-and-swap (the tracker's own write moved the generation
         it compares with; an adoption writes nothing). They are read again
         here, under the lock.
+
+        A node in its steady state (every instance holds in the ledger
+        what it takes, nothing NUMA or PCI, no field to change) is told
+        apart with plain numbers first (``recount_fast``), without the
+        full recount. ``cycle`` (a ``recount_fast.CycleMemo``) is what the
+        nodes of one agent cycle share for it.
         """
         if resources is None:
             resources = self.driver.get_available_resource(self.nodename)
@@ -210,43 +241,102 @@ class ResourceTracker(moves.MoveClaims):
         with self.lock:
             if self._edits != self._edits_at_set_node:
                 sources = None
+            counted = self._counted_or_none(sources)
+            steady = self._steady_consumptions(resources, counted, cycle)
+            if steady is not None:
+                # what the recount below would find, without building the
+                # node: nothing to write, repair or warn about
+                self.consumptions = steady
+                return False
             attempts = []
             recounted = {}
 
-            def recount(node):
+            def recount(node, edit):
                 # A retry follows a lost compare-and-swap: another writer
                 # (a scheduler's claim adds an instance in the same
                 # transaction as its node write) moved the node, and this
                 # node was re-read just now. The instances are read again
                 # after it, so none claimed before that read is missed.
-                instances, sides = self._count_sources(
-                    sources if not attempts else None)
+                if counted is not None and not attempts:
+                    instances, sides, ledger = counted
+                else:
+                    instances, sides, ledger = self._count_sources(
+                        sources if not attempts else None)
                 attempts.append(node.generation)
-                target, recounted["consumptions"] = periodic.recount(
-                    CONF, resources, node, instances, sides)
-                changes = periodic.differences(node, target)
+                result = periodic.recount(CONF, resources, node, instances,
+                                          sides, ledger)
+                recounted["result"] = result
+                edit.added.extend(self._allocation(values)
+                                  for values in result.added)
+                edit.removed.extend(self._allocation(row)
+                                    for row in result.removed)
+                changes = periodic.differences(node, result.target)
+                recounted["devices"] = periodic.device_repairs(
+                    node, result.target) if changes.keys() & {
+                        "numa_topology", "pci_device_pools"} else []
                 node.update(changes)
-                return bool(changes)
+                return bool(changes) or bool(edit)
             written = self._apply_with_retry(recount)
-            self.consumptions = recounted["consumptions"]
+            result = recounted["result"]
+            self.consumptions = result.consumptions
+            self._log_repairs(result.warnings, result.repairs,
+                              recounted["devices"])
             return written
 
+    def _log_repairs(self, warnings, repairs, devices=()):
+        for text in warnings:
+            LOG.warning("%s", text)
+        for name, old, new in devices:
+            LOG.warning("node %s: %s was %s; the ledger says %s (repaired)",
+                        self.nodename, name, old, new)
+        for name, old, said, new in repairs:
+            LOG.warning("node %s: %s was %s, reserved + the ledger said %s;"
+                        " now %s (repaired)", self.nodename, name, old, said,
+                        new)
+
+    def _steady_consumptions(self, resources, counted, cycle):
+        """``recount_fast.steady_consumptions`` of the counted sources;
+        None (count the slow way) when there are none, or when the check
+        itself failed: the full recount then decides, and reports."""
+        if counted is None:
+            return None
+        try:
+            return recount_fast.steady_consumptions(
+                CONF, resources, self.node, *counted,
+                memo=self._recount_memo, cycle=cycle)
+        except Exception:
+            LOG.debug("node %s: the steady-state check failed; counting "
+                      "the slow way", self.nodename, exc_info=True)
+            return None
+
+    def _counted_or_none(self, sources):
+        """``_count_sources(sources)``, or None if that failed: the
+        recount's own attempts then count again (and retry once, on the
+        node as stored, as any change that fails does)."""
+        try:
+            return self._count_sources(sources)
+        except Exception:
+            LOG.debug("node %s: counting the sources failed; the recount "
+                      "counts them again", self.nodename, exc_info=True)
+            return None
+
     def _count_sources(self, sources):
-        instances, sides, stale = self._usage_sources(sources)
+        instances, sides, stale, ledger = self._usage_sources(sources)
         for migration in stale:
             migration.status = "error"
             migration.save()
-        return instances, sides
+        return instances, sides, ledger
 
     def _usage_sources(self, sources):
         if sources is None:
             sources = self._read_usage_sources()
-        instances, migrations, by_uuid = sources
+        instances, migrations, by_uuid, ledger_by_node = sources
+        ledger = ledger_by_node.get(self.node.id, [])
         sides, stale = periodic.migration_sides(
             self.host, self.nodename, migrations, by_uuid)
         self.tracked_migrations = {m.instance_uuid: m for m in migrations
                                    if m not in stale}
-        return instances, sides, stale
+        return instances, sides, stale, ledger
 
     def _read_usage_sources(self):
         instances = list(instance_obj.InstanceList.get_by_host_and_node(
@@ -259,7 +349,10 @@ class ResourceTracker(moves.MoveClaims):
         if missing:
             by_uuid.update((i.uuid, i) for i in instance_obj.InstanceList.
                            get_by_uuids(self.context, sorted(missing)))
-        return instances, migrations, by_uuid
+        ledger = {self.node.id: list(allocation_obj.AllocationList
+                                     .get_by_node(self.context,
+                                                  self.node.id))}
+        return instances, migrations, by_uuid, ledger
 
     # --- node writes ------------------------------------------------------
 
@@ -269,24 +362,76 @@ class ResourceTracker(moves.MoveClaims):
                 node=self.nodename,
                 reasons=[f"node {self.nodename} is not available"])
 
-    def _take(self, wanted, requested_numa, instance=None):
-        """Fit ``wanted`` on the node as stored and add it there; return the
+    def _take(self, wanted, requested_numa, consumer, instance_uuid,
+              instance=None):
+        """Fit ``wanted`` on the node as stored, add it there and record it
+        in the ledger as ``consumer``'s (one transaction); return the
         fitted consumption. Raises ComputeResourcesUnavailable (with the
         Shortfalls) if it does not fit the node as it really is, by the
         whole capacity rule the scheduler's claim checks too (no instance
-        larger than its node included)."""
-        def claim(node):
+        larger than its node included). ``instance`` is counted in the
+        node's stats (a move claim's is not: it lives elsewhere)."""
+        def claim(node, edit):
             fitted, shortfalls = cons.fit(node, wanted, requested_numa)
             if shortfalls:
                 raise exception.ComputeResourcesUnavailable(
                     node=self.nodename, reasons=shortfalls)
-            self._count(node, fitted, instance, 1)
+            self._record(node, edit, fitted, consumer, instance,
+                         instance_uuid)
             return fitted
         return self._apply_with_retry(claim)
 
-    def _give_back(self, fitted, instance=None):
-        self._apply_with_retry(
-            lambda node: self._count(node, fitted, instance, -1))
+    def _record(self, node, edit, consumption, consumer, instance=None,
+                instance_uuid=None):
+        """Count ``consumption`` on ``node`` and add its ledger row."""
+        self._count(node, consumption, instance, 1)
+        edit.added.append(self._allocation(consumption.ledger_row(
+            consumer, instance_uuid or consumer, node.id)))
+
+    def _give_back(self, consumer, instance=None):
+        """Give back exactly what the ledger holds for ``consumer`` here
+        (nothing if it holds nothing); the consumption given back."""
+        def give_back(node, edit):
+            held = self._held(consumer)
+            if held is None:
+                return None
+            fitted = cons.Consumption.held(held)
+            self._count(node, fitted, instance, -1)
+            edit.removed.append(held)
+            return fitted
+        return self._apply_with_retry(give_back)
+
+    def _give_back_instance(self, instance, tracked):
+        """Give back every row ``instance`` holds here (its own and a
+        same-node move's), and take it out of the node's stats if it is
+        counted there: ``tracked`` here, or holding a row of its own (a
+        scheduler's claim counts its instance in; a move claim, held by
+        the migration, does not)."""
+        def give_back(node, edit):
+            rows = [row for row in allocation_obj.AllocationList
+                    .get_by_instance(self.context, instance.uuid)
+                    if row.compute_node_id == node.id]
+            for row in rows:
+                cons.apply(node, cons.Consumption.held(row), -1)
+                edit.removed.append(row)
+            if tracked or any(row.consumer_uuid == instance.uuid
+                              for row in rows):
+                node_stats.apply_stats(node, instance, -1)
+        self._apply_with_retry(give_back)
+
+    def _held(self, consumer):
+        """The ledger row of ``consumer`` on this node, or None."""
+        try:
+            return allocation_obj.Allocation.get_by_consumer(
+                self.context, consumer, self.node.id)
+        except exception.AllocationNotFound:
+            return None
+
+    def _allocation(self, row):
+        """An Allocation of ``row`` (stored row, or values to store)."""
+        if isinstance(row, allocation_obj.Allocation):
+            return row
+        return allocation_obj.Allocation.from_row(self.context, row)
 
     @staticmethod
     def _count(node, fitted, instance, sign):
@@ -297,11 +442,15 @@ class ResourceTracker(moves.MoveClaims):
             node_stats.apply_stats(node, instance, sign)
 
     def _apply_with_retry(self, change):
-        """Apply ``change`` to a copy of the node and compare-and-swap it in.
+        """Apply ``change`` to a copy of the node and compare-and-swap it in,
+        with the ledger rows it adds and removes, in one transaction.
 
-        On a conflict the node is re-read and ``change`` runs again on what
-        is really stored, so another writer's update is never overwritten.
-        A change that leaves the node as it was writes nothing.
+        ``change(node, edit)`` changes the node and lists its ledger
+        changes in ``edit``. On a conflict (the node moved, or a ledger
+        row to give back was given back by another writer) the node is
+        re-read and ``change`` runs again on what is really stored, so
+        another writer's update is never overwritten. A change that
+        leaves the node and the ledger as they were writes nothing.
 
         A change that fails on the node as this tracker last saw it (a claim
         that does not fit, CPUs to unpin that are not pinned) is tried once
@@ -312,18 +461,23 @@ class ResourceTracker(moves.MoveClaims):
         fresh = False
         for _ in range(CAS_RETRIES):
             node = self.node.obj_clone()
+            edit = _LedgerEdit()
             try:
-                result = change(node)
+                result = change(node, edit)
             except Exception:
                 if fresh:
                     raise
                 self._reread_node()
                 fresh = True
                 continue
-            if not node.obj_what_changed():
+            if not node.obj_what_changed() and not edit:
                 return result          # nothing to write
             try:
-                node.save()
+                if edit:
+                    node.save_with_ledger(edit.added, edit.removed,
+                                          edit.rekeyed)
+                else:
+                    node.save()
             except exception.GenerationConflict:
                 self._reread_node()
                 fresh = True
@@ -346,6 +500,18 @@ class ResourceTracker(moves.MoveClaims):
         instance.numa_topology = fitted.numa_topology
         if instance.obj_attr_is_set("id"):
             instance.save()
+
+
+class _LedgerEdit:
+    """The ledger rows one node write adds, removes and hands over."""
+
+    __slots__ = ("added", "removed", "rekeyed")
+
+    def __init__(self):
+        self.added, self.removed, self.rekeyed = [], [], []
+
+    def __bool__(self):
+        return bool(self.added or self.removed or self.rekeyed)
 
 
 def _consumption_of_instance(instance):

@@ -1,17 +1,24 @@
-"""Everything a host's periodic update counts, read in two queries.
+"""Everything a host's periodic update counts, read in a few queries.
 
 An agent with a thousand nodes must not run a thousand instance queries and
 build fifty thousand versioned objects every cycle. This reads the host's
 instances as light records (only what the recount reads, documents parsed
-once per distinct text: most instances share a few flavors) and its
-in-progress migrations, grouped by node.
+once per distinct text: most instances share a few flavors, and records
+made only for the nodes whose recount needs them), its ledger rows as
+plain tuples and its in-progress migrations, grouped by node; and the
+host's node rows as they are stored, so that the agent builds ComputeNode
+objects only for rows that changed.
 """
 import collections
+import collections.abc
+import operator
 
 import sqlalchemy as sa
 
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.objects import base as obj_base
+from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import fields as hs_fields
 from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import instance as instance_obj
@@ -20,16 +27,12 @@ from hoststate.objects import migration_context as mc_obj
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
 
+#: The instance columns read, in the order ``InstanceRecord`` unpacks them
+#: (the last four are JSON documents).
 _COLUMNS = ("uuid", "host", "node", "vm_state", "task_state", "image_ref",
             "os_type", "project_id", "instance_type_id", "flavor",
             "numa_topology", "pci_requests", "migration_context")
-
-_DOCUMENTS = {
-    "flavor": flavor_obj.Flavor,
-    "numa_topology": numa_obj.InstanceNUMATopology,
-    "pci_requests": pci_obj.InstancePCIRequests,
-    "migration_context": mc_obj.MigrationContext,
-}
+INSTANCE_COLUMNS = _COLUMNS   # what recount_fast reads of the rows
 
 
 class InstanceRecord:
@@ -38,11 +41,22 @@ class InstanceRecord:
     __slots__ = _COLUMNS
 
     def __init__(self, row, documents):
-        """``row`` holds the columns in ``_COLUMNS`` order."""
-        for name, value in zip(_COLUMNS, row):
-            cls = _DOCUMENTS.get(name)
-            setattr(self, name, value if cls is None or value is None
-                    else documents.load(cls, value))
+        """``row`` holds the columns in ``_COLUMNS`` order. One assignment
+        per slot, spelt out: a loop over the names cost about three times
+        as much, and a recount of many nodes makes many records."""
+        (self.uuid, self.host, self.node, self.vm_state, self.task_state,
+         self.image_ref, self.os_type, self.project_id,
+         self.instance_type_id, flavor, numa_topology, pci_requests,
+         migration_context) = row
+        load = documents.load
+        self.flavor = None if flavor is None else \
+            load(flavor_obj.Flavor, flavor)
+        self.numa_topology = None if numa_topology is None else \
+            load(numa_obj.InstanceNUMATopology, numa_topology)
+        self.pci_requests = None if pci_requests is None else \
+            load(pci_obj.InstancePCIRequests, pci_requests)
+        self.migration_context = None if migration_context is None else \
+            load(mc_obj.MigrationContext, migration_context)
 
     def obj_get(self, name, default=None):
         value = getattr(self, name)
@@ -63,22 +77,117 @@ class DocumentCache:
         return self._parsed[key]
 
 
+class NodeInstances(collections.abc.Sequence):
+    """One node's instances as ``read_host`` reads them: the rows (tuples
+    in ``_COLUMNS`` order), made into InstanceRecords only when someone
+    asks for them, and then once.
+
+    The steady-state check reads ``rows`` as they are (``recount_fast``);
+    a cycle that makes no records makes no objects that outlive a node,
+    and leaves the garbage collector little to walk."""
+
+    def __init__(self, documents, rows=()):
+        self.documents = documents
+        self.rows = list(rows)
+        self._records = None
+
+    def records(self):
+        if self._records is None:
+            self._records = [InstanceRecord(row, self.documents)
+                             for row in self.rows]
+        return self._records
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.records()[index]
+
+    def __iter__(self):
+        return iter(self.records())
+
+
+#: The ledger columns read, in the table's order.
+LEDGER_COLUMNS = tuple(schema.allocations.c.keys())
+
+
+class LedgerRows(list):
+    """One node's ledger rows as ``read_host`` reads them: tuples of every
+    ``allocations`` column, in ``COLUMNS`` order.
+
+    ``facts`` picks, by position, what the steady-state check compares;
+    ``mappings`` gives the rows as ``periodic.recount`` reads them."""
+
+    COLUMNS = LEDGER_COLUMNS
+    facts = operator.itemgetter(*(LEDGER_COLUMNS.index(name) for name in (
+        "instance_uuid", "consumer_uuid", "vcpus", "memory_mb", "disk_gb",
+        "numa_topology", "pci_allocation")))
+
+    def mappings(self):
+        return [dict(zip(self.COLUMNS, row)) for row in self]
+
+
 def read_host(context, host):
-    """({nodename: [InstanceRecord]}, [Migration in progress], {uuid:
-    instance of a migration that lives on another host})."""
+    """({nodename: NodeInstances}, [Migration in progress], {uuid:
+    instance of a migration that lives on another host}, {node id:
+    LedgerRows})."""
     cache = DocumentCache()
     table = schema.instances
     query = (sa.select(*(table.c[name] for name in _COLUMNS))
              .where(table.c.host == host, table.c.deleted == 0))
-    by_node = collections.defaultdict(list)
+    by_node = collections.defaultdict(lambda: NodeInstances(cache))
+    ledger = collections.defaultdict(LedgerRows)
+    node_of_instance = _COLUMNS.index("node")
+    node_of_row = LedgerRows.COLUMNS.index("compute_node_id")
     with db_api.transaction(context) as conn:
-        for row in conn.execute(query):
-            record = InstanceRecord(row, cache)
-            by_node[record.node].append(record)
+        for row in _plain_rows(conn, query):
+            by_node[row[node_of_instance]].rows.append(row)
+        for row in _plain_rows(conn, _ledger_of_host(host)):
+            ledger[row[node_of_row]].append(row)
     migrations = list(migration_obj.MigrationList.get_in_progress_by_host(
         context, host))
-    local = {r.uuid for records in by_node.values() for r in records}
+    uuid_at = _COLUMNS.index("uuid")
+    local = {row[uuid_at] for instances in by_node.values()
+             for row in instances.rows}
     remote = sorted({m.instance_uuid for m in migrations} - local)
     others = {i.uuid: i for i in instance_obj.InstanceList.get_by_uuids(
         context, remote)} if remote else {}
-    return by_node, migrations, others
+    return by_node, migrations, others, ledger
+
+
+def _plain_rows(conn, query, batch=100):
+    """The rows of ``query`` as plain tuples, fetched a batch at a time:
+    a SQLAlchemy row is an object the garbage collector tracks, a tuple
+    of strings and numbers is not, and a hundred thousand rows kept for
+    a cycle made it walk them over and over."""
+    for part in conn.execute(query).partitions(batch):
+        yield from map(tuple, part)
+
+
+def _ledger_of_host(host):
+    """The ledger rows of every live node of ``host``, in one query."""
+    rows, nodes = schema.allocations, schema.compute_nodes
+    return (sa.select(rows).join(nodes, nodes.c.id == rows.c.compute_node_id)
+            .where(nodes.c.host == host, nodes.c.deleted == 0))
+
+
+def read_nodes(context, host):
+    """The host's live ``compute_nodes`` rows (what ``ComputeNodeList.
+    get_all_by_host`` reads), as SQLAlchemy rows: an agent compares them
+    with the rows its nodes were built from, and builds objects only for
+    the rows that changed."""
+    table = schema.compute_nodes
+    query = (sa.select(table)
+             .where(db_api.not_deleted(table, context.read_deleted),
+                    table.c.host == host)
+             .order_by(table.c.id))
+    with db_api.transaction(context) as conn:
+        return conn.execute(query).all()
+
+
+def nodes_of_rows(context, rows):
+    """ComputeNodes of ``compute_nodes`` rows, as the object list reads
+    them."""
+    return list(obj_base.ovo_base.obj_make_list(
+        context, cn_obj.ComputeNodeList(context),
+        [row._mapping for row in rows]))

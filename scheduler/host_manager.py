@@ -22,6 +22,7 @@ from hoststate.db import api as db_api
 from hoststate.scheduler import db_reader
 from hoststate.scheduler import host_state
 from hoststate.scheduler import host_table
+from hoststate.scheduler import table_consumption
 
 LOG = logging.getLogger(__name__)
 
@@ -191,6 +192,23 @@ class HostManager:
             else:
                 self.table.write_nodes([row], cell=cell.uuid,
                                        ratio_defaults=self.ratio_defaults())
+
+    # --- the table's writes from claims -------------------------------------------
+
+    def apply_claim(self, cell_uuid, stored):
+        """A claim (or its release) wrote node row ``stored``: the table
+        takes it as stored."""
+        self.table.write_nodes([stored], cell=cell_uuid,
+                               ratio_defaults=self.ratio_defaults())
+
+    def consume(self, row, request):
+        """Count one instance of ``request`` into ``row`` in memory (a
+        scheduler without database claims); returns what was taken, for
+        ``give_back``."""
+        return table_consumption.consume(self.table, row, request)
+
+    def give_back(self, row, taken):
+        table_consumption.give_back(self.table, row, taken)
 
     # --- liveness ------------------------------------------------------------
 

@@ -335,8 +335,8 @@ class HostTable:
     def consume(self, row, vcpus, memory_mb, disk_mb, documents=None,
                 count=1):
         """Count one instance into ``row`` as Nova's consume_from_request
-        does (free RAM and disk down, used vCPUs, instances and I/O ops
-        up), for a scheduler that does not claim in a database; a claim
+        does (free RAM and disk down, used vCPUs and disk, instances and
+        I/O ops up), for a scheduler that does not claim in a database; a claim
         rewrites the row from the stored node instead. ``documents`` maps
         interned columns (numa_topology, pci_stats) to their new text.
         Negative amounts with ``count=-1`` (and the old documents) give an
@@ -345,6 +345,7 @@ class HostTable:
         c = self.columns
         c["free_ram_mb"][row] -= memory_mb
         c["free_disk_mb"][row] -= disk_mb
+        c["disk_mb_used"][row] += disk_mb
         c["vcpus_used"][row] += vcpus
         c["num_instances"][row] += count
         c["num_io_ops"][row] += count

@@ -24,10 +24,10 @@ from hoststate.conf import limits
 from hoststate.conf import CONF
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
-from hoststate.hardware import pci as hw_pci
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import request_spec as spec_obj
 from hoststate.objects import selection as selection_obj
+from hoststate.scheduler import claim_port
 from hoststate.scheduler import claims as claims_mod
 from hoststate.scheduler import filters as filters_mod
 from hoststate.scheduler import ranking as ranking_mod
@@ -47,29 +47,32 @@ ALLOCATION_REQUEST_VERSION = "hoststate-1.0"
 
 
 class Placement:
-    """One instance placed: its row and the rows it was ranked against."""
+    """One instance placed: its row, the rows it was ranked against and
+    its reservation (``claim_port.Reservation``)."""
 
-    __slots__ = ("instance_uuid", "row", "ranked", "claim", "passed",
-                 "documents")
+    __slots__ = ("instance_uuid", "row", "ranked", "reservation", "passed")
 
-    def __init__(self, instance_uuid, row, ranked, claim, passed,
-                 documents=None):
+    def __init__(self, instance_uuid, row, ranked, reservation, passed):
         self.instance_uuid = instance_uuid
         self.row = row
         self.ranked = ranked
-        self.claim = claim
+        self.reservation = reservation
         self.passed = passed      # rows that passed the filters
-        #: without a database claim: the row's documents before this
-        #: instance was consumed into the table (to give it back)
-        self.documents = documents
+
+    @property
+    def claim(self):
+        """The node row a database claim stored (None in memory)."""
+        return self.reservation.stored
 
 
 class Scheduler:
     """Chooses nodes for requests over a HostManager's table.
 
-    ``claim_in_database`` (default True) makes every choice an atomic claim
-    on the node row (see ``claims``); False only consumes in the table, for
-    a scheduler that simulates or that leaves claiming to someone else.
+    Decisions read the table and the request; every write goes through
+    ``claims``, the claim port (``claim_port``): ``claim_in_database``
+    (default True) makes every choice an atomic claim on the node row in
+    its cell's database; False only consumes in the table, for a
+    scheduler that simulates or leaves claiming to someone else.
     """
 
     def __init__(self, host_manager, conf=None, seed=None,
@@ -79,7 +82,8 @@ class Scheduler:
         self.filters = filters_mod.load(self.conf)
         self.weighers = weights_mod.load(self.conf)
         self.random = random.Random(seed)
-        self.claim_in_database = claim_in_database
+        self.claims = (claim_port.DatabaseClaims if claim_in_database
+                       else claim_port.InMemoryClaims)(host_manager)
         names = {f.name for f in self.filters}
         #: RamFilter, CoreFilter and DiskFilter check what a claim checks
         #: (with the node's own ratios), so the claim check is redundant.
@@ -182,12 +186,23 @@ class Scheduler:
                 f"{count} instances requested, but the free capacity of "
                 f"all {len(rows)} candidate nodes holds at most {int(room)}"])
 
+    @property
+    def claim_in_database(self):
+        return self.claims.in_database
+
+    def release(self, selection, instance_uuid):
+        """Give back what a committed placement of ``instance_uuid`` on
+        ``selection``'s node holds (the build was abandoned, as Nova's
+        reschedule deletes the allocation)."""
+        row = self.table.row_of_uuid.get(selection.compute_node_uuid)
+        if row is not None:
+            self.claims.release(row, instance_uuid)
+
     def _place_all(self, request, uuids, together):
         """A Placement per instance, claimed together (see ClaimSession);
         on any failure the table is put back as it was."""
         placements = []
-        session = claims_mod.ClaimSession(
-            together=together and self.claim_in_database)
+        session = self.claims.session(together)
         try:
             with session:
                 previous = None
@@ -199,7 +214,8 @@ class Scheduler:
                     placements.append(placement)
                     previous = placement.passed
         except BaseException:
-            self._undo_in_table(placements, request, session)
+            self.claims.unreserve_all([p.reservation for p in placements],
+                                      request, session)
             raise
         return placements
 
@@ -215,16 +231,13 @@ class Scheduler:
         for attempt, row in enumerate(ranked):
             if attempt == MAX_CLAIM_ATTEMPTS:
                 break
-            documents = None if self.claim_in_database else \
-                {name: self.table.interned[name].keys[
-                    self.table.codes(name)[row]] for name in _CONSUMED_DOCS}
-            claim = self._claim(row, request, instance_uuid, reasons,
-                                session)
-            if claim is not False:
+            reservation = self.claims.reserve(session, int(row), request,
+                                              instance_uuid, reasons)
+            if reservation is not None:
                 request.record_placement(instance_uuid,
                                          self.table.host_of(row))
-                return Placement(instance_uuid, int(row), ranked, claim,
-                                 rows, documents)
+                return Placement(instance_uuid, int(row), ranked,
+                                 reservation, rows)
         raise exception.NoValidHost(reasons=reasons)
 
     def candidates(self, request, previous=None):
@@ -290,9 +303,11 @@ class Scheduler:
         host_subset_size moved to the front. Only the best few are sorted
         up front; the rest only if claims on those all fail."""
         weights = weights_mod.weigh(self.weighers, self.table, rows, request)
-        ranking = ranking_mod.Ranking(rows, weights)
-        best = ranking.head
         fs = self.conf.filter_scheduler
+        ranking = ranking_mod.Ranking(
+            rows, weights, top=max(ranking_mod.TOP, fs.host_subset_size),
+            keep_ties=fs.shuffle_best_same_weighed_hosts)
+        best = ranking.head
         if fs.shuffle_best_same_weighed_hosts and len(best) > 1:
             tied = ranking.tied_at_top()
             top = best[:tied]
@@ -303,72 +318,6 @@ class Scheduler:
         if chosen:
             best.insert(0, best.pop(chosen))
         return ranking
-
-    # --- claiming and consuming ----------------------------------------------------
-
-    def _claim(self, row, request, instance_uuid, reasons, session):
-        """Take ``row`` for the instance; False when the claim lost."""
-        table = self.table
-        if not self.claim_in_database:
-            self._consume_in_table(row, request)
-            return None
-        cell = table.cell_of(row)
-        context = self.host_manager.context_of_cell(cell)
-        node_id = int(table.id[row])
-        try:
-            stored = session.claim(context, node_id, request, instance_uuid)
-        except exception.ClaimRejected as exc:
-            LOG.debug("claim on %s lost: %s", exc.node, exc.reasons)
-            reasons.append(f"claim on {exc.node} lost: "
-                           f"{'; '.join(exc.reasons)}")
-            # the node as this request sees it (its own claims included)
-            self.host_manager.refresh_node(
-                cell, node_id, row=session.read_node(context, node_id))
-            return False
-        table.write_nodes([stored], cell=cell,
-                          ratio_defaults=self.host_manager.ratio_defaults())
-        return stored
-
-    def _consume_in_table(self, row, request):
-        table = self.table
-        documents = {}
-        if request.numa_request is not None:
-            topology = table.value("numa_topology", row)
-            if topology is not None:
-                limits = numa_obj.NUMATopologyLimits(
-                    cpu_allocation_ratio=float(table.cpu_allocation_ratio[row]),
-                    ram_allocation_ratio=float(table.ram_allocation_ratio[row]))
-                fit = hw_numa.fit_instance_to_host(
-                    topology, request.numa_request, limits)
-                if fit.fits:
-                    used = hw_numa.usage_from_instance(topology, fit.topology)
-                    documents["numa_topology"] = used.to_json()
-        if request.pci_requests is not None and request.pci_requests.requests:
-            pools = table.value("pci_stats", row)
-            stats = hw_pci.PciDeviceStats.from_pools(pools)
-            try:
-                stats.apply_requests(request.pci_requests)
-                documents["pci_stats"] = stats.to_pool_list().to_json()
-            except hw_pci.PciDeviceRequestFailed:
-                pass
-        table.consume(row, request.vcpus, request.memory_mb, request.disk_mb,
-                      documents)
-
-    def _undo_in_table(self, placements, request, session):
-        """Put the table back after a failed request: consumption made in
-        the table only is given back; nodes claimed in a shared session
-        (rolled back now) are read again as committed."""
-        table = self.table
-        for placement in reversed(placements):
-            if placement.claim is None:
-                if placement.documents is not None:
-                    table.consume(placement.row, -request.vcpus,
-                                  -request.memory_mb, -request.disk_mb,
-                                  placement.documents, count=-1)
-            elif session.together:
-                self.host_manager.refresh_node(
-                    table.cell_of(placement.row),
-                    int(table.id[placement.row]))
 
     # --- results ------------------------------------------------------------------
 
@@ -424,8 +373,6 @@ class Scheduler:
 
 #: The FilterOutcome name of the claim check (see ``claimable``).
 _CLAIM_CHECK = "capacity (claim check)"
-#: Documents an in-memory consumption rewrites (kept to give it back).
-_CONSUMED_DOCS = ("numa_topology", "pci_stats")
 
 
 def _forced(spec):

@@ -19,7 +19,6 @@ import numpy as np
 from hoststate import exception
 from hoststate.hardware import capacity
 from hoststate.objects import request_spec
-from hoststate.scheduler import claims
 from hoststate.simulation import workload
 
 #: the scheduler re-reads the nodes at least every this many requests
@@ -108,7 +107,7 @@ class Loop:
         if host in self.result.detected:
             self.result.chosen_after_detection += 1
         if self.fleet.is_dead(host):
-            self._reschedule(request, host, ignore_hosts)
+            self._reschedule(request, chosen, ignore_hosts)
             return
         self.fleet.adopt(request.uuid, host, chosen.nodename,
                          deletable=request.lifetime is not None)
@@ -132,14 +131,12 @@ class Loop:
         self.result.by_resource.update(short_of)
         self.window.reasons[name] += 1
 
-    def _reschedule(self, request, dead_host, ignore_hosts):
+    def _reschedule(self, request, chosen, ignore_hosts):
         """The build failed on a crashed host: undo the claim and try
         elsewhere, as Nova's reschedule does (at most max_attempts)."""
         self.result.rescheduled_dead += 1
-        table = self.hosts_view.table
-        row = min(table.rows_of_host[dead_host])
-        claims.release(self.sim.context, int(table.id[row]), request.uuid)
-        ignore = list(ignore_hosts) + [dead_host]
+        self.scheduler.release(chosen, request.uuid)
+        ignore = list(ignore_hosts) + [chosen.service_host]
         if len(ignore) < self.sim.conf.scheduler.max_attempts:
             self._place(request, ignore)
         else:

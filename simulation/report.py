@@ -9,8 +9,10 @@ Definitions:
   (``workload.REFERENCE_FLAVOR``, 4 vCPUs / 16 GiB / 160 GB) because some
   resource there is short: capacity that is free but stranded;
 * **over-commit check**: nodes whose stored usage exceeds total ×
-  ratio for any resource, and nodes whose stored usage differs from the
-  reserved amounts plus the instances placed there (both must be 0);
+  ratio for any resource, nodes whose stored usage differs from the
+  reserved amounts plus their ledger rows, and nodes whose stored usage
+  differs from the reserved amounts plus the instances placed there (all
+  must be 0);
 * **placements vs claims**: instances the run placed (and pre-filled)
   against instance rows the database holds as placed (living or
   deleted): equal when every claim is accounted for.
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 
 from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
+from hoststate.db import ledger as db_ledger
 from hoststate.db import schema
 from hoststate.hardware import capacity
 from hoststate.simulation import prefill
@@ -66,7 +69,8 @@ def build(result, context, conf):
         "utilization": _utilization(views, result.samples),
         "fragmentation": _fragmentation(nodes, views, workload.flavors()[
             workload.REFERENCE_FLAVOR], conf),
-        "overcommit": _overcommit(nodes, usage, conf, views),
+        "overcommit": _overcommit(nodes, usage, conf, views,
+                                  ledger=_ledger_totals(context)),
         "claims": _claims(context, result),
         "liveness": _liveness(result, conf),
         "background_threads_died": [
@@ -78,7 +82,8 @@ def build(result, context, conf):
 
 def broken(report):
     """What the run broke, one phrase each; empty when all is well:
-    no node over capacity, every node's usage the sum of its instances,
+    no node over capacity, every node's usage the sum of its instances
+    and of its ledger rows,
     every placement one instance row, no background thread dead."""
     over, claims = report["overcommit"], report["claims"]
     problems = []
@@ -87,6 +92,10 @@ def broken(report):
     if over["usage_mismatched_nodes"]:
         problems.append(f"{over['usage_mismatched_nodes']} nodes with usage "
                         f"not matching their instances "
+                        f"({', '.join(over['examples'])})")
+    if over.get("ledger_mismatched_nodes"):
+        problems.append(f"{over['ledger_mismatched_nodes']} nodes whose "
+                        f"usage is not reserved + their ledger rows "
                         f"({', '.join(over['examples'])})")
     if not claims["placements_equal_claims"]:
         problems.append(f"{claims['placed_instance_rows']:,} instance rows "
@@ -154,24 +163,39 @@ def _fragmentation(nodes, views, reference, conf):
             for r, fit, total in zip(RESOURCES, free_fitting, free_all)}
 
 
-def _overcommit(nodes, usage, conf, views=None):
-    """Nodes above total × ratio, and nodes whose usage is not reserved +
-    their instances (``views``: the nodes' ``_views``, if read already)."""
+def _ledger_totals(context):
+    """{node id: (vcpus, memory_mb, disk_gb, rows)} of the ledger."""
+    with db_api.engine_of(context).connect() as conn:
+        return db_ledger.totals_by_node(conn)
+
+
+def _overcommit(nodes, usage, conf, views=None, ledger=None):
+    """Nodes above total × ratio, nodes whose usage is not reserved +
+    their instances, and (given ``ledger``, ``_ledger_totals``) nodes
+    whose counters are not reserved + their ledger rows (``views``: the
+    nodes' ``_views``, if read already)."""
     views = _views(nodes, conf) if views is None else views
     defaults = node_defaults.resolve(conf)
     reserved = (defaults.reserved_vcpus, defaults.reserved_memory_mb,
                 defaults.reserved_disk_gb)
-    over, mismatched = [], []
+    over, mismatched, off_ledger = [], [], []
     for node, view in zip(nodes, views):
         if any(capacity.free(*view[r]) < -1e-9 for r in RESOURCES):
             over.append(node["hypervisor_hostname"])
+        used = tuple(view[r][2] for r in RESOURCES)
         counted = usage.get(node["id"], (0, 0, 0, 0))
-        expected = tuple(r + c for r, c in zip(reserved, counted[:3]))
-        if tuple(view[r][2] for r in RESOURCES) != expected:
+        if used != tuple(r + c for r, c in zip(reserved, counted[:3])):
             mismatched.append(node["hypervisor_hostname"])
-    return {"overcommitted_nodes": len(over),
-            "usage_mismatched_nodes": len(mismatched),
-            "examples": (over + mismatched)[:5]}
+        held = (ledger or {}).get(node["id"], (0, 0, 0, 0))
+        if ledger is not None and \
+                used != tuple(r + h for r, h in zip(reserved, held[:3])):
+            off_ledger.append(node["hypervisor_hostname"])
+    found = {"overcommitted_nodes": len(over),
+             "usage_mismatched_nodes": len(mismatched),
+             "examples": (over + mismatched + off_ledger)[:5]}
+    if ledger is not None:
+        found["ledger_mismatched_nodes"] = len(off_ledger)
+    return found
 
 
 def _claims(context, result):
@@ -238,8 +262,9 @@ def format_text(report):
                      f"{util['peak'][name]:>6.1%}   {frag[name]:>6.1%}")
     over, claims = report["overcommit"], report["claims"]
     lines.append(f"  over-commit        {over['overcommitted_nodes']} nodes "
-                 f"over capacity, {over['usage_mismatched_nodes']} with usage "
-                 f"not matching their instances")
+                 f"over capacity, {over.get('ledger_mismatched_nodes', 0)} "
+                 f"off their ledger, {over['usage_mismatched_nodes']} with "
+                 f"usage not matching their instances")
     prefilled = (f" + {report['prefilled_instances']:,} pre-filled"
                  if report["prefilled_instances"] else "")
     lines.append(f"  claims             {claims['placed_instance_rows']:,} "

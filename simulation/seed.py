@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.hardware import capacity as hw_capacity
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import fake_driver
 from hoststate.resource_tracker import periodic
@@ -52,10 +53,11 @@ def seed(context, conf, hosts, prefill=0.0, seed=0):
         for part in _chunks(hosts, CHUNK):
             rows = {h.host: prefill_mod.rows(h, names, seed)
                     for h, names in zip(part, plans)}
+            counted = {h.host: models.node_values(h, prefill_mod.records(
+                rows[h.host], documents)) for h in part}
             conn.execute(sa.insert(schema.compute_nodes), [dict(
-                models.node_values(h, prefill_mod.records(rows[h.host],
-                                                          documents)),
-                uuid=h.node_uuid, host=h.host, hypervisor_hostname=h.nodename,
+                counted[h.host][0], uuid=h.node_uuid, host=h.host,
+                hypervisor_hostname=h.nodename,
                 service_id=service_ids[h.host], created_at=now,
                 updated_at=now) for h in part])
             node_ids = _ids(conn, schema.compute_nodes.c.host,
@@ -67,6 +69,11 @@ def seed(context, conf, hosts, prefill=0.0, seed=0):
                          for row in host_rows]
             if instances:
                 conn.execute(sa.insert(schema.instances), instances)
+            ledger = [dict(row, compute_node_id=node_ids[host],
+                           created_at=now)
+                      for host, (_, held) in counted.items() for row in held]
+            if ledger:
+                conn.execute(sa.insert(schema.allocations), ledger)
             placed += len(instances)
         _seed_aggregates(conn, hosts, now)
     return placed
@@ -91,19 +98,20 @@ class _Models:
                                          None))
 
     def node_values(self, host, instances):
+        """(the node row, its ledger rows without the node's id)."""
         if not instances:
-            return self.empty(host.model)
-        target, _ = periodic.recount(self.conf, self.resources(host.model),
-                                     None, instances, [])
-        return _values(target)
+            return self.empty(host.model), []
+        counted = periodic.recount(self.conf, self.resources(host.model),
+                                   None, instances, [])
+        return _values(counted.target), counted.added
 
     def room(self, host):
         """(capacity, used) of an empty node of ``host``'s model: vcpus,
         memory_mb and disk_gb, capacity as total × allocation ratio."""
         node = self.empty(host.model)
-        capacity = (node["vcpus"] * node["cpu_allocation_ratio"],
-                    node["memory_mb"] * node["ram_allocation_ratio"],
-                    node["local_gb"] * node["disk_allocation_ratio"])
+        capacity = tuple(
+            hw_capacity.limit(node[total], node[ratio])
+            for total, _, ratio in hw_capacity.NODE_FIELDS.values())
         return capacity, (node["vcpus_used"], node["memory_mb_used"],
                           node["local_gb_used"])
 

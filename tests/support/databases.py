@@ -72,3 +72,15 @@ def database(empty_database):
 def ctx(database):
     """An admin request context bound to the test's database."""
     return hs_context.get_admin_context(engine=database.engine)
+
+
+def snapshot(engine):
+    """{table: every row, every column, in primary-key order}: what a
+    test compares to prove that nothing in the database changed."""
+    found = {}
+    with engine.connect() as conn:
+        for table in schema.metadata.sorted_tables:
+            order = list(table.primary_key.columns) or list(table.columns)
+            found[table.name] = [tuple(row) for row in conn.execute(
+                sa.select(table).order_by(*order))]
+    return found

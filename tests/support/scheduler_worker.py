@@ -1,8 +1,14 @@
 """Code run in child processes by the parallel-scheduler tests: schedulers
-placing instances, and compute agents recounting at the same time."""
-import pathlib
+placing instances, and compute agents recounting at the same time.
+
+Every worker sets itself up (database engine, HostManager load, agents
+started), then waits on a ``multiprocessing`` barrier shared with the
+test's process, so none starts its loop before all are ready. A worker
+whose setup fails aborts the barrier; one that never arrives (killed) makes
+the others' waits time out. Either way every party gets
+``threading.BrokenBarrierError`` instead of hanging.
+"""
 import random
-import time
 import uuid
 
 from oslo_config import cfg
@@ -45,9 +51,11 @@ def _conf():
     return capacity_conf(host_subset_size=4)
 
 
-def _wait_for(path):
-    while not pathlib.Path(path).exists():
-        time.sleep(0.01)
+#: Seconds a party waits at the start barrier for the others (their setup:
+#: spawning, imports, a HostManager load or an agent start on 250 nodes).
+START_TIMEOUT = 180
+#: Seconds between two recount cycles of the agents (a periodic task).
+RECOUNT_INTERVAL = 0.5
 
 
 def driver_for(host):
@@ -65,16 +73,32 @@ def start_agents(ctx, hosts):
     return agents
 
 
-def schedule_many(url, count, seed, start_file):
-    """Place ``count`` one-instance requests; returns (placed uuids,
-    NoValidHost count)."""
-    ctx = _context(url)
-    conf = _conf()
-    manager = host_manager.HostManager(ctx, conf=conf, refresh_overlap=0.2)
-    scheduler = manager_mod.Scheduler(manager.load(), conf=conf, seed=seed)
+def _set_up_then_wait(start, set_up):
+    """``set_up()``'s result, once every party is ready at ``start``. A
+    failing setup aborts the barrier, so the others fail now rather than
+    at the timeout."""
+    try:
+        result = set_up()
+    except BaseException:
+        start.abort()
+        raise
+    start.wait(START_TIMEOUT)
+    return result
+
+
+def schedule_many(url, count, seed, start):
+    """Place ``count`` one-instance requests once every party reached the
+    ``start`` barrier; returns (placed uuids, NoValidHost count)."""
+    def set_up():
+        ctx = _context(url)
+        conf = _conf()
+        manager = host_manager.HostManager(ctx, conf=conf,
+                                           refresh_overlap=0.2)
+        return manager_mod.Scheduler(manager.load(), conf=conf, seed=seed)
+
+    scheduler = _set_up_then_wait(start, set_up)
     pick = random.Random(seed)
     placed, refused = [], 0
-    _wait_for(start_file)
     for _ in range(count):
         vcpus, memory_mb, root_gb = pick.choice(FLAVORS)
         flavor = flavor_obj.Flavor(
@@ -94,19 +118,20 @@ def schedule_many(url, count, seed, start_file):
     return placed, refused
 
 
-def sync_until(url, hosts, start_file, stop_file):
-    """Recount ``hosts``' nodes over and over until ``stop_file`` exists;
-    returns the number of cycles run."""
-    ctx = _context(url)
-    hs_conf.CONF.set_override("cpu_allocation_ratio", 1.0)
-    agents = start_agents(ctx, hosts)
-    _wait_for(start_file)
+def sync_until(url, hosts, start, stop):
+    """Recount ``hosts``' nodes over and over, from the ``start`` barrier
+    until the ``stop`` event is set; returns the number of cycles run."""
+    def set_up():
+        hs_conf.CONF.set_override("cpu_allocation_ratio", 1.0)
+        return start_agents(_context(url), hosts)
+
+    agents = _set_up_then_wait(start, set_up)
     cycles = 0
-    while not pathlib.Path(stop_file).exists():
+    while not stop.is_set():
         for agent in agents:
             errors = agent.update_available_resource()
             if errors:
                 raise RuntimeError(f"update failed: {errors}")
         cycles += 1
-        time.sleep(0.5)         # a periodic task, not a busy loop
+        stop.wait(RECOUNT_INTERVAL)     # a periodic task, not a busy loop
     return cycles

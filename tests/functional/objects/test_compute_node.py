@@ -270,6 +270,7 @@ def _full_node():
     ("1.3", {"mapped"}),
     ("1.4", set()),
     ("1.5", set()),
+    ("1.6", set()),
 ])
 def test_backport_drops_fields_added_after_the_target(target, absent):
     data = _full_node().obj_to_primitive(target_version=target)[

@@ -27,6 +27,7 @@ from hoststate.resource_tracker import fake_driver
 from hoststate.scheduler import claims as claims_mod
 from hoststate.scheduler import host_manager
 from hoststate.scheduler import manager as manager_mod
+from support import databases
 from support import scheduler_worker
 
 
@@ -35,15 +36,7 @@ def conf():
     return scheduler_worker.capacity_conf(weight_classes=["RAMWeigher"])
 
 
-def snapshot(engine):
-    """{table: [every row, every column]} in primary-key order."""
-    found = {}
-    with engine.connect() as conn:
-        for table in schema.metadata.sorted_tables:
-            order = list(table.primary_key.columns) or list(table.columns)
-            found[table.name] = [tuple(row) for row in conn.execute(
-                sa.select(table).order_by(*order))]
-    return found
+snapshot = databases.snapshot
 
 
 def flavor(memory_mb=3000, vcpus=1, root_gb=1):
@@ -186,8 +179,8 @@ def test_crossed_requests_deadlock_then_both_succeed(ctx, conf, monkeypatch,
     waited = threading.local()
     claim = claims_mod.ClaimSession.claim
 
-    def claim_then_meet(session, *args):
-        stored = claim(session, *args)
+    def claim_then_meet(session, *args, **kwargs):
+        stored = claim(session, *args, **kwargs)
         if session.together and not getattr(waited, "done", False):
             waited.done = True
             both_hold_a_lock.wait()

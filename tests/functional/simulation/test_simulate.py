@@ -38,6 +38,7 @@ def checked(report, requests):
     """The invariants every run must keep, whatever it placed."""
     assert report["overcommit"] == {"overcommitted_nodes": 0,
                                     "usage_mismatched_nodes": 0,
+                                    "ledger_mismatched_nodes": 0,
                                     "examples": []}
     assert report["claims"]["placements_equal_claims"] is True
     assert report["claims"]["placed_instance_rows"] == \
@@ -105,8 +106,8 @@ def test_the_text_report_names_every_figure(capsys, tmp_path):
               and not line.startswith("    ")]
     assert labels == ["database", "pre-filled", "setup", "placements",
                       "select", "no", "resource", "over-commit", "claims"]
-    assert "  over-commit        0 nodes over capacity, 0 with usage not " \
-           "matching their instances" in lines
+    assert "  over-commit        0 nodes over capacity, 0 off their " \
+           "ledger, 0 with usage not matching their instances" in lines
 
 
 def test_a_crowded_cloud_refuses_with_reasons(capsys, tmp_path):

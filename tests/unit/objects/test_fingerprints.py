@@ -14,10 +14,12 @@ from hoststate.objects import base
 
 EXPECTED = {
     "Aggregate": "1.0-2459fc6342406c1be4c2de2b62c213da",
+    "Allocation": "1.0-bfd4e49357dc45ce668f707472c6a64a",
+    "AllocationList": "1.0-8d4cf7e0b8143ef6d9d9e039881f2181",
     "AggregateList": "1.0-fb6e19f3c3a3186b04eceb98b5dadbfa",
     "CellMapping": "1.0-4301173bad9ba09e6f0f24ecb17ecf97",
     "CellMappingList": "1.0-4ee0d9efdfd681fed822da88376e04d2",
-    "ComputeNode": "1.5-c320c8b3ed5b88b027adf321dbcb1786",
+    "ComputeNode": "1.6-b4a24c837b040ebb9a3583fd90edb2a9",
     "ComputeNodeList": "1.1-451064f3d06e05a391de9f42c023638b",
     "Destination": "1.1-d3feef87d3a92cd4cd7389b5a899fffa",
     "Flavor": "1.1-e6eba5af80444371b75f77fbc4c307d5",

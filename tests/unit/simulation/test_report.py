@@ -3,10 +3,12 @@ from hoststate.simulation import report
 
 
 def _report(over=0, mismatched=0, rows=10, placements=7, prefilled=3,
-            died=()):
+            died=(), off_ledger=0):
     return {"overcommit": {"overcommitted_nodes": over,
                            "usage_mismatched_nodes": mismatched,
-                           "examples": ["n1", "n2"][:over + mismatched]},
+                           "ledger_mismatched_nodes": off_ledger,
+                           "examples": ["n1", "n2"][:over + mismatched +
+                                                    off_ledger]},
             "claims": {"placed_instance_rows": rows,
                        "placements_equal_claims":
                            rows == placements + prefilled},
@@ -22,6 +24,8 @@ def test_each_broken_rule_is_named():
     assert report.broken(_report(over=1)) == ["1 nodes over capacity"]
     assert report.broken(_report(mismatched=2)) == [
         "2 nodes with usage not matching their instances (n1, n2)"]
+    assert report.broken(_report(off_ledger=1)) == [
+        "1 nodes whose usage is not reserved + their ledger rows (n1)"]
     assert report.broken(_report(rows=11)) == [
         "11 instance rows placed for 7 placements and 3 pre-filled"]
     assert report.broken(_report(died=[{"thread": "t", "error": "E: x"}])) \

@@ -1,0 +1,196 @@
+"""The scheduler's side of the ledger and the claim port.
+
+A database claim is a ledger row, the node's counters and the instance row
+in one transaction; giving it back (``Scheduler.release``) returns exactly
+the row. A claim on a node the scheduler's table holds at the current
+generation writes without reading the node; one whose table copy is
+stale is read and checked again. The in-memory port gives back exactly
+what it took.
+"""
+import uuid
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from hoststate import conf as hs_conf
+from hoststate import exception
+from hoststate.db import schema
+from hoststate.objects import instance as instance_obj
+from hoststate.scheduler import claim_port
+from hoststate.scheduler import claims as claims_mod
+from support import ledger as ledger_checks
+
+from .test_no_leftovers import conf  # noqa: F401 - a fixture
+from .test_no_leftovers import flavor, scheduler_for, spec_for, start_agent
+
+
+def _rows(engine):
+    with engine.connect() as conn:
+        return [r._mapping for r in conn.execute(
+            sa.select(schema.allocations).order_by(schema.allocations.c.id))]
+
+
+def _node(engine, name):
+    nodes = schema.compute_nodes
+    with engine.connect() as conn:
+        return conn.execute(sa.select(nodes).where(
+            nodes.c.hypervisor_hostname == name)).one()._mapping
+
+
+def _clean(engine):
+    assert ledger_checks.violations(engine, hs_conf.CONF) == []
+
+
+def test_a_claim_is_one_ledger_row_and_release_gives_it_back(ctx, conf):
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    before = _node(ctx.engine, "h1-n1")
+    spec = spec_for(flavor(memory_mb=1000, vcpus=2, root_gb=3), 1)
+    [[chosen, *_]] = scheduler.select_destinations(spec)
+    [row] = _rows(ctx.engine)
+    assert (row["consumer_uuid"], row["instance_uuid"], row["vcpus"],
+            row["memory_mb"], row["disk_gb"], row["compute_node_id"]) == (
+        spec.instance_uuid, spec.instance_uuid, 2, 1000, 3, before["id"])
+    after = _node(ctx.engine, "h1-n1")
+    assert (after["vcpus_used"] - before["vcpus_used"],
+            after["memory_mb_used"] - before["memory_mb_used"],
+            after["local_gb_used"] - before["local_gb_used"]) == (2, 1000, 3)
+    _clean(ctx.engine)
+
+    scheduler.release(chosen, spec.instance_uuid)
+    assert _rows(ctx.engine) == []
+    released = _node(ctx.engine, "h1-n1")
+    assert (released["vcpus_used"], released["memory_mb_used"],
+            released["local_gb_used"]) == (before["vcpus_used"],
+                                           before["memory_mb_used"],
+                                           before["local_gb_used"])
+    instance = instance_obj.Instance.get_by_uuid(ctx, spec.instance_uuid)
+    assert (instance.host, instance.node, instance.compute_id) == \
+        (None, None, None)
+    # the scheduler's table took the node as released
+    table = scheduler.table
+    table_row = table.row_of_host_node[("h1", "h1-n1")]
+    assert table.vcpus_used[table_row] == released["vcpus_used"]
+    _clean(ctx.engine)
+
+
+def test_a_claim_on_a_stale_table_copy_reads_the_node_again(ctx, conf):
+    start_agent(ctx, "h1", memory_mb=4096)
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    other = scheduler_for(ctx, conf)
+    other.select_destinations(spec_for(flavor(memory_mb=3000), 1))
+    # the first scheduler's table still holds the node empty, at the
+    # generation before the other's claim: its claim must not trust it
+    with pytest.raises(exception.NoValidHost) as refused:
+        scheduler.select_destinations(spec_for(flavor(memory_mb=3000), 1))
+    # 4096 MiB - 512 reserved - 3000 claimed by the other scheduler
+    assert str(refused.value) == (
+        "No valid host was found. claim on h1-n1 lost: memory_mb: requested"
+        " 3000 MiB, free 584 MiB of 4096 MiB")
+    assert len(_rows(ctx.engine)) == 1
+    _clean(ctx.engine)
+
+
+def test_seen_is_offered_only_where_the_table_says_the_claim_fits(ctx, conf):
+    start_agent(ctx, "h1", memory_mb=4096)
+    scheduler = scheduler_for(ctx, conf)
+    port = scheduler.claims
+    table = scheduler.table
+    row = table.row_of_host_node[("h1", "h1-n1")]
+    small = scheduler.request_vector(spec_for(flavor(memory_mb=1000), 1))
+    large = scheduler.request_vector(spec_for(flavor(memory_mb=5000), 1))
+    seen = port._seen(row, small)
+    assert seen == claims_mod.Seen(
+        generation=int(table.generation[row]),
+        stats=table.interned["stats"].keys[table.codes("stats")[row]])
+    assert port._seen(row, large) is None
+
+
+def test_in_memory_reserve_and_unreserve_restore_the_row(ctx, conf):
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    table = scheduler.table
+    port = claim_port.InMemoryClaims(scheduler.host_manager)
+    row = table.row_of_host_node[("h1", "h1-n1")]
+    columns = ("free_ram_mb", "free_disk_mb", "disk_mb_used", "vcpus_used",
+               "num_instances", "num_io_ops")
+    before = {name: float(table.columns[name][row]) for name in columns}
+    request = scheduler.request_vector(spec_for(flavor(memory_mb=1000), 1))
+    reservation = port.reserve(port.session(False), row, request,
+                               str(uuid.uuid4()), [])
+    assert table.free_ram_mb[row] == before["free_ram_mb"] - 1000
+    assert table.disk_mb_used[row] == before["disk_mb_used"] + 1024
+    port.unreserve_all([reservation], request, port.session(False))
+    assert {name: float(table.columns[name][row]) for name in columns} == \
+        before
+    # given back once: a second release changes nothing
+    port.release(row, reservation.instance_uuid)
+    assert {name: float(table.columns[name][row]) for name in columns} == \
+        before
+    assert np.all(table.free_ram_mb >= 0)
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_a_claim_survives_a_pooled_connection_the_server_closed(
+        database, conf, caplog):
+    from hoststate import context as hs_context
+    from hoststate.db import engine as db_engine
+    engine = db_engine.create_engine(database.url, pool_pre_ping=False,
+                                     pool_size=1)
+    ctx = hs_context.get_admin_context(engine=engine)
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    with engine.connect() as conn:          # the one pooled connection
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    with database.admin.connect() as admin:
+        admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+    caplog.set_level("INFO", logger="hoststate.scheduler.claims")
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    scheduler.select_destinations(spec)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"claim on node {int(scheduler.table.id[0])}: connection lost, "
+        "trying again"]
+    assert [r["consumer_uuid"] for r in _rows(engine)] == \
+        [spec.instance_uuid]
+    _clean(engine)
+    engine.dispose()
+
+
+@pytest.mark.parametrize("image", [{"id": "0c5e2a9b-7d41-4f0e-9a3b-6e2d1c8f4b7a",
+                                    "properties": {"os_type": "linux"}},
+                                   None])
+def test_the_claimed_row_is_what_the_instance_object_stores(ctx, conf,
+                                                            image):
+    """Unplaced builds the instance row without an Instance object; the
+    columns must be exactly those an Instance of the request stores."""
+    from hoststate.objects import request_spec
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    spec = request_spec.RequestSpec.from_components(
+        str(uuid.uuid4()), flavor(memory_mb=1000), image=image,
+        project_id="p1", user_id="u1", availability_zone="nova")
+    request = scheduler.request_vector(spec)
+    expected = claims_mod.instance_for(request, spec.instance_uuid)
+    expected = expected._column_values()
+    del expected["uuid"]
+    assert claims_mod.Unplaced.of(request).columns == expected
+
+
+def test_deleting_an_instance_the_agent_never_adopted_takes_it_out(ctx,
+                                                                   conf):
+    agent = start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    scheduler.select_destinations(spec)
+    assert _node(ctx.engine, "h1-n1")["running_vms"] == 1
+    instance = instance_obj.Instance.get_by_uuid(ctx, spec.instance_uuid)
+    instance.vm_state = "deleted"
+    instance.save()
+    agent.tracker("h1-n1").update_usage(instance)
+    node = _node(ctx.engine, "h1-n1")
+    assert (node["running_vms"], node["vcpus_used"]) == (0, 0)
+    assert _rows(ctx.engine) == []
+    _clean(ctx.engine)
