@@ -38,16 +38,6 @@ def delete(conn, rows):
                 row_id=_get(row, "id"), seen_generation=-1)
 
 
-def update(conn, row_id, values, consumer, node_id):
-    """Change one row; LedgerConflict if it is gone."""
-    values = dict(values, updated_at=db_api.utcnow())
-    if conn.execute(sa.update(TABLE).where(TABLE.c.id == row_id)
-                    .values(**values)).rowcount != 1:
-        raise exception.LedgerConflict(
-            consumer=consumer, node_id=node_id, table="allocations",
-            row_id=row_id, seen_generation=-1)
-
-
 def rekey(conn, consumer_uuid, new_consumer_uuid):
     """Hand every row of ``consumer_uuid`` to ``new_consumer_uuid``."""
     conn.execute(sa.update(TABLE).where(TABLE.c.consumer_uuid ==

@@ -89,11 +89,6 @@ class Consumption:
                 else self.pci_allocation.to_dict()),
         }
 
-    def same_amounts(self, other):
-        """Whether ``other`` holds the same cpus, memory and disk."""
-        return (self.vcpus, self.memory_mb, self.disk_gb) == \
-            (other.vcpus, other.memory_mb, other.disk_gb)
-
 
 def _value(allocation, name):
     """A column of a ledger row: an Allocation's field, else the mapping's

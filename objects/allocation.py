@@ -83,10 +83,6 @@ class Allocation(base.RowObject, base.HoststateObject,
             return None
         return jsonutils.loads(value["document"])
 
-    def amounts(self):
-        """(vcpus, memory_mb, disk_gb)."""
-        return self.vcpus, self.memory_mb, self.disk_gb
-
     @classmethod
     @base.remotable
     def get_by_consumer(cls, context, consumer_uuid, compute_node_id):
@@ -106,11 +102,6 @@ def _pci_field(text):
     """The object field of a stored PCI allocation: its JSON text under
     ``document`` (a dict of strings travels over RPC as is)."""
     return None if text is None else {"document": text}
-
-
-def pci_field(document):
-    """The object field value of a PCI allocation dict."""
-    return _pci_field(pci_text(document))
 
 
 # Version 1.0: initial version
