@@ -7,6 +7,8 @@ existing nova.conf work unchanged.
 """
 import os
 import re
+import threading
+import weakref
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -209,6 +211,85 @@ def create_engine(url, **kwargs):
     if backend == "sqlite":
         _install_sqlite_pragmas(engine, wal=not is_sqlite_memory(url))
     return engine
+
+
+_SINGLE_STATEMENTS = weakref.WeakKeyDictionary()
+_SINGLE_STATEMENTS_LOCK = threading.Lock()
+
+
+def for_single_statements(engine):
+    """The same database as ``engine`` through a pool of its own, for
+    statements that are each their own transaction (created once per
+    engine, disposed with it; None for SQLite, whose engine is shared).
+
+    Its connections are in autocommit mode from the start (no BEGIN, no
+    COMMIT, no ROLLBACK round trip: MariaDB's driver sends one for each,
+    even with nothing to end), and are not pinged before they are handed
+    out: a pre-ping is one more round trip, a tenth of a claim, and a
+    statement that is its own transaction is safe to try again once its
+    caller knows it did not commit (``scheduler.claims``).
+    """
+    if engine.url.get_backend_name() == "sqlite":
+        return None
+    with _SINGLE_STATEMENTS_LOCK:
+        sibling = _SINGLE_STATEMENTS.get(engine)
+        if sibling is None:
+            sibling = create_engine(
+                engine.url, pool_pre_ping=False, pool_reset_on_return=None,
+                isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
+            # the first connection tells the dialect what the server is
+            # (MariaDB or MySQL), which decides the statements it is given
+            sibling.connect().close()
+            _SINGLE_STATEMENTS[engine] = sibling
+            sa.event.listen(engine, "engine_disposed",
+                            lambda _engine: sibling.dispose())
+    return sibling
+
+
+def fetch_one(engine, statement, params):
+    """Run one SQL text on a pooled connection of ``engine`` through the
+    driver's own cursor: the first row as a dict (None when there is no
+    row, or no result set at all).
+
+    For a statement run so often that SQLAlchemy's per-execution work
+    (execution context, result metadata, row objects) shows: the claim's.
+    Errors come out as SQLAlchemy's (``IntegrityError``, ``DBAPIError``
+    with ``connection_invalidated`` where the driver lost its connection,
+    which then leaves the pool), with the URL as every engine error has it
+    (``explain_error``). Statement events do not fire for it.
+    """
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+            if cursor.description is None:
+                return None
+            names = [column[0] for column in cursor.description]
+            values = cursor.fetchone()
+        finally:
+            _close(cursor)
+    except engine.dialect.loaded_dbapi.Error as exc:
+        lost = engine.dialect.is_disconnect(
+            exc, connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        error = sa.exc.DBAPIError.instance(
+            statement, params, exc, engine.dialect.loaded_dbapi.Error,
+            connection_invalidated=lost, dialect=engine.dialect)
+        error.hoststate_url = engine.url
+        raise error from exc
+    finally:
+        connection.close()
+    return None if values is None else dict(zip(names, values))
+
+
+def _close(cursor):
+    """Close a cursor; one whose connection is gone may fail to."""
+    try:
+        cursor.close()
+    except Exception:       # noqa: BLE001 - the statement's error matters
+        pass
 
 
 def _record_url_on_errors(engine, url):

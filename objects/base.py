@@ -208,8 +208,17 @@ class HoststateObject(ovo_base.VersionedObject,
         return primitive
 
     def obj_get(self, name, default=None):
-        """A field's value, or ``default`` when it is not set."""
-        return getattr(self, name) if self.obj_attr_is_set(name) else default
+        """A field's value, or ``default`` when it is not set (an unknown
+        name raises AttributeError, as ``obj_attr_is_set`` does).
+
+        ``obj_attr_is_set`` builds the list of field names on every call;
+        a scheduler asks a few dozen times per request, so the set value
+        is looked up where oslo.versionedobjects keeps it."""
+        if name not in self.fields:
+            self.obj_attr_is_set(name)          # raises for unknown names
+        if hasattr(self, ovo_base._get_attrname(name)):
+            return getattr(self, name)
+        return default
 
 
 def field_invalid(objname, field, value, exc):

@@ -11,6 +11,7 @@ column); names and ids of 1 to 255 characters; extra spec keys of 1 to
 characters (the flavor_extra_specs columns); rxtx_factor finite and at
 most MySQL's FLOAT; a description of at most 65,535 characters.
 """
+import functools
 import re
 
 from hoststate.conf import limits
@@ -67,3 +68,51 @@ class Flavor(fields.DefaultsOnInit, base.HoststateObject):
         (GiB) plus swap (already MiB), which is what disk filters compare
         with a host's free disk."""
         return (self.root_gb + self.ephemeral_gb) * 1024 + self.swap
+
+    def stored_text(self):
+        """The flavor as the JSON text an instance row stores
+        (``fields.dump_json``), made once per distinct flavor: a cloud
+        has a few dozen flavors, and every claim stores one (building the
+        text costs more than the claim's other Python together)."""
+        return _stored_text(self, _content(self))
+
+
+_UNSET = object()
+
+
+def _content(flavor):
+    """What the stored text is made of: every field's value (extra specs
+    as sorted pairs), unset fields marked as such."""
+    values = []
+    for name in Flavor.fields:
+        value = flavor.obj_get(name, _UNSET)
+        if name == "extra_specs" and value is not _UNSET:
+            value = tuple(sorted(value.items()))
+        values.append(value)
+    return tuple(values)
+
+
+class _ByContent:
+    """A flavor hashed and compared by its content only, so that the cache
+    below keys on the content while it builds from the flavor."""
+
+    __slots__ = ("flavor", "content")
+
+    def __init__(self, flavor, content):
+        self.flavor, self.content = flavor, content
+
+    def __hash__(self):
+        return hash(self.content)
+
+    def __eq__(self, other):
+        return self.content == other.content
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_text(by_content):
+    return fields.dump_json(by_content.flavor)
+
+
+def _stored_text(flavor, content):
+    return _cached_text(_ByContent(flavor, content))
+

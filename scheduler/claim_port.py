@@ -16,10 +16,9 @@ Either way only the HostManager writes the table.
 import contextlib
 import logging
 
-import numpy as np
-
 from hoststate import exception
 from hoststate.hardware import capacity
+from hoststate.scheduler import claim_session
 from hoststate.scheduler import claims as claims_mod
 
 LOG = logging.getLogger(__name__)
@@ -48,9 +47,9 @@ class DatabaseClaims:
         self.host_manager = host_manager
 
     def session(self, together):
-        """Where one request's claims are written (``claims.ClaimSession``:
+        """Where one request's claims are written (``claim_session.ClaimSession``:
         several instances claim in one transaction)."""
-        return claims_mod.ClaimSession(together=together)
+        return claim_session.ClaimSession(together=together)
 
     def reserve(self, session, row, request, instance_uuid, reasons):
         """Claim ``row`` for the instance: a Reservation, or None when the
@@ -83,7 +82,7 @@ class DatabaseClaims:
         wanted = capacity.Wanted.from_disk_mb(request.vcpus,
                                               request.memory_mb,
                                               request.disk_mb)
-        if not capacity.fits_on_rows(table, np.array([row]), wanted)[0]:
+        if not capacity.fits_on_row(table, row, wanted):
             return None
         stats = table.interned["stats"]
         return claims_mod.Seen(generation=int(table.generation[row]),

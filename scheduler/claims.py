@@ -17,14 +17,15 @@ capacity (a lost compare-and-swap re-reads the node and checks again),
 the node's counters stay reserved + the sum of its ledger, and giving the
 claim back (``release``) returns exactly what the row says.
 
-The usual claim is three statements: when the scheduler's table holds the
+The usual claim is one statement: when the scheduler's table holds the
 node at the generation the database has (``Seen``), the table's copy is
-the node, the capacity rule was checked on it, and the claim is one
+the node, the capacity rule was checked on it, and the claim is the
 compare-and-swap UPDATE on that generation (counters added in SQL), the
-ledger insert and the instance insert. Only a node that moved since, or
-an instance with NUMA or PCI needs, is read first.
+ledger insert and the instance insert, sent together where the server
+takes them as one statement (``claim_statements``), else in a
+transaction. Only a node that moved since, or an instance with NUMA or
+PCI needs, is read first.
 """
-import contextlib
 import dataclasses
 import logging
 
@@ -33,6 +34,7 @@ from oslo_serialization import jsonutils
 
 from hoststate import exception
 from hoststate.db import api as db_api
+from hoststate.db import engine as db_engine
 from hoststate.db import ledger as db_ledger
 from hoststate.db import schema
 from hoststate.hardware import capacity
@@ -43,6 +45,7 @@ from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import fields as obj_fields
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import states
+from hoststate.scheduler import claim_statements as statements
 from hoststate.scheduler import nodes as nodes_mod
 
 LOG = logging.getLogger(__name__)
@@ -100,7 +103,7 @@ class Unplaced:
             "project_id": spec.obj_get("project_id"),
             "user_id": spec.obj_get("user_id"),
             "vm_state": states.BUILDING, "task_state": None,
-            "flavor": obj_fields.dump_json(flavor),
+            "flavor": flavor.stored_text(),
             "instance_type_id": flavor.obj_get("id"),
             "vcpus": flavor.vcpus, "memory_mb": flavor.memory_mb,
             "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
@@ -117,9 +120,9 @@ class Unplaced:
 
     @classmethod
     def of(cls, request):
-        unplaced = getattr(request, "_unplaced", None)
+        unplaced = request.per_request.get(cls)
         if unplaced is None:
-            unplaced = request._unplaced = cls(request)
+            unplaced = request.per_request[cls] = cls(request)
         return unplaced
 
     def obj_get(self, name, default=None):
@@ -149,14 +152,25 @@ def claim(context, node_id, request, instance_uuid, seen=None):
     claim. Raises ClaimRejected when the node, as it really is now,
     cannot take the instance (or is gone, or stays contended for
     CLAIM_RETRIES attempts).
+
+    A claim whose connection is lost is tried again, unless the ledger
+    shows it committed before the connection went (``_landed``).
     """
+    engine = db_api.engine_of(context)
+    single = db_engine.for_single_statements(engine)
+    if seen is not None and _in_one_statement(single, request):
+        stored = _claim_in_one_statement(single, engine, node_id, request,
+                                         instance_uuid, seen)
+        if stored is not None:
+            return stored
+        seen = None         # read the node: it moved, or the instance exists
     for attempt in range(CLAIM_RETRIES):
         try:
             # read, check and write on one connection: one checkout, one
             # transaction (the compare-and-swap, not the transaction,
             # is what makes it safe)
             with db_api.transaction(context) as conn:
-                return _claim_on(conn, context, node_id, request,
+                return claim_on(conn, context, node_id, request,
                                  instance_uuid, seen=None if attempt
                                  else seen)
         except exception.GenerationConflict:
@@ -167,14 +181,62 @@ def claim(context, node_id, request, instance_uuid, seen=None):
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
-            # a pooled connection the server closed (a scheduler's engine
-            # needs no pre-ping round trip before every claim): the pool
-            # is refilled, and the claim, which wrote nothing, runs again
-            LOG.info("claim on node %s: connection lost, trying again",
-                     node_id)
+            stored = _landed(engine, node_id, instance_uuid)
+            if stored is not None:
+                return stored
     raise exception.ClaimRejected(
         node=str(node_id), reasons=[f"still contended after {CLAIM_RETRIES} "
                                     "attempts"])
+
+
+def _in_one_statement(single, request):
+    """Whether the claim on a seen node can be one statement: the server
+    takes it (``single`` is the engine for single statements, None on
+    SQLite), and the instance has no NUMA or PCI needs."""
+    return single is not None and \
+        statements.has_one_statement(single.dialect) and \
+        not _needs_devices(Unplaced.of(request).wanted, request)
+
+
+def _claim_in_one_statement(single, engine, node_id, request, instance_uuid,
+                            seen):
+    """The claim on a seen node as one statement, its own transaction
+    (``claim_statements``), on ``single``: the node row as stored, or None
+    when it wrote nothing (the node moved on, the instance row exists, a
+    deadlock, the connection was lost before it committed)."""
+    instance = Unplaced.of(request)
+    wanted = instance.wanted
+    columns = dict(instance.columns, uuid=instance_uuid)
+    params = statements.one_statement_params(
+        _seen_params(node_id, seen, wanted, instance),
+        wanted.ledger_row(instance_uuid, instance_uuid, node_id), columns)
+    try:
+        return statements.run_one_statement(single, columns, params)
+    except sa.exc.IntegrityError:
+        return None
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            return _landed(engine, node_id, instance_uuid)
+        if db_api.is_deadlock(exc):
+            return None
+        raise
+
+
+def _landed(engine, node_id, instance_uuid):
+    """After a claim lost its connection: the node's row if the claim is in
+    the ledger (it committed before the connection went), else None (it
+    wrote nothing, and is tried again)."""
+    nodes = schema.compute_nodes
+    with engine.connect() as conn:
+        if not db_ledger.rows_of(conn, node_id, consumer_uuid=instance_uuid):
+            LOG.info("claim on node %s: connection lost, trying again",
+                     node_id)
+            return None
+        LOG.info("claim on node %s: connection lost after the claim "
+                 "committed", node_id)
+        return conn.execute(sa.select(
+            *(nodes.c[name] for name in nodes_mod.NODE_COLUMNS),
+            nodes.c.deleted).where(nodes.c.id == node_id)).first()._mapping
 
 
 def _needs_devices(wanted, request):
@@ -182,7 +244,7 @@ def _needs_devices(wanted, request):
         request.numa_request is not None or cons._has_pci(wanted.pci_requests)
 
 
-def _claim_on(conn, context, node_id, request, instance_uuid, lock=False,
+def claim_on(conn, context, node_id, request, instance_uuid, lock=False,
               seen=None):
     """Fit, count and write one claim; the node row as now stored."""
     instance = Unplaced.of(request)
@@ -250,71 +312,38 @@ def _stats_values(stats_text, instance):
             "current_workload": int(stats["io_workload"])}
 
 
+def _seen_params(node_id, seen, wanted, instance):
+    """The parameters of the claim's UPDATE (``claim_statements``)."""
+    return dict(_stats_values(seen.stats, instance), _id=node_id,
+                _generation=seen.generation, _vcpus=int(wanted.vcpus),
+                _memory_mb=int(wanted.memory_mb),
+                _disk_gb=int(wanted.disk_gb))
+
+
 def _claim_as_seen(conn, node_id, wanted, instance, instance_uuid, seen):
     """The claim on a node still at ``seen.generation``: one UPDATE adds
     the counters in SQL (the caller checked the capacity rule on this
     very generation); GenerationConflict if the node moved."""
     nodes = schema.compute_nodes
-    params = dict(_stats_values(seen.stats, instance), _id=node_id,
-                  _generation=seen.generation, _vcpus=int(wanted.vcpus),
-                  _memory_mb=int(wanted.memory_mb),
-                  _disk_gb=int(wanted.disk_gb))
+    params = _seen_params(node_id, seen, wanted, instance)
     if conn.dialect.update_returning:
-        stored = conn.execute(_seen_update(returning=True), params).first()
-    elif conn.execute(_seen_update(returning=False), params).rowcount == 1:
-        # MariaDB has no UPDATE ... RETURNING
+        stored = conn.execute(statements.seen_update(returning=True),
+                              params).first()
+    elif conn.execute(statements.seen_update(returning=False),
+                      params).rowcount == 1:
+        # MySQL has no UPDATE ... RETURNING
         stored = conn.execute(sa.select(
-            *(nodes.c[name] for name in nodes_mod.NODE_COLUMNS),
-            nodes.c.deleted).where(nodes.c.id == node_id)).first()
+            *(nodes.c[name] for name in nodes_mod.USAGE_COLUMNS))
+            .where(nodes.c.id == node_id)).first()
     else:
         stored = None
     if stored is None:
         raise exception.GenerationConflict(
             table="compute_nodes", row_id=node_id,
             seen_generation=seen.generation)
-    stored = stored._mapping
+    stored = nodes_mod.UsageRow(stored._mapping)
     _record(conn, wanted, instance, instance_uuid, stored)
     return stored
-
-
-_SEEN_UPDATES = {}
-
-
-def _seen_update(returning):
-    """The claim's UPDATE, built once (values are bound parameters).
-
-    Counters are added in SQL, free ones first: MySQL evaluates
-    assignments left to right, with the new value of a column assigned
-    before it; the other dialects with the old. Ordered so, both give free
-    = total - (used + wanted)."""
-    query = _SEEN_UPDATES.get(returning)
-    if query is None:
-        c = schema.compute_nodes.c
-        amount = {name: sa.bindparam(f"_{name}", type_=sa.Integer)
-                  for name in ("vcpus", "memory_mb", "disk_gb")}
-        query = (sa.update(schema.compute_nodes)
-                 .where(c.id == sa.bindparam("_id"), c.deleted == 0,
-                        c.generation == sa.bindparam("_generation"))
-                 .ordered_values(
-                     (c.free_ram_mb, c.memory_mb - c.memory_mb_used -
-                      amount["memory_mb"]),
-                     (c.free_disk_gb, c.local_gb - c.local_gb_used -
-                      amount["disk_gb"]),
-                     (c.vcpus_used, c.vcpus_used + amount["vcpus"]),
-                     (c.memory_mb_used, c.memory_mb_used +
-                      amount["memory_mb"]),
-                     (c.local_gb_used, c.local_gb_used + amount["disk_gb"]),
-                     (c.stats, sa.bindparam("stats")),
-                     (c.running_vms, sa.bindparam("running_vms")),
-                     (c.current_workload, sa.bindparam("current_workload")),
-                     (c.generation, c.generation + 1),
-                     (c.updated_at, db_api.server_utcnow())))
-        if returning:
-            # what the scheduler's table reads of a node, no more
-            query = query.returning(*(c[name] for name in
-                                      nodes_mod.NODE_COLUMNS), c.deleted)
-        _SEEN_UPDATES[returning] = query
-    return query
 
 
 def _record(conn, fitted, instance, instance_uuid, node_row):
@@ -394,108 +423,3 @@ def _release_on(conn, context, node_id, instance_uuid):
                             node.generation, node_values)
     db_ledger.delete(conn, held_rows)
     return row
-
-
-class Deadlocked(exception.HoststateError):
-    """The database aborted a request's claims to break a deadlock with
-    another writer (or they waited too long for a row lock); nothing of
-    them was kept, and the whole request may be tried again."""
-
-    msg_fmt = "claims on %(node)s deadlocked with another writer: %(reason)s"
-
-
-class ClaimSession:
-    """Where the claims of one request are written.
-
-    A request for one instance claims in a transaction of its own, as
-    ``claim`` does: nothing is written unless the claim succeeds. A
-    request for several (``together=True``) claims every instance in one
-    transaction per cell database, committed when all are placed and
-    rolled back otherwise, so a request that fails part-way leaves every
-    table as it was, generations and timestamps included, and no other
-    reader ever sees half a request. Its node rows are read with a row
-    lock, so its claims wait for other writers instead of losing to them;
-    two such requests locking nodes in opposite orders deadlock, the
-    database aborts one, and ``claim`` raises Deadlocked (the scheduler
-    then tries the whole request again). Each claim runs in a savepoint: a
-    claim rejected half-way (the instance already placed) undoes only
-    itself.
-
-    A context manager: leaving it without an exception commits.
-    """
-
-    def __init__(self, together=False):
-        self.together = together
-        self._stack = contextlib.ExitStack()
-        self._connections = {}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, traceback):
-        return self._stack.__exit__(kind, value, traceback)
-
-    def claim(self, context, node_id, request, instance_uuid, seen=None):
-        """Claim on node ``node_id``; the node row as stored after it (in
-        this session). Raises ClaimRejected or Deadlocked. ``seen`` is
-        used by a claim of its own transaction only (a shared one locks
-        and reads its nodes)."""
-        if not self.together:
-            return claim(context, node_id, request, instance_uuid, seen)
-        conn = self._connection(context)
-        try:
-            with conn.begin_nested():
-                return _claim_on(conn, context, node_id, request,
-                                 instance_uuid, lock=True)
-        except (exception.GenerationConflict, exception.NotFound):
-            raise exception.ClaimRejected(
-                node=str(node_id), reasons=["the node changed or was "
-                                            "deleted under a row lock"])
-        except sa.exc.DBAPIError as exc:
-            victim = _deadlock_in(exc)
-            if victim is not None:
-                raise Deadlocked(node=str(node_id),
-                                 reason=str(victim.orig).strip()
-                                 .splitlines()[0]) from None
-            raise
-
-    def read_node(self, context, node_id):
-        """The node's row as this session sees it (its own claims
-        included), or None outside a shared transaction."""
-        conn = self._connections.get(id(db_api.engine_of(context)))
-        if conn is None:
-            return None
-        rows = db_api.select_rows(conn, schema.compute_nodes, where=(
-            schema.compute_nodes.c.id == node_id,), read_deleted="yes")
-        return rows[0] if rows else None
-
-    def _connection(self, context):
-        engine = db_api.engine_of(context)
-        conn = self._connections.get(id(engine))
-        if conn is None:
-            conn = self._stack.enter_context(engine.connect())
-            conn.execution_options(**{db_api.WRITE_INTENT: True})
-            self._stack.enter_context(_named_errors())
-            self._stack.enter_context(conn.begin())
-            self._connections[id(engine)] = conn
-        return conn
-
-
-def _deadlock_in(exc):
-    """The deadlock error behind ``exc``, if any: MySQL rolls the whole
-    transaction back on a deadlock, so undoing the savepoint fails next
-    and that error is the one raised, with the deadlock as its context."""
-    while exc is not None:
-        if db_api.is_deadlock(exc):
-            return exc
-        exc = exc.__context__
-    return None
-
-
-@contextlib.contextmanager
-def _named_errors():
-    """Integrity errors at commit as the named errors db_api raises."""
-    try:
-        yield
-    except sa.exc.IntegrityError as exc:
-        raise db_api.named_integrity_error(exc) from exc

@@ -22,6 +22,7 @@ from hoststate.db import api as db_api
 from hoststate.scheduler import db_reader
 from hoststate.scheduler import host_state
 from hoststate.scheduler import host_table
+from hoststate.scheduler import nodes as nodes_mod
 from hoststate.scheduler import table_consumption
 
 LOG = logging.getLogger(__name__)
@@ -197,9 +198,14 @@ class HostManager:
 
     def apply_claim(self, cell_uuid, stored):
         """A claim (or its release) wrote node row ``stored``: the table
-        takes it as stored."""
-        self.table.write_nodes([stored], cell=cell_uuid,
-                               ratio_defaults=self.ratio_defaults())
+        takes it as stored. A ``nodes.UsageRow`` (the usage columns of a
+        claim on the generation the table held) changes only those; if the
+        table holds the node at another generation, the node is read."""
+        if not isinstance(stored, nodes_mod.UsageRow):
+            self.table.write_nodes([stored], cell=cell_uuid,
+                                   ratio_defaults=self.ratio_defaults())
+        elif not self.table.write_usage(stored):
+            self.refresh_node(cell_uuid, int(stored["id"]))
 
     def consume(self, row, request):
         """Count one instance of ``request`` into ``row`` in memory (a

@@ -9,9 +9,10 @@ parsed value per distinct key.
 
 Rows are stable: a node keeps its row while it lives; a deleted node's row
 is marked absent and reused by the next new node. The table only ever
-changes through ``write_nodes``, ``remove_node``, ``set_services``,
-``set_aggregates``, ``set_up`` and ``consume`` (one entry point per kind
-of change), and every change bumps ``version`` so caches built on it know.
+changes through ``write_nodes``, ``write_usage``, ``remove_node``,
+``set_services``, ``set_aggregates``, ``set_up`` and ``consume`` (one
+entry point per kind of change), and every change bumps ``version`` so
+caches built on it know.
 
 Scalars follow Nova's HostState (see ``nodes.scalar_columns``): a node row
 with ``free_disk_gb`` unset is not ready and is never a candidate.
@@ -188,6 +189,26 @@ class HostTable:
         for row, record in zip(rows.tolist(), records):
             updated[row] = record.get("updated_at")
 
+    def write_usage(self, record):
+        """Take a claim's ``nodes.UsageRow``: the node's usage columns and
+        stats change, the rest of its row stays. Only when the claim wrote
+        on the generation this table holds; False (nothing written) when
+        the table has the node at another generation, or not at all."""
+        row = self.row_of_uuid.get(record["uuid"])
+        if row is None or \
+                self.columns["generation"][row] != record["generation"] - 1:
+            return False
+        for name, value in nodes.usage_columns(record).items():
+            self.columns[name][row] = value
+        self.updated_at[row] = record.get("updated_at")
+        rows = np.array([row])
+        stats = self.interned["stats"]
+        stats.codes[rows] = stats.codes_of([record["stats"]])
+        self._write_stats_counters(rows)
+        self._compact_if_needed()
+        self.version += 1
+        return True
+
     def _write_interned(self, rows, records, cell):
         keys = nodes.interned_keys(records)
         keys["cell"] = [cell] * len(records)
@@ -198,18 +219,23 @@ class HostTable:
         aggregates.codes[rows] = aggregates.codes_of(
             [self.aggregates_of_host.get(r["host"], frozenset())
              for r in records])
+        self._write_stats_counters(rows)
+        self._compact_if_needed()
+
+    def _write_stats_counters(self, rows):
         stats = self.interned["stats"]
         codes = stats.codes[rows]
         for name, function in nodes.STATS_COUNTERS.items():
             self.columns[name][rows] = stats.map(function, key=name)[codes]
-        self._compact_if_needed()
 
     def _compact_if_needed(self):
-        live = self.live_rows()
+        # every live node is in row_of_uuid: its size is the live count,
+        # without a pass over the rows on every write
+        live_count = len(self.row_of_uuid)
         for name in ("stats", "numa_topology", "pci_stats", "metrics"):
             column = self.interned[name]
-            if column.needs_compaction(len(live)):
-                column.compact(live)
+            if column.needs_compaction(live_count):
+                column.compact(self.live_rows())
 
     def remove_node(self, uuid):
         """Forget a node (its row was deleted); its row becomes free."""

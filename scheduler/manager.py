@@ -24,11 +24,12 @@ from hoststate.conf import limits
 from hoststate.conf import CONF
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
+from hoststate.hardware import row_runs
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import request_spec as spec_obj
 from hoststate.objects import selection as selection_obj
 from hoststate.scheduler import claim_port
-from hoststate.scheduler import claims as claims_mod
+from hoststate.scheduler import claim_session
 from hoststate.scheduler import filters as filters_mod
 from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
@@ -107,7 +108,7 @@ class Scheduler:
         the scheduler's seeded generator. Raises NoValidHost (with reasons)
         when some instance cannot be placed, and then nothing of the
         request is left anywhere: no node usage, no instance row (see
-        ``claims.ClaimSession``).
+        ``claim_session.ClaimSession``).
         """
         if self.refresh_before_select:
             self.host_manager.refresh()
@@ -122,7 +123,7 @@ class Scheduler:
             try:
                 placements = self._place_all(request, uuids, count > 1)
                 break
-            except claims_mod.Deadlocked as exc:
+            except claim_session.Deadlocked as exc:
                 LOG.info("request %s tried again: %s", spec.instance_uuid,
                          exc)
                 last = exc
@@ -206,12 +207,14 @@ class Scheduler:
         try:
             with session:
                 previous = None
+                placed = []
                 for index, instance_uuid in enumerate(uuids):
-                    request.index = index
-                    request.instance_uuid = instance_uuid
-                    placement = self._place_one(request, instance_uuid,
-                                                session, previous)
+                    placement = self._place_one(
+                        request.for_instance(index, instance_uuid, placed),
+                        instance_uuid, session, previous)
                     placements.append(placement)
+                    placed.append((instance_uuid,
+                                   self.table.host_of(placement.row)))
                     previous = placement.passed
         except BaseException:
             self.claims.unreserve_all([p.reservation for p in placements],
@@ -234,8 +237,6 @@ class Scheduler:
             reservation = self.claims.reserve(session, int(row), request,
                                               instance_uuid, reasons)
             if reservation is not None:
-                request.record_placement(instance_uuid,
-                                         self.table.host_of(row))
                 return Placement(instance_uuid, int(row), ranked,
                                  reservation, rows)
         raise exception.NoValidHost(reasons=reasons)
@@ -258,7 +259,7 @@ class Scheduler:
                 return previous, reasons
             return filters_mod.run_filters(self.filters, table, previous,
                                            request, reasons), reasons
-        rows = np.flatnonzero(table.candidates())
+        rows = row_runs.of(np.flatnonzero(table.candidates()))
         if len(rows) == 0:
             return rows, ["no compute node is ready and has a service"]
         narrowed, forced = self.host_manager.narrow(rows, request.spec)

@@ -47,38 +47,81 @@ _INTERNED_FROM = {
 }
 
 
+#: What a claim on a node the table holds at the current generation reads
+#: back: the columns the claim changes, those the table derives its usage
+#: columns from (``usage_columns``) and those naming the node.
+USAGE_COLUMNS = (
+    "id", "uuid", "host", "hypervisor_hostname", "vcpus_used", "free_ram_mb",
+    "local_gb_used", "free_disk_gb", "disk_available_least", "stats",
+    "generation", "updated_at",
+)
+
+
+class UsageRow(dict):
+    """A node's ``USAGE_COLUMNS`` as a claim stored them. The claim wrote
+    on the generation the scheduler's table held, so the node's other
+    columns are still as the table has them."""
+
+
 def _number(value, default=0.0):
     return default if value is None else float(value)
 
 
 def scalar_columns(records, ratio_defaults):
-    """{column: float array} for the table's numeric and readiness columns."""
-    def column(name, default=0.0):
-        return np.fromiter((_number(r[name], default) for r in records),
-                           dtype=np.float64, count=len(records))
+    """{column: float array} for the table's numeric and readiness columns
+    (numpy scalars for a single record: a claim writes one node, and
+    arrays of one cost ten times more to build than the arithmetic)."""
+    if len(records) == 1:
+        column = _reader(records[0])
+    else:
+        def column(name, default=0.0):
+            return np.fromiter((_number(r[name], default) for r in records),
+                               dtype=np.float64, count=len(records))
 
-    free_disk_gb = column("free_disk_gb", np.nan)
-    least = column("disk_available_least", np.nan)
-    free_disk_mb = np.where(np.isnan(least), free_disk_gb,
-                            np.fmin(least, free_disk_gb)) * 1024
-    ready = ~np.isnan(free_disk_gb)
-    out = {
-        "id": column("id"), "generation": column("generation"),
-        "vcpus_total": column("vcpus"), "vcpus_used": column("vcpus_used"),
+    out = _usage(column)
+    out.update({
+        "id": column("id"), "vcpus_total": column("vcpus"),
         "total_usable_ram_mb": column("memory_mb"),
-        "free_ram_mb": column("free_ram_mb"),
         "total_usable_disk_gb": column("local_gb"),
-        "disk_mb_used": column("local_gb_used") * 1024,
-        "free_disk_mb": np.where(ready, free_disk_mb, 0.0),
         "hypervisor_version": column("hypervisor_version"),
-        "ready": ready,
-    }
+    })
     for name in node_defaults.RATIOS:
         values = column(name, np.nan)
         fallback = float(ratio_defaults.get(name, 1.0))
         out[name] = np.where(np.isnan(values) | (values == 0.0), fallback,
                              values)
     return out
+
+
+def usage_columns(record):
+    """{column: value} of the table's usage columns from one record that
+    holds ``USAGE_COLUMNS`` (a claim's ``UsageRow``)."""
+    return _usage(_reader(record))
+
+
+def _reader(record):
+    """``column(name, default)`` over one record: numpy scalars."""
+    def column(name, default=0.0):
+        return np.float64(_number(record[name], default))
+    return column
+
+
+def _usage(column):
+    """The usage columns, ``column(name, default)`` reading a node column
+    (arrays over records, or one record's numbers)."""
+    free_disk_gb = column("free_disk_gb", np.nan)
+    least = column("disk_available_least", np.nan)
+    free_disk_mb = np.where(np.isnan(least), free_disk_gb,
+                            np.fmin(least, free_disk_gb)) * 1024
+    ready = ~np.isnan(free_disk_gb)
+    return {
+        "generation": column("generation"),
+        "vcpus_used": column("vcpus_used"),
+        "free_ram_mb": column("free_ram_mb"),
+        "disk_mb_used": column("local_gb_used") * 1024,
+        "free_disk_mb": np.where(ready, free_disk_mb, 0.0),
+        "ready": ready,
+    }
 
 
 def interned_keys(records):

@@ -8,6 +8,7 @@ constraints, the server group's policy and where its members are, and the
 index of the instance being placed (run-once filters look at it).
 """
 import collections
+import copy
 
 from hoststate.hardware import numa as hw_numa
 
@@ -16,7 +17,14 @@ INSTANCE_HINTS = ("same_host", "different_host")
 
 
 class RequestVector:
-    """One request, as the vectorized filters and weighers read it."""
+    """One request, as the vectorized filters and weighers read it.
+
+    Built once per request and never changed while its instances are
+    placed: each instance is placed with its own view (``for_instance``),
+    which adds where the earlier instances of the request went. So a
+    filter or weigher can only read the request, and a request tried
+    again (a deadlock) starts from what it was.
+    """
 
     def __init__(self, spec, conf=None, max_vcpus=None):
         self.spec = spec
@@ -52,7 +60,10 @@ class RequestVector:
         #: (filled by the HostManager from the database)
         self.instance_hosts = {}
         #: (instance uuid, host) placed earlier in this request
-        self.placed = []
+        self.placed = ()
+        #: what the views of one request share: values computed once per
+        #: request on first use (the claim's instance row)
+        self.per_request = {}
         destination = spec.obj_get("requested_destination")
         #: a move that may leave its cell (CrossCellWeigher prefers staying)
         self.allow_cross_cell_move = bool(
@@ -84,16 +95,25 @@ class RequestVector:
 
     # --- placements in this request --------------------------------------------
 
-    def record_placement(self, instance_uuid, host):
-        """An instance of this request went to ``host``: later instances see
-        it as a group member there (Nova appends to instance_group.hosts and
-        adds a stub instance to the host state)."""
-        self.placed.append((instance_uuid, host))
-        self.instance_hosts[instance_uuid] = host
+    def for_instance(self, index, instance_uuid, placed=()):
+        """The request as its instance number ``index`` (``instance_uuid``)
+        sees it, after the earlier ones went where ``placed`` says
+        ((instance uuid, host) pairs): they are group members on those
+        hosts (Nova appends to instance_group.hosts and adds a stub
+        instance to the host state). A new object; this one is unchanged.
+        """
+        view = copy.copy(self)
+        view.index = index
+        view.instance_uuid = instance_uuid
+        view.placed = tuple(placed)
+        if not placed:
+            return view
+        view.instance_hosts = {**self.instance_hosts, **dict(placed)}
         if self.group is not None:
-            self.group_members.add(instance_uuid)
-            if host not in self.group_hosts:
-                self.group_hosts.append(host)
+            view.group_members = self.group_members | {u for u, _ in placed}
+            view.group_hosts = list(dict.fromkeys(
+                [*self.group_hosts, *(host for _, host in placed)]))
+        return view
 
     def members_per_host(self):
         """Counter {host: group members on it}, this request's included."""

@@ -24,6 +24,7 @@ import weakref
 
 import numpy as np
 
+from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import extra_specs_ops
 
@@ -194,38 +195,60 @@ def _satisfied(values, requirement):
          for value in values), dtype=bool, count=len(values))
 
 
-def _stat_capability(table, rows, name, rest, optional):
-    """(codes, results) of the stat ``name`` walked down ``rest``;
-    ``optional``: a host without the stat is _IGNORED."""
+def _stat_satisfied(table, name, rest, requirement, optional):
+    """Per code of the stats column: does the stat ``name`` walked down
+    ``rest`` meet ``requirement``? ``optional``: a host without the stat
+    is _IGNORED (passes)."""
     def read(stats):
         if optional and name not in stats:
             return _IGNORED
         return walk_capability(stats.get(name), rest)
-    column = table.interned["stats"]
     by_code, values = coded_map(
-        column, read, key=("capability-stat", name, rest, optional))
-    return by_code[column.codes[rows]], values
+        table.interned["stats"], read,
+        key=("capability-stat", name, rest, optional))
+    return _satisfied(values, requirement)[by_code]
 
 
 def capability_mask(table, rows, path, requirement, unscoped):
     """Rows meeting one capability requirement (Nova's lookup: the
-    attribute if the host has it set, else the stat of that name)."""
+    attribute if the host has it set, else the stat of that name).
+
+    Documents are matched once per distinct text, and the answers of the
+    attribute and of its stat fallback are combined per pair of texts
+    before one gather over the rows."""
     name, rest = path[0], path[1:]
+    stats_codes = table.interned["stats"].codes
     if name not in ATTRIBUTES:
-        codes, values = _stat_capability(table, rows, name, rest, unscoped)
-        return _satisfied(values, requirement)[codes]
-    codes, values = attribute_values(
-        table, rows, name,
-        lambda value: _FALLBACK if value is None else
-        walk_capability(value, rest), key=("capability", rest))
-    mask = _satisfied(values, requirement)[codes]
-    fallback = np.fromiter((value is _FALLBACK for value in values),
-                           dtype=bool, count=len(values))[codes]
-    if fallback.any():
-        codes, values = _stat_capability(table, rows, name, rest, False)
-        mask = np.where(fallback, _satisfied(values, requirement)[codes],
-                        mask)
-    return mask
+        return _stat_satisfied(table, name, rest, requirement,
+                               unscoped)[take(stats_codes, rows)]
+    walk = (lambda value: _FALLBACK if value is None else
+            walk_capability(value, rest))
+    if name not in INTERNED_ATTRIBUTES:
+        codes, values = attribute_values(table, rows, name, walk,
+                                         key=("capability", rest))
+        passed = _satisfied(values, requirement)[codes]
+        fallback = _is_fallback(values)[codes]
+        if fallback.any():
+            stat = _stat_satisfied(table, name, rest, requirement, False)
+            passed = np.where(fallback, stat[stats_codes[rows]], passed)
+        return passed
+    column = table.interned[INTERNED_ATTRIBUTES[name]]
+    by_code, values = coded_map(
+        column, lambda value: walk(_as_host_state(name, value)),
+        key=(name, ("capability", rest)))
+    passed = _satisfied(values, requirement)[by_code]
+    fallback = _is_fallback(values)[by_code]
+    codes = take(column.codes, rows)
+    if not fallback.any():
+        return passed[codes]
+    stat = _stat_satisfied(table, name, rest, requirement, False)
+    return np.where(fallback[codes], stat[take(stats_codes, rows)],
+                    passed[codes])
+
+
+def _is_fallback(values):
+    return np.fromiter((value is _FALLBACK for value in values), dtype=bool,
+                       count=len(values))
 
 
 class ComputeCapabilitiesFilter(BaseHostFilter):

@@ -29,6 +29,7 @@ MiB reported as GiB, MiB / 1024, while its sentence keeps Nova's MiB).
 import numpy as np
 
 from hoststate.hardware import capacity
+from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import BaseHostFilter
 
 
@@ -138,12 +139,12 @@ class RamFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The RAM allocation ratio of each row."""
-        return table.ram_allocation_ratio[rows]
+        return take(table.ram_allocation_ratio, rows)
 
     def columns(self, table, rows):
         """(total, used) MiB per row, used = total - free."""
-        total = table.total_usable_ram_mb[rows]
-        return total, total - table.free_ram_mb[rows]
+        total = take(table.total_usable_ram_mb, rows)
+        return total, total - take(table.free_ram_mb, rows)
 
     def requested(self, request):
         return request.memory_mb
@@ -169,11 +170,11 @@ class CoreFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The CPU allocation ratio of each row."""
-        return table.cpu_allocation_ratio[rows]
+        return take(table.cpu_allocation_ratio, rows)
 
     def columns(self, table, rows):
         """(physical total, used) vCPUs per row."""
-        return table.vcpus_total[rows], table.vcpus_used[rows]
+        return take(table.vcpus_total, rows), take(table.vcpus_used, rows)
 
     def requested(self, request):
         return request.vcpus
@@ -197,13 +198,13 @@ class DiskFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The disk allocation ratio of each row."""
-        return table.disk_allocation_ratio[rows]
+        return take(table.disk_allocation_ratio, rows)
 
     def columns(self, table, rows):
         """(total, used) MiB per row, used = total - free_disk_mb (which
         honours disk_available_least)."""
-        total = table.total_usable_disk_gb[rows] * 1024
-        return total, total - table.free_disk_mb[rows]
+        total = take(table.total_usable_disk_gb, rows) * 1024
+        return total, total - take(table.free_disk_mb, rows)
 
     def requested(self, request):
         return request.disk_mb

@@ -9,6 +9,7 @@ it and stored the answer in the ``up`` column, so the filter reads
 """
 import numpy as np
 
+from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import all_rows_pass
 
@@ -39,8 +40,8 @@ class ComputeFilter(BaseHostFilter):
     RUN_ON_REBUILD = False
 
     def filter_mask(self, table, rows, request):
-        return (~table.disabled[rows] & ~table.forced_down[rows]
-                & table.up[rows])
+        return (~take(table.disabled, rows) & ~take(table.forced_down, rows)
+                & take(table.up, rows))
 
     def explain(self, table, removed_rows, request):
         disabled = table.disabled[removed_rows]

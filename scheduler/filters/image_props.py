@@ -25,6 +25,7 @@ property hoststate does not type is not compared.
 import numpy as np
 from oslo_utils import versionutils
 
+from hoststate.hardware.row_runs import take
 from hoststate.objects import fields
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import capabilities
@@ -110,7 +111,7 @@ def _address_bits_mask(table, rows, bits):
     ok = column.map(
         lambda info: (host_address_bits(info) or 0) >= bits, dtype=bool,
         key=("ImagePropertiesFilter.maxphysaddr", bits))
-    return ok[column.codes[rows]]
+    return ok[take(column.codes, rows)]
 
 
 class ImagePropertiesFilter(BaseHostFilter):
@@ -128,7 +129,7 @@ class ImagePropertiesFilter(BaseHostFilter):
         column = table.interned["supported_instances"]
         ok = column.map(lambda triples: supports(triples, wanted),
                         dtype=bool, key=("ImagePropertiesFilter", wanted))
-        mask = ok[column.codes[rows]]
+        mask = ok[take(column.codes, rows)]
         predicate = props.get("img_hv_requested_version")
         if predicate:
             mask &= _version_mask(table, rows, predicate)

@@ -17,6 +17,7 @@ each other only, and equal counts weigh 0 after normalisation.
 import numpy as np
 
 from hoststate.hardware import pci as hw_pci
+from hoststate.hardware.row_runs import take
 from hoststate.scheduler.weights import BaseHostWeigher
 
 #: Free device counts at or above ``MAX_DEVS - 1`` are not told apart.
@@ -38,5 +39,10 @@ class PCIWeigher(BaseHostWeigher):
     def raw_weights(self, table, rows, request):
         by_document = table.interned["pci_stats"].map(
             free_devices, key=("PCIWeigher", "free_devices"))
-        free = by_document[table.codes("pci_stats")[rows]]
+        if len(by_document) and by_document.min() == by_document.max():
+            # every document has as many free devices (a cloud without
+            # PCI devices): one weight for all, no gather over the rows
+            free = np.full(len(rows), by_document[0])
+        else:
+            free = by_document[take(table.codes("pci_stats"), rows)]
         return MAX_DEVS - np.minimum(free, MAX_DEVS - 1)

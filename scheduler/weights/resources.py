@@ -7,6 +7,7 @@ candidate, so two nearly full hosts do not look maximally different, and an
 overcommitted host (negative free amount) widens the range and scores 0.
 """
 from hoststate.hardware import capacity
+from hoststate.hardware.row_runs import take
 from hoststate.scheduler.weights import BaseHostWeigher
 
 
@@ -17,7 +18,7 @@ class ColumnWeigher(BaseHostWeigher):
     column = None
 
     def raw_weights(self, table, rows, request):
-        return table.columns[self.column][rows]
+        return take(table.columns[self.column], rows)
 
 
 class RAMWeigher(ColumnWeigher):
@@ -38,9 +39,9 @@ class CPUWeigher(BaseHostWeigher):
     multiplier_option = "cpu_weight_multiplier"
 
     def raw_weights(self, table, rows, request):
-        return capacity.free(table.vcpus_total[rows],
-                             table.cpu_allocation_ratio[rows],
-                             table.vcpus_used[rows])
+        return capacity.free(take(table.vcpus_total, rows),
+                             take(table.cpu_allocation_ratio, rows),
+                             take(table.vcpus_used, rows))
 
 
 class DiskWeigher(ColumnWeigher):

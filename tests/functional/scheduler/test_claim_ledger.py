@@ -143,7 +143,9 @@ def test_a_claim_survives_a_pooled_connection_the_server_closed(
     start_agent(ctx, "h1")
     scheduler = scheduler_for(ctx, conf)
     scheduler.refresh_before_select = False
-    with engine.connect() as conn:          # the one pooled connection
+    # the one pooled connection of the pool claims go through (it pings
+    # no connection before handing it out)
+    with db_engine.for_single_statements(engine).connect() as conn:
         pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
     with database.admin.connect() as admin:
         admin.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
@@ -193,4 +195,197 @@ def test_deleting_an_instance_the_agent_never_adopted_takes_it_out(ctx,
     node = _node(ctx.engine, "h1-n1")
     assert (node["running_vms"], node["vcpus_used"]) == (0, 0)
     assert _rows(ctx.engine) == []
+    _clean(ctx.engine)
+
+
+# --- the claim's statements and a lost connection ------------------------------
+
+def _spy_on_driver(engine, after=None):
+    """Watch what ``engine``'s connections send, at the driver: the first
+    three words of every statement, in a list that fills as they run.
+
+    The cursors of the driver's connections are a subclass of its own
+    that records each statement and then calls ``after(cursor,
+    statement)`` (which may break the connection). The engine's pool is
+    emptied first, so every connection is a new, watched one. Claims run
+    their statement on the driver's cursor, where SQLAlchemy's statement
+    events do not see it."""
+    sent = []
+    dbapi = engine.dialect.loaded_dbapi
+    if engine.dialect.name == "postgresql":
+        base, attribute = dbapi.Cursor, "cursor_factory"
+    else:
+        base, attribute = dbapi.cursors.Cursor, "cursorclass"
+
+    class Watched(base):
+        def execute(self, query, *args, **kwargs):
+            text = query if isinstance(query, str) else query.decode()
+            sent.append(" ".join(text.split()[:3]).upper())
+            result = super().execute(query, *args, **kwargs)
+            if after is not None:
+                after(self, text)
+            return result
+
+    sa.event.listen(engine, "connect", lambda dbapi_connection, record:
+                    setattr(dbapi_connection, attribute, Watched))
+    engine.dispose()
+    return sent
+
+
+def _statements_of_claims(engine):
+    """The statements claims send (first words), through the engine for
+    single statements and the context's."""
+    from hoststate.db import engine as db_engine
+    single = db_engine.for_single_statements(engine)
+    sent = _spy_on_driver(single) if single is not None else []
+    sa.event.listen(engine, "before_cursor_execute",
+                    lambda conn, cursor, statement, *rest:
+                    sent.append(" ".join(statement.split()[:3]).upper()))
+    return sent
+
+
+def test_a_claim_on_a_seen_node_is_one_statement(ctx, conf):
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    sent = _statements_of_claims(ctx.engine)
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    scheduler.select_destinations(spec)
+    assert sent == {
+        # the UPDATE, the ledger row and the instance row in one statement
+        "postgresql": ["WITH PLACED AS"],
+        "mysql": ["BEGIN NOT ATOMIC"],
+        # in a transaction (SQLite has no DML in common table expressions)
+        "sqlite": ["BEGIN IMMEDIATE", "UPDATE COMPUTE_NODES SET",
+                   "INSERT INTO ALLOCATIONS", "INSERT OR IGNORE"],
+    }[ctx.engine.dialect.name]
+    [row] = _rows(ctx.engine)
+    instance = instance_obj.Instance.get_by_uuid(ctx, spec.instance_uuid)
+    assert (instance.host, instance.node, instance.compute_id) == \
+        ("h1", "h1-n1", row["compute_node_id"])
+    # the table took the node as the claim stored it
+    table = scheduler.table
+    stored = _node(ctx.engine, "h1-n1")
+    table_row = table.row_of_host_node[("h1", "h1-n1")]
+    assert (table.generation[table_row], table.free_ram_mb[table_row]) == \
+        (stored["generation"], stored["free_ram_mb"])
+    _clean(ctx.engine)
+
+
+def test_a_claim_on_a_node_that_moved_writes_nothing_then_reads_it(ctx, conf):
+    """The node moved on after the scheduler's table read it (another
+    writer's claim): the one statement changes nothing, and the claim
+    reads the node and claims on what it finds."""
+    start_agent(ctx, "h1", memory_mb=8192)
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    other = scheduler_for(ctx, conf)
+    other.select_destinations(spec_for(flavor(memory_mb=1000), 1))
+    sent = _statements_of_claims(ctx.engine)
+    scheduler.select_destinations(spec_for(flavor(memory_mb=1000), 1))
+    assert sent[0] in ("WITH PLACED AS", "BEGIN NOT ATOMIC",
+                       "BEGIN IMMEDIATE")
+    assert len(_rows(ctx.engine)) == 2
+    stored = _node(ctx.engine, "h1-n1")
+    # 8192 MiB - 512 reserved - two claims of 1000
+    assert stored["free_ram_mb"] == 8192 - 512 - 2000
+    _clean(ctx.engine)
+
+
+def test_a_claim_for_a_stored_instance_places_it(ctx, conf):
+    """The caller stored the instance first (as Nova's API does): the
+    one statement fails on its uuid and writes nothing; the claim then
+    reads the node and places the existing row."""
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    instance_obj.Instance(ctx, uuid=spec.instance_uuid, vm_state="building",
+                          vcpus=1, memory_mb=1000).create()
+    scheduler.select_destinations(spec)
+    instance = instance_obj.Instance.get_by_uuid(ctx, spec.instance_uuid)
+    assert (instance.host, instance.node) == ("h1", "h1-n1")
+    assert [r["consumer_uuid"] for r in _rows(ctx.engine)] == \
+        [spec.instance_uuid]
+    _clean(ctx.engine)
+
+
+def _claim_messages(caplog):
+    return [r.getMessage() for r in caplog.records
+            if r.name == "hoststate.scheduler.claims"]
+
+
+def _lose_connection_once(engine, when):
+    """Make the next statement on ``engine`` that holds ``when`` fail as a
+    connection the server dropped, after the server ran it: the
+    connection really closes (the server rolls back what it has not
+    committed), and the driver's own error is raised."""
+    lost = []
+
+    def after(cursor, statement):
+        if lost or when not in statement.upper():
+            return
+        lost.append(statement)
+        connection = cursor.connection
+        connection.close()
+        if engine.dialect.name == "postgresql":
+            raise engine.dialect.loaded_dbapi.OperationalError(
+                "server closed the connection unexpectedly")
+        raise engine.dialect.loaded_dbapi.OperationalError(
+            2013, "Lost connection to server during query")
+
+    _spy_on_driver(engine, after)
+    return lost
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql", "mysql"],
+                         indirect=True)
+def test_a_claim_that_committed_before_its_connection_went_is_kept(
+        ctx, conf, caplog):
+    """The one statement is its own transaction: it committed, then the
+    answer was lost. The ledger says the claim landed: it is the
+    placement, not tried again (which would find its own instance placed
+    and call the claim lost)."""
+    from hoststate.db import engine as db_engine
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    lost = _lose_connection_once(db_engine.for_single_statements(ctx.engine),
+                                 "COMPUTE_NODES")
+    caplog.set_level("INFO", logger="hoststate.scheduler.claims")
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    [[chosen, *_]] = scheduler.select_destinations(spec)
+    assert len(lost) == 1
+    node = int(scheduler.table.id[0])
+    assert _claim_messages(caplog) == [
+        f"claim on node {node}: connection lost after the claim committed"]
+    assert chosen.service_host == "h1"
+    assert [r["consumer_uuid"] for r in _rows(ctx.engine)] == \
+        [spec.instance_uuid]
+    table = scheduler.table
+    assert table.generation[0] == _node(ctx.engine, "h1-n1")["generation"]
+    _clean(ctx.engine)
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql", "mysql"],
+                         indirect=True)
+def test_a_claim_whose_connection_went_before_commit_runs_again(
+        ctx, conf, caplog):
+    """A claim in a transaction (the node moved since the table read it)
+    loses its connection before COMMIT: the server rolled it back, the
+    ledger has nothing, and the claim runs again."""
+    start_agent(ctx, "h1")
+    scheduler = scheduler_for(ctx, conf)
+    scheduler.refresh_before_select = False
+    first = spec_for(flavor(memory_mb=1000), 1)
+    scheduler_for(ctx, conf).select_destinations(first)
+    lost = _lose_connection_once(ctx.engine, "INTO INSTANCES")
+    caplog.set_level("INFO", logger="hoststate.scheduler.claims")
+    spec = spec_for(flavor(memory_mb=1000), 1)
+    scheduler.select_destinations(spec)
+    assert len(lost) == 1
+    node = int(scheduler.table.id[0])
+    assert _claim_messages(caplog) == [
+        f"claim on node {node}: connection lost, trying again"]
+    assert [r["consumer_uuid"] for r in _rows(ctx.engine)] == \
+        [first.instance_uuid, spec.instance_uuid]
     _clean(ctx.engine)

@@ -24,7 +24,7 @@ from hoststate.objects import service as service_obj
 from hoststate.objects import states
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
-from hoststate.scheduler import claims as claims_mod
+from hoststate.scheduler import claim_session
 from hoststate.scheduler import host_manager
 from hoststate.scheduler import manager as manager_mod
 from support import databases
@@ -177,7 +177,7 @@ def test_crossed_requests_deadlock_then_both_succeed(ctx, conf, monkeypatch,
         scheduler.refresh_before_select = False
     both_hold_a_lock = threading.Barrier(2, timeout=30)
     waited = threading.local()
-    claim = claims_mod.ClaimSession.claim
+    claim = claim_session.ClaimSession.claim
 
     def claim_then_meet(session, *args, **kwargs):
         stored = claim(session, *args, **kwargs)
@@ -186,7 +186,7 @@ def test_crossed_requests_deadlock_then_both_succeed(ctx, conf, monkeypatch,
             both_hold_a_lock.wait()
         return stored
 
-    monkeypatch.setattr(claims_mod.ClaimSession, "claim", claim_then_meet)
+    monkeypatch.setattr(claim_session.ClaimSession, "claim", claim_then_meet)
     caplog.set_level("INFO", logger="hoststate.scheduler.manager")
     results, errors = {}, []
 

@@ -184,6 +184,38 @@ def test_fits_on_rows(wanted, fits):
     assert mask.tolist() == fits
 
 
+@pytest.mark.parametrize("wanted, fits", [
+    ((2, 2048, 10), [True, True]),
+    ((3, 2048, 10), [False, True]),
+    ((5, 1024, 1), [False, False]),
+    ((1, 3072, 1), [True, False]),
+    ((1, 1024, 11), [False, True]),
+])
+def test_fits_on_row_is_fits_on_rows_for_one_row(wanted, fits):
+    table = _table()
+    assert [capacity.fits_on_row(table, int(row), capacity.Wanted(*wanted))
+            for row in all_rows(table)] == fits
+
+
+@settings(max_examples=200, deadline=None)
+@given(node=st.fixed_dictionaries({
+    "vcpus": st.integers(0, 16), "vcpus_used": st.integers(0, 40),
+    "cpu_allocation_ratio": st.sampled_from([0.0, 0.5, 1.0, 16.0,
+                                             math.inf]),
+    "memory_mb": st.integers(0, 8192), "memory_mb_used": st.integers(0, 9000),
+    "ram_allocation_ratio": st.sampled_from([0.0, 1.0, 1.5]),
+    "local_gb": st.integers(0, 100), "local_gb_used": st.integers(0, 120),
+    "disk_allocation_ratio": st.sampled_from([0.0, 1.0, 2.0])}),
+    wanted=st.tuples(st.integers(0, 20), st.integers(0, 9000),
+                     st.integers(0, 150)))
+def test_fits_on_row_agrees_with_the_vector_face(node, wanted):
+    table = make_table([dict(host="host1", **node)])
+    [row] = all_rows(table)
+    wanted = capacity.Wanted(*wanted)
+    assert capacity.fits_on_row(table, int(row), wanted) == \
+        bool(capacity.fits_on_rows(table, np.array([row]), wanted)[0])
+
+
 def test_instances_that_fit_per_row_and_in_all():
     table = _table()
     rows = all_rows(table)

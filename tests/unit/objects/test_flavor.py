@@ -3,6 +3,7 @@ backport and round trips."""
 import pytest
 
 from hoststate import exception
+from hoststate.objects import fields
 from hoststate.objects import flavor
 
 NS = "hoststate_object."
@@ -96,3 +97,32 @@ def test_unknown_field_raises():
     with pytest.raises(exception.UnknownObjectField) as err:
         make(disk_gb=10)
     assert err.value.field == "disk_gb"
+
+
+# --- the stored text, made once per distinct flavor ---------------------------
+
+def _m1(**changes):
+    values = dict(flavorid="m1", name="m1.small", memory_mb=2048, vcpus=1,
+                  root_gb=20, extra_specs={"hw:cpu_policy": "shared"})
+    values.update(changes)
+    return flavor.Flavor(**values)
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"extra_specs": {"hw:cpu_policy": "dedicated"}},
+    {"extra_specs": {}}, {"description": "big"}, {"description": None},
+    {"id": 7}, {"rxtx_factor": 2.0}, {"disabled": True},
+])
+def test_the_stored_text_is_the_flavor_as_json(changes):
+    flavor = _m1(**changes)
+    assert flavor.stored_text() == fields.dump_json(flavor)
+
+
+def test_flavors_that_differ_in_one_value_have_their_own_text():
+    texts = {_m1(extra_specs={"hw:cpu_policy": policy}).stored_text()
+             for policy in ("shared", "dedicated", "mixed")}
+    texts.add(_m1(description="x").stored_text())
+    texts.add(_m1(root_gb=40).stored_text())
+    assert len(texts) == 5
+    # equal flavors, distinct objects: one text
+    assert _m1(id=3).stored_text() is _m1(id=3).stored_text()

@@ -481,8 +481,7 @@ def test_compute_filter_is_skipped_for_index_above_zero():
     table = scheduler.table
     rows, _ = scheduler.candidates(request)
     assert [table.host_of(r) for r in rows] == ["host2", "host3"]
-    request.index = 1
-    rows, _ = scheduler.candidates(request)
+    rows, _ = scheduler.candidates(request.for_instance(1, "second"))
     assert [table.host_of(r) for r in rows] == ["host1", "host2", "host3"]
     # ... and from the rows that passed before, host1 stays out.
     rows, _ = scheduler.candidates(request, previous=np.asarray([1, 2]))

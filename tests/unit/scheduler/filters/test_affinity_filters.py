@@ -62,7 +62,7 @@ def test_anti_affinity_counts_only_group_members(conf, table):
 def test_anti_affinity_sees_placements_of_the_same_request(conf, table):
     request = _anti(group_members=[])
     anti = make_filter("ServerGroupAntiAffinityFilter", conf)
-    request.record_placement(uuid_of(7), "host2")
+    request = request.for_instance(1, uuid_of(8), [(uuid_of(7), "host2")])
     assert passing(anti, table, request) == ["host1", "host3"]
 
 
@@ -103,7 +103,7 @@ def test_affinity_filter(conf, table, policy, group_hosts, expected):
 def test_affinity_filter_follows_placements_of_the_same_request(conf,
                                                                table):
     request = make_request(group_policy="affinity")
-    request.record_placement(uuid_of(7), "host3")
+    request = request.for_instance(1, uuid_of(8), [(uuid_of(7), "host3")])
     assert passing(make_filter("ServerGroupAffinityFilter", conf), table,
                    request) == ["host3"]
 

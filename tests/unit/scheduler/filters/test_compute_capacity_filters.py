@@ -71,8 +71,8 @@ def test_compute_filter_runs_once_per_request_and_explains(conf):
                            outcomes)) == 0
     assert outcomes[0].detail == ("compute service disabled on 1 host(s), "
                                   "down on 2")
-    request.index = 1
-    assert len(run_filters([compute], table, all_rows(table), request)) == 3
+    assert len(run_filters([compute], table, all_rows(table),
+                           request.for_instance(1, "second"))) == 3
 
 
 # --- RamFilter -------------------------------------------------------------

@@ -61,7 +61,7 @@ def test_soft_anti_affinity_prefers_the_host_with_fewest_members():
 def test_instances_placed_earlier_in_the_request_count():
     request = make_request(group=make_group("soft-affinity", []),
                            instance_hosts=PLACEMENT)
-    request.record_placement("new-1", "host3")
+    request = request.for_instance(1, "new-2", [("new-1", "host3")])
     got = weights_by_host(
         [affinity.ServerGroupSoftAffinityWeigher(make_conf())],
         table_of(THREE_HOSTS), request)

@@ -51,6 +51,14 @@ def test_a_host_without_a_pci_document_has_no_devices():
     assert got == {"host1": 0.0, "host2": 1.0}
 
 
+def test_hosts_with_as_many_free_devices_weigh_the_same():
+    # one count for every document: no gather, every raw weight 97 -> 0
+    got = pci_weights(hosts_with([3], [1, 2], [3]), requested=True)
+    assert got == {"host1": 0.0, "host2": 0.0, "host3": 0.0}
+    assert pci_weights(hosts_with(None, None), requested=False) == \
+        {"host1": 0.0, "host2": 0.0}
+
+
 def test_pci_request_stacks_on_the_fewest_free_devices():
     # free 5, 10, 4 -> raw 95, 90, 96 over 90..96: 5/6, 0, 1
     got = pci_weights(hosts_with([4, 1], [10], [1, 1, 1, 1]), requested=True)
