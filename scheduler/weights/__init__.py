@@ -153,15 +153,21 @@ def weigh(weighers, table, rows, request):
         multipliers = weigher.uniform_multiplier(table)
         if multipliers is None:
             multipliers = weigher.multipliers(table, rows, request)
-        if not weigher.weighs_when_multiplier_zero and \
-                not np.any(multipliers):
+            silent = not multipliers.any()
+        else:
+            silent = multipliers == 0
+        if silent and not weigher.weighs_when_multiplier_zero:
             continue
         raw = np.asarray(weigher.raw_weights(table, rows, request),
                          dtype=np.float64)
         low, high = bounds(raw, weigher.minval, weigher.maxval)
         if low == high:
             continue                # Nova: every normalised weight is 0
-        total += multipliers * ((raw - low) / (high - low))
+        # multipliers * ((raw - low) / (high - low)), in one new array
+        normalised = raw - low
+        normalised /= high - low
+        normalised *= multipliers
+        total += normalised
     return total
 
 

@@ -59,6 +59,11 @@ class MetricsWeigher(BaseHostWeigher):
     def config_multiplier(self):
         return float(self.conf.metrics.weight_multiplier)
 
+    def applies(self, request):
+        """Without a weight setting every host weighs 0: nothing to add,
+        and no metric that could be missing."""
+        return bool(self.setting)
+
     def raw_weights(self, table, rows, request):
         if not self.setting:
             return np.zeros(len(rows))

@@ -42,7 +42,7 @@ class PCIWeigher(BaseHostWeigher):
         if len(by_document) and by_document.min() == by_document.max():
             # every document has as many free devices (a cloud without
             # PCI devices): one weight for all, no gather over the rows
-            free = np.full(len(rows), by_document[0])
-        else:
-            free = by_document[take(table.codes("pci_stats"), rows)]
+            return np.full(len(rows), MAX_DEVS - min(by_document[0],
+                                                      MAX_DEVS - 1))
+        free = by_document[take(table.codes("pci_stats"), rows)]
         return MAX_DEVS - np.minimum(free, MAX_DEVS - 1)
