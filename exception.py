@@ -36,6 +36,18 @@ class ConfigFileInvalid(HoststateError, ValueError):
 
 # --- running commands --------------------------------------------------------
 
+class Signalled(BaseException):
+    """A signal arrived (SIGINT, SIGTERM): what a command's signal handler
+    raises in the main thread. Not an Exception, as KeyboardInterrupt is
+    not, so that no ``except Exception`` the main thread happens to be in
+    (a periodic task that must outlive one failure) swallows it; the
+    command turns it into Interrupted once it has cleaned up."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class Interrupted(HoststateError):
     """A command was stopped by a signal (SIGINT, SIGTERM) and cleaned up;
     ``signum`` is the signal, so a command exits 128 + signum."""

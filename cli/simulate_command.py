@@ -164,7 +164,7 @@ class _Run:
             f"sqlite:///{scratch}/simulation.sqlite"
         try:
             report = self._simulate(url)
-        except exception.Interrupted as exc:
+        except exception.Signalled as exc:
             self._discard(scratch)
             raise exception.Interrupted(exc.signum, self._stopped(
                 scratch, url)) from None
@@ -218,9 +218,10 @@ class _Run:
 
 @contextlib.contextmanager
 def _signals_interrupt():
-    """SIGINT and SIGTERM raise exception.Interrupted in the main thread,
-    so the run unwinds through its cleanup; a second signal during that
-    cleanup is ignored (it is bounded: threads are given
+    """SIGINT and SIGTERM raise exception.Signalled in the main thread,
+    so the run unwinds through its cleanup (a BaseException: no ``except
+    Exception`` on the way keeps the run going); a second signal during
+    that cleanup is ignored (it is bounded: threads are given
     threads.STOP_TIMEOUT_S). Outside the main thread (an embedding
     program's worker) signals are left alone."""
     if threading.current_thread() is not threading.main_thread():
@@ -231,12 +232,14 @@ def _signals_interrupt():
     def interrupt(signum, _frame):
         if not fired:
             fired.append(signum)
-            raise exception.Interrupted(signum)
+            raise exception.Signalled(signum)
 
     previous = {signum: signal.signal(signum, interrupt)
                 for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+    except exception.Signalled as exc:     # outside the run itself
+        raise exception.Interrupted(exc.signum) from None
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -13,20 +13,23 @@ is the reason given for that pair):
    number of free pages of the chosen size (``small``: the host cell's
    smallest size; ``large``: the largest other size that fits; ``any``:
    the largest size that fits; a number: exactly that size). Pages are
-   never overcommitted and no allocation ratio applies to them. Without a
-   page size request the guest cell may not exceed the host cell's memory
-   (a guest never overcommits against itself).
+   never overcommitted. Without a page size request, on a host cell that
+   reports its pages, the memory must fit in pages of the smallest size:
+   the free ones for a guest with pinned CPUs (dedicated or mixed, which
+   never overcommit), all of them for a floating one. On a cell that
+   reports no pages, a guest with pinned CPUs needs that much memory
+   free, a floating one no more than the cell has (a guest never
+   overcommits against itself). These are Nova 34's rules.
 2. CPU capacity: floating guest CPUs may not outnumber the host cell's
    shared CPUs, nor pinned ones (plus one for isolated emulator threads)
    its dedicated CPUs, whatever the ratios.
-3. limits, only when given: floating CPUs must stay within
-   ``len(cpuset) * cpu_allocation_ratio`` counting ``cpu_usage``, and
-   small-page memory within ``memory * ram_allocation_ratio`` counting
-   ``memory_usage``. Without limits these usage checks are skipped, as in
-   Nova (the capacity checks of 1 and 2 still hold). Unlike Nova, the
-   memory limit also applies to pinned guests and the CPU limit to the
-   floating part of a mixed guest: hoststate has no placement service
-   behind it, so this check is the only per-cell guard.
+3. limits, only when given and only for a guest with floating CPUs
+   (shared or mixed, as in Nova): its floating CPUs must stay within
+   ``len(cpuset) * cpu_allocation_ratio`` counting ``cpu_usage``, and its
+   memory within ``memory * ram_allocation_ratio`` counting
+   ``memory_usage``, page size requested or not. Without limits these
+   usage checks are skipped, as in Nova (the checks of 1 and 2 still
+   hold); a guest with only pinned CPUs is held by 1 instead.
 4. pinning, for guest CPUs in ``pcpuset``: they need that many free
    dedicated host CPUs (``pcpuset - pinned_cpus``, never overcommitted),
    placed by the thread policy (see numa_pinning.pin_cell).
@@ -128,11 +131,11 @@ def fit_cell(host_cell, guest_cell, limits=None, reserve=0):
     pagesize = guest_cell.pagesize
     if pagesize:
         pagesize, reason = choose_page_size(host_cell, guest_cell)
-        if reason:
-            return None, reason
-    elif guest_cell.memory > host_cell.memory:
-        return None, ("needs %d MiB, the cell has %d MiB"
-                      % (guest_cell.memory, host_cell.memory))
+    else:
+        reason = _memory_without_page_size(host_cell, guest_cell,
+                                           pinned=bool(dedicated))
+    if reason:
+        return None, reason
 
     if len(shared) > len(host_cell.cpuset):
         return None, ("%d shared vCPUs exceed the cell's %d shared CPUs"
@@ -151,7 +154,7 @@ def fit_cell(host_cell, guest_cell, limits=None, reserve=0):
                 "(%d CPUs x ratio %s)"
                 % (len(shared), host_cell.cpu_usage, _fmt(limit),
                    len(host_cell.cpuset), _fmt(cpu_ratio)))
-    if not pagesize and ram_ratio is not None:
+    if shared and ram_ratio is not None:
         limit = host_cell.memory * ram_ratio
         if host_cell.memory_usage + guest_cell.memory > limit:
             return None, (
@@ -181,6 +184,34 @@ def fit_cell(host_cell, guest_cell, limits=None, reserve=0):
     placed.cpu_pinning = pinning
     placed.cpuset_reserved = reserved
     return placed, None
+
+
+def _memory_without_page_size(host_cell, guest_cell, pinned):
+    """Why ``guest_cell``, which names no page size, does not fit the
+    memory of ``host_cell``, or None (rule 1 of the module docstring)."""
+    memory = guest_cell.memory
+    if host_cell.mempages:
+        size = min(pages.size_kb for pages in host_cell.mempages)
+        if host_cell.can_fit_pagesize(size, memory * 1024, use_free=pinned):
+            return None
+        pages = next(p for p in host_cell.mempages if p.size_kb == size)
+        if (memory * 1024) % size:
+            return ("needs %d MiB, not a whole number of the cell's %d KiB "
+                    "pages" % (memory, size))
+        if pinned:
+            return ("needs %d MiB of free %d KiB pages (pinned CPUs never "
+                    "overcommit), the cell has %d MiB free"
+                    % (memory, size, pages.free_kb // 1024))
+        return ("needs %d MiB of %d KiB pages, the cell has %d MiB"
+                % (memory, size, pages.total_kb // 1024))
+    if pinned:
+        if host_cell.avail_memory < memory:
+            return ("needs %d MiB free (pinned CPUs never overcommit), the "
+                    "cell has %d MiB free" % (memory, host_cell.avail_memory))
+        return None
+    if memory > host_cell.memory:
+        return "needs %d MiB, the cell has %d MiB" % (memory, host_cell.memory)
+    return None
 
 
 # --- the whole guest ---------------------------------------------------------

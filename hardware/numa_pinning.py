@@ -26,6 +26,13 @@ def _cores(host_cell):
     return cores
 
 
+def _has_separate_sets_and_threads(host_cell):
+    """Whether the cell has cores of several threads and dedicated CPUs
+    other than its shared ones (Nova's test, on the cell's siblings)."""
+    threads_per_core = max((len(s) for s in host_cell.siblings), default=1)
+    return threads_per_core > 1 and host_cell.pcpuset != host_cell.cpuset
+
+
 def _spread(vcpus, groups, per_group):
     """Pin sorted ``vcpus`` to the first ``per_group`` threads of each group
     in turn; None when they do not reach."""
@@ -45,7 +52,12 @@ def pin_cell(host_cell, vcpus, thread_policy, reserve=0):
     * ``isolate``: each guest CPU takes one thread of a core whose every
       thread is dedicated and free; the other threads of the core become
       unusable (usage pins them too). An emulator CPU takes a further such
-      core. On a host without SMT this is plain pinning.
+      core. On a host without SMT this is plain pinning. A cell with SMT
+      whose dedicated and shared CPU sets differ (``cpu_dedicated_set`` /
+      ``cpu_shared_set`` rather than the legacy ``vcpu_pin_set``, where
+      the two are the same) refuses it, as Nova 34 does (its Placement
+      query already leaves such hosts out through the forbidden trait
+      HW_CPU_HYPERTHREADING).
     * ``require``: only cores offering at least two free threads are used,
       the most free threads per core first (so guest CPUs sit on sibling
       threads); fails on a host cell without SMT.
@@ -56,6 +68,11 @@ def pin_cell(host_cell, vcpus, thread_policy, reserve=0):
     count = len(vcpus)
     cores = _cores(host_cell)
     if thread_policy == _ISOLATE:
+        if _has_separate_sets_and_threads(host_cell):
+            return None, None, (
+                "thread policy isolate: the cell has SMT sibling threads "
+                "and separate dedicated and shared CPU sets, where Nova "
+                "refuses isolate")
         whole = [threads for threads, free in cores
                  if threads and threads == free]
         if len(whole) < count + reserve:

@@ -33,6 +33,7 @@ from hoststate.scheduler import claim_session
 from hoststate.scheduler import filters as filters_mod
 from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
+from hoststate.scheduler import request_filters
 from hoststate.scheduler import weights as weights_mod
 
 LOG = logging.getLogger(__name__)
@@ -242,8 +243,8 @@ class Scheduler:
         raise exception.NoValidHost(reasons=reasons)
 
     def candidates(self, request, previous=None):
-        """(rows passing narrowing and filters, reasons for those that did
-        not).
+        """(rows passing the request filters, narrowing and filters,
+        reasons for those that did not).
 
         For the second and later instances of a request the filters start
         from the hosts that passed for the one before, as Nova's do; that is
@@ -262,6 +263,9 @@ class Scheduler:
         rows = row_runs.of(np.flatnonzero(table.candidates()))
         if len(rows) == 0:
             return rows, ["no compute node is ready and has a service"]
+        rows = request_filters.apply(table, rows, request, reasons)
+        if len(rows) == 0:
+            return rows, reasons
         narrowed, forced = self.host_manager.narrow(rows, request.spec)
         if len(narrowed) < len(rows):
             reasons.append(filters_mod.FilterOutcome(

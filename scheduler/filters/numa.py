@@ -53,12 +53,13 @@ SUMMARY_DTYPE = np.dtype([
 def host_summary(topology):
     """Totals of one host topology that bound any fit on it (one tuple of
     SUMMARY_DTYPE). A guest cell takes at most its host cell's memory, or
-    the free pages of one size, so per cell the larger of the two."""
+    the pages of one size (all of them, for a floating guest without a
+    page size), so per cell the larger of the two."""
     if topology is None or not topology.cells:
         return (0, 0, 0, 0.0, False)
     memory_kb = 0.0
     for cell in topology.cells:
-        pages_kb = max((p.free_kb for p in cell.mempages), default=0)
+        pages_kb = max((p.total_kb for p in cell.mempages), default=0)
         memory_kb += max(cell.memory * 1024, pages_kb)
     return (len(topology.cells),
             sum(len(cell.cpuset) for cell in topology.cells),
@@ -91,10 +92,9 @@ class NUMARequestShape:
         # host without any is out (Nova checks this for dedicated guests).
         self.wants_smt = any(pinned and cell.cpu_thread_policy == _REQUIRE
                              for cell, (_, pinned) in zip(cells, split))
-        # fit_cell reads the cpu ratio only for floating CPUs and the ram
-        # ratio only for cells without a page size.
-        self.uses_cpu_ratio = self.shared > 0
-        self.uses_ram_ratio = any(not cell.pagesize for cell in cells)
+        # fit_cell reads both ratios only for guest cells with floating
+        # CPUs (shared or mixed), page size or not
+        self.uses_cpu_ratio = self.uses_ram_ratio = self.shared > 0
         #: every guest field the fit reads, for the fit cache key
         self.signature = (topology.emulator_threads_policy, tuple(
             (cell.id, tuple(sorted(cell.cpuset)),

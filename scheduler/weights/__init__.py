@@ -6,12 +6,16 @@ zero when every value is equal), multiplies each host's by its multiplier
 and sums over weighers. With a single candidate no weigher runs and the
 weight is 0.0.
 
-A weigher's ``minval``/``maxval`` (class attributes, None for none) widen
-the range as Nova's do: the low end is the smaller of ``minval`` and the
-smallest weight, so with ``minval = 0`` the smallest positive weight is not
-forced to 0, and the lowest host scores exactly 0 when it is below 0.
-(Nova stores the widened bound on the weigher object, so it leaks into later
-requests; here it is computed per request.)
+A weigher's ``minval``/``maxval`` (class attributes, None for none) bound
+its raw weights as Nova 34's do: each raw weight is clamped into them
+first (with ``minval = 0``, a host with negative free RAM, possible with a
+RAM ratio above 1, weighs as a host with none), and the range normalised
+over is ``minval``..``maxval`` where set, the clamped weights' own
+minimum or maximum where not. So with ``minval = 0`` the smallest positive
+weight is not forced to 0, and one over-committed host does not change
+every other host's normalised weight. (Nova up to Stein widened the range
+to a negative weight instead, and kept the widened bound on the weigher
+object; Nova 34 does neither.)
 
 The multiplier is ``[filter_scheduler] <multiplier_option>``, overridden by
 the aggregate metadata key of the same name: the smallest value among the
@@ -84,14 +88,21 @@ def normalize(values, minval=None, maxval=None):
     return (values - low) / (high - low)
 
 
+def clamped(values, minval=None, maxval=None):
+    """Raw weights clamped into ``minval``..``maxval`` (where set), as
+    Nova's weigh_objects does before normalising; the array itself when
+    neither is set."""
+    if minval is None and maxval is None:
+        return values
+    return np.clip(values, minval, maxval)
+
+
 def bounds(values, minval=None, maxval=None):
-    """The (low, high) range Nova normalises over: the observed range,
-    widened to include ``minval``/``maxval``."""
-    low, high = values.min(), values.max()
-    if minval is not None:
-        low = min(low, float(minval))
-    if maxval is not None:
-        high = max(high, float(maxval))
+    """The (low, high) range Nova normalises (clamped) weights over:
+    ``minval``/``maxval`` where set, else the weights' own minimum or
+    maximum."""
+    low = values.min() if minval is None else float(minval)
+    high = values.max() if maxval is None else float(maxval)
     return low, high
 
 
@@ -158,8 +169,9 @@ def weigh(weighers, table, rows, request):
             silent = multipliers == 0
         if silent and not weigher.weighs_when_multiplier_zero:
             continue
-        raw = np.asarray(weigher.raw_weights(table, rows, request),
-                         dtype=np.float64)
+        raw = clamped(np.asarray(weigher.raw_weights(table, rows, request),
+                                 dtype=np.float64),
+                      weigher.minval, weigher.maxval)
         low, high = bounds(raw, weigher.minval, weigher.maxval)
         if low == high:
             continue                # Nova: every normalised weight is 0

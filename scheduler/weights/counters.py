@@ -22,9 +22,10 @@ class IoOpsWeigher(resources.ColumnWeigher):
 
 class NumInstancesWeigher(resources.ColumnWeigher):
     """Instances on the node; off by default (multiplier 0), negative to
-    spread by instance count, positive to pack."""
+    spread by instance count, positive to pack. No ``minval``, as in Nova
+    34: the counts are compared with each other, not with an empty
+    host."""
 
-    minval = 0
     column = "num_instances"
     multiplier_option = "num_instances_weight_multiplier"
 

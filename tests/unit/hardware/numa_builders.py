@@ -83,12 +83,17 @@ def nova_numa_topology_w_ht():
                   siblings=[{3, 4}, {7, 8}]))
 
 
-def ht_cell(id=0, cores=4, first=0, memory=4096, pinned=(), **kw):
+def ht_cell(id=0, cores=4, first=0, memory=4096, pinned=(), legacy=False,
+            **kw):
     """A dedicated-only cell of ``cores`` 2-thread cores numbered as Linux
-    does: core k has threads first+k and first+cores+k."""
+    does: core k has threads first+k and first+cores+k. ``legacy``: as a
+    host configured with ``vcpu_pin_set`` reports it (the same CPUs in
+    cpuset and pcpuset), the only configuration where Nova 34 emulates
+    the isolate thread policy on SMT."""
     cpus = set(range(first, first + 2 * cores))
     siblings = [{first + k, first + cores + k} for k in range(cores)]
-    return host_cell(id, pcpuset=cpus, memory=memory, siblings=siblings,
+    return host_cell(id, cpuset=cpus if legacy else (), pcpuset=cpus,
+                     memory=memory, siblings=siblings,
                      pinned_cpus=set(pinned), **kw)
 
 

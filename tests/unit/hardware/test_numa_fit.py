@@ -106,8 +106,8 @@ def test_1024_mib_on_512_mib_cells_fails_at_ratio_1():
                  guest_cell(1, cpuset={2, 3}, memory=512))
     fit = hw.fit_instance_to_host(nova_numa_topology(), topo,
                                   limits(cpu=16.0, ram=1.0))
-    assert ("guest cell 0 on host cell 0: needs 1024 MiB, the cell has "
-            "512 MiB") in fit.reasons
+    assert ("guest cell 0 on host cell 0: needs 1024 MiB of 4 KiB pages, "
+            "the cell has 512 MiB") in fit.reasons
     assert not fit
 
 
@@ -188,7 +188,8 @@ def test_host_has_threads():
 ])
 def test_pinning(pinned, vcpus, thread, expected):
     topo = guest(dedicated_cell(pcpuset=set(range(vcpus)), thread=thread))
-    fit = hw.fit_instance_to_host(host(ht_cell(pinned=pinned)), topo)
+    cell = ht_cell(pinned=pinned, legacy=thread == ISOLATE)
+    fit = hw.fit_instance_to_host(host(cell), topo)
     assert placement(fit) == [(0, expected, None, None)]
 
 
@@ -209,12 +210,13 @@ def test_pinning(pinned, vcpus, thread, expected):
 ])
 def test_pinning_failures(pinned, vcpus, thread, reason):
     topo = guest(dedicated_cell(pcpuset=set(range(vcpus)), thread=thread))
-    fit = hw.fit_instance_to_host(host(ht_cell(pinned=pinned)), topo)
+    cell = ht_cell(pinned=pinned, legacy=thread == ISOLATE)
+    fit = hw.fit_instance_to_host(host(cell), topo)
     assert only_reason(fit) == "guest cell 0 on host cell 0: " + reason
 
 
 def test_isolate_consumes_sibling_threads():
-    one = host(ht_cell())
+    one = host(ht_cell(legacy=True))
     topo = guest(dedicated_cell(pcpuset={0, 1}, thread=ISOLATE))
     fit = hw.fit_instance_to_host(one, topo)
     assert placement(fit) == [(0, {0: 0, 1: 1}, None, None)]
@@ -237,13 +239,21 @@ def test_isolate_on_a_host_without_smt_is_plain_pinning():
         (0, {0: 0, 1: 1, 2: 2}, None, None)]
 
 
-def test_isolate_skips_cores_with_a_shared_thread():
-    # Core {0,4} has its thread 0 shared: it is not wholly dedicated.
-    cell = host_cell(0, cpuset={0}, pcpuset={1, 4, 5},
-                     siblings=[{0, 4}, {1, 5}])
+@pytest.mark.parametrize("cell", [
+    ht_cell(),                                      # dedicated CPUs only
+    host_cell(0, cpuset={0}, pcpuset={1, 4, 5},     # some shared
+              siblings=[{0, 4}, {1, 5}]),
+])
+def test_isolate_is_refused_on_smt_with_separate_cpu_sets(cell):
+    """Issue 13, case 5: a cell with SMT whose dedicated and shared sets
+    differ (cpu_dedicated_set / cpu_shared_set) refuses isolate, as Nova
+    34 does; only a legacy vcpu_pin_set cell emulates it."""
     topo = guest(dedicated_cell(pcpuset={0}, thread=ISOLATE))
-    assert placement(hw.fit_instance_to_host(host(cell), topo)) == [
-        (0, {0: 1}, None, None)]
+    assert only_reason(hw.fit_instance_to_host(host(cell), topo)) == (
+        "guest cell 0 on host cell 0: thread policy isolate: the cell has "
+        "SMT sibling threads and separate dedicated and shared CPU sets, "
+        "where Nova refuses isolate")
+    assert hw.fit_instance_to_host(host(ht_cell(legacy=True)), topo)
 
 
 def test_emulator_threads_isolate_reserves_one_more_cpu_on_guest_cell_0():
@@ -268,11 +278,12 @@ def test_emulator_threads_isolate_reserves_one_more_cpu_on_guest_cell_0():
 def test_emulator_cpu_under_isolate_takes_a_whole_core():
     topo = guest(dedicated_cell(pcpuset={0}, thread=ISOLATE),
                  emulator_threads_policy=EMU_ISOLATE)
-    fit = hw.fit_instance_to_host(host(ht_cell(pinned=(5,))), topo)
+    cell = ht_cell(pinned=(5,), legacy=True)
+    fit = hw.fit_instance_to_host(host(cell), topo)
     # Wholly free cores {0,4} {2,6} {3,7} ({1,5} has 5 pinned): the vCPU
     # takes 0, the emulator thread core {2,6}'s first thread 2.
     assert placement(fit) == [(0, {0: 0}, {2}, None)]
-    used = hw.usage_from_instance(host(ht_cell(pinned=(5,))), fit.topology)
+    used = hw.usage_from_instance(host(cell), fit.topology)
     assert used.cells[0].pinned_cpus == {0, 4, 5, 2, 6}
 
 
@@ -352,14 +363,18 @@ def test_large_pages_on_a_cell_with_only_small_pages():
         "no such pages (sizes 4 KiB)")
 
 
-def test_huge_pages_ignore_the_ram_ratio():
-    # memory_usage 8000 of 8192 would refuse 1024 MiB of small pages at
-    # ratio 1, but pages are counted as pages (1 GiB page free).
+def test_a_shared_guest_with_huge_pages_is_held_by_the_ram_limit_too():
+    """Issue 13, case 4: Nova 34 applies the cell's memory limit to every
+    guest cell with floating CPUs, page size requested or not. 8000 MiB
+    in use + 1024 > 8192 x 1.0: refused with limits, though a 1 GiB page
+    is free; without limits the page is all that counts."""
     busy = paged_cell(memory_usage=8000)
     topo = guest(guest_cell(cpuset={0}, memory=1024, pagesize=GiB_KB))
-    assert hw.fit_instance_to_host(host(busy), topo, limits())
-    small = guest(guest_cell(cpuset={0}, memory=1024))
-    assert not hw.fit_instance_to_host(host(busy), small, limits())
+    assert hw.fit_instance_to_host(host(busy), topo)
+    fit = hw.fit_instance_to_host(host(busy), topo, limits())
+    assert only_reason(fit) == (
+        "guest cell 0 on host cell 0: 1024 MiB on top of 8000 MiB in use "
+        "exceed the limit of 8192 MiB (8192 MiB x ratio 1)")
 
 
 # --- limits ------------------------------------------------------------------
@@ -376,13 +391,48 @@ def test_without_limits_shared_usage_is_not_counted():
         "cpu_allocation_ratio": 1.0, "ram_allocation_ratio": 1.0})
 
 
-def test_limits_apply_to_pinned_guests_memory_too():
-    # 256 MiB in use + 512 > 512 x 1.0: refused (Nova would not check).
+def test_pinned_guests_are_held_by_free_pages_not_by_the_ram_ratio():
+    """Issue 13, case 3: a guest with pinned CPUs and no page size fits
+    against the free pages of the cell's smallest size, and no memory
+    ratio applies (Nova 34). memory_usage 256 of 512 would refuse 512 MiB
+    at ratio 1, but all 512 MiB of 4 KiB pages are free: it fits."""
     busy = host(host_cell(0, pcpuset={0, 1}, memory=512, memory_usage=256))
     topo = guest(dedicated_cell(pcpuset={0}, memory=512))
-    assert hw.fit_instance_to_host(busy, topo)
-    fit = hw.fit_instance_to_host(busy, topo, limits())
-    assert "512 MiB on top of 256 MiB in use" in only_reason(fit)
+    assert hw.fit_instance_to_host(busy, topo, limits())
+    # the pages are what counts: 384 MiB of them used, 128 free
+    paged = host(host_cell(0, pcpuset={0, 1}, memory=512,
+                           mempages=[pages(4, 512 * 256, used=384 * 256)]))
+    fit = hw.fit_instance_to_host(paged, topo, limits(ram=16.0))
+    assert only_reason(fit) == (
+        "guest cell 0 on host cell 0: needs 512 MiB of free 4 KiB pages "
+        "(pinned CPUs never overcommit), the cell has 128 MiB free")
+
+
+def test_floating_guests_fit_against_every_small_page():
+    """Without a page size a floating guest may overcommit the pages
+    (Nova's use_free=False): all 512 MiB count, used or not."""
+    paged = host(host_cell(0, cpuset={0, 1}, memory=512,
+                           mempages=[pages(4, 512 * 256, used=512 * 256)]))
+    assert hw.fit_instance_to_host(paged, guest(guest_cell(cpuset={0},
+                                                           memory=512)))
+    fit = hw.fit_instance_to_host(paged, guest(guest_cell(cpuset={0},
+                                                          memory=1024)))
+    assert only_reason(fit) == ("guest cell 0 on host cell 0: needs 1024 MiB"
+                                " of 4 KiB pages, the cell has 512 MiB")
+
+
+def test_a_cell_without_pages_holds_pinned_guests_by_free_memory():
+    """A cell that reports no pages: pinned CPUs need the memory free,
+    floating ones no more than the cell has."""
+    busy = host(host_cell(0, cpuset={2}, pcpuset={0, 1}, memory=512,
+                          memory_usage=256, mempages=[]))
+    fit = hw.fit_instance_to_host(busy, guest(dedicated_cell(
+        pcpuset={0}, memory=512)))
+    assert only_reason(fit) == (
+        "guest cell 0 on host cell 0: needs 512 MiB free (pinned CPUs never"
+        " overcommit), the cell has 256 MiB free")
+    assert hw.fit_instance_to_host(busy, guest(guest_cell(cpuset={0},
+                                                          memory=512)))
 
 
 def test_dedicated_cpus_are_never_overcommitted_even_without_limits():
@@ -419,8 +469,10 @@ def test_guest_cells_need_distinct_host_cells():
                  guest_cell(1, cpuset={1}, memory=1024))
     fit = hw.fit_instance_to_host(two, topo)
     assert fit.reasons == [
-        "guest cell 0 on host cell 0: needs 1024 MiB, the cell has 512 MiB",
-        "guest cell 1 on host cell 0: needs 1024 MiB, the cell has 512 MiB",
+        "guest cell 0 on host cell 0: needs 1024 MiB of 4 KiB pages, the "
+        "cell has 512 MiB",
+        "guest cell 1 on host cell 0: needs 1024 MiB of 4 KiB pages, the "
+        "cell has 512 MiB",
         "no assignment of the 2 guest cells to distinct host cells fits "
         "(guest cell 0 fits on host cells [1]; guest cell 1 fits on host "
         "cells [1])"]
@@ -451,7 +503,7 @@ def test_pinned_guest_orders_by_free_dedicated_cpus(pack, expected):
 
 
 def test_fit_changes_neither_input():
-    h = host(ht_cell(0), ht_cell(1, first=8))
+    h = host(ht_cell(0, legacy=True), ht_cell(1, first=8, legacy=True))
     topo = guest(dedicated_cell(0, pcpuset={0, 1}, thread=ISOLATE),
                  dedicated_cell(1, pcpuset={2, 3}, pagesize=hw.PAGESIZE_ANY),
                  emulator_threads_policy=EMU_ISOLATE,

@@ -115,7 +115,8 @@ def test_1024_mib_on_a_512_mib_cell_fails():
     req = request(two_cell_guest({0}, 1024, {1, 2}, 512), vcpus=3,
                   memory_mb=1536)
     assert passing(table, req) == []
-    assert "needs 1024 MiB, the cell has 512 MiB" in explain(table, req)
+    assert "needs 1024 MiB of 4 KiB pages, the cell has 512 MiB" in \
+        explain(table, req)
 
 
 def _one_cell_host(cpu_usage=0, memory_usage=0):
@@ -154,6 +155,38 @@ def test_ram_ratio_decides_per_node_on_one_shared_topology():
                          ram_allocation_ratio=1.0)]), req)
 
 
+def test_pinned_guests_ignore_the_ram_ratio_on_every_node():
+    """Issue 13, case 3, through the filter: a guest with pinned CPUs and
+    no page size fits against free 4 KiB pages, whatever memory_usage and
+    the node's RAM ratio say (Nova 34)."""
+    topology = nb.host(nb.host_cell(0, pcpuset={0, 1}, memory=1024,
+                                    memory_usage=768))
+    table = make_table([
+        dict(host="host%d" % i, numa_topology=topology,
+             ram_allocation_ratio=ratio) for i, ratio in enumerate([1.0,
+                                                                  4.0])])
+    req = request(nb.guest(nb.dedicated_cell(pcpuset={0}, memory=512)),
+                  vcpus=1, memory_mb=512)
+    assert passing(table, req) == ["host0", "host1"]
+
+
+def test_shared_guests_with_huge_pages_meet_the_ram_ratio():
+    """Issue 13, case 4, through the filter: 8000 MiB in use + 1024 MiB of
+    1 GiB pages against 8192 MiB x ratio: 1.0 fails, 1.2 passes."""
+    topology = nb.host(nb.host_cell(
+        0, cpuset={0, 1}, memory=8192, memory_usage=8000, mempages=[
+            nb.pages(4, 1048576), nb.pages(2048, 1024), nb.pages(nb.GiB_KB,
+                                                                 2)]))
+    table = make_table([
+        dict(host="host%d" % i, numa_topology=topology,
+             ram_allocation_ratio=ratio) for i, ratio in enumerate([1.0,
+                                                                  1.2])])
+    req = request(nb.guest(nb.guest_cell(0, cpuset={0}, memory=1024,
+                                         pagesize=nb.GiB_KB)),
+                  vcpus=1, memory_mb=1024)
+    assert passing(table, req) == ["host1"]
+
+
 # --- item 25: dedicated + require needs SMT siblings -------------------------
 
 def _policy_table():
@@ -189,6 +222,18 @@ def test_prefer_thread_policy_takes_either_host():
         "hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "prefer"})
     assert not numa_filter.wants_smt(req)
     assert passing(_policy_table(), req) == ["host1", "host2"]
+
+
+def test_isolate_thread_policy_leaves_out_smt_hosts():
+    """Issue 13, case 5, through the filter: host2 has SMT and only
+    dedicated CPUs (cpu_dedicated_set): Nova 34 refuses isolate there;
+    host1, without SMT, pins plainly."""
+    req = request(vcpus=2, memory_mb=512, **{
+        "hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "isolate"})
+    assert passing(_policy_table(), req) == ["host1"]
+    smt_only = make_table([dict(host="host2",
+                                numa_topology=nb.nova_numa_topology_w_ht())])
+    assert "where Nova refuses isolate" in explain(smt_only, req)
 
 
 # --- item 26: the exact check decides what the totals let through ------------

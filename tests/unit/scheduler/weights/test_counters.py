@@ -84,7 +84,7 @@ def test_num_instances_is_off_by_default():
 
 
 @pytest.mark.parametrize("multiplier,expected", [
-    # minval 0: 5/10 and 10/10
+    # 0..10: 5/10 and 10/10
     (-1.0, {"host1": 0.0, "host2": -0.5, "host3": -1.0}),
     (2.0, {"host1": 0.0, "host2": 1.0, "host3": 2.0}),
 ])
@@ -92,6 +92,14 @@ def test_num_instances_spreads_or_packs(multiplier, expected):
     got = weigh_one(counters.NumInstancesWeigher, instance_hosts(0, 5, 10),
                     num_instances_weight_multiplier=multiplier)
     assert got == expected
+
+
+def test_num_instances_normalises_over_the_counts_it_sees():
+    """Nova 34's NumInstancesWeigher has no minval: 5 and 10 instances
+    span 5..10 (0 and 1), not 0..10 (0.5 and 1)."""
+    got = weigh_one(counters.NumInstancesWeigher, instance_hosts(5, 10),
+                    num_instances_weight_multiplier=1.0)
+    assert got == {"host1": 0.0, "host2": 1.0}
 
 
 # --- HypervisorVersionWeigher ------------------------------------------------
@@ -132,7 +140,7 @@ def stat(name):
     (counters.IoOpsWeigher, "io_ops_weight_multiplier", "io_workload", 0,
      1.0),
     (counters.NumInstancesWeigher, "num_instances_weight_multiplier",
-     "num_instances", 0, 1.0),
+     "num_instances", None, 1.0),
     # Nova negates the build failure multiplier; no minval
     (counters.BuildFailureWeigher, "build_failure_weight_multiplier",
      "failed_builds", None, -1.0),

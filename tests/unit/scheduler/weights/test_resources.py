@@ -50,15 +50,15 @@ def test_ram_negative_multiplier_stacks():
         ("host1", -0.0625)
 
 
-def test_ram_negative_free_ram_ranks_last_with_zero():
-    # range widens to -512..8192 (8704): host4 1.0, host1 1024/8704,
-    # the overcommitted host 0
+def test_ram_negative_free_ram_weighs_as_none():
+    # Nova 34 clamps -512 to minval 0: the range stays 0..8192, host4
+    # 1.0, host1 512/8192, the overcommitted host 0 (as a full one)
     got = ram_weights(NOVA_RAM_HOSTS + [dict(host="negative",
                                              free_ram_mb=-512)])
     assert best(got) == ("host4", 1.0)
     assert got["negative"] == 0.0
     assert min(got, key=got.get) == "negative"
-    assert got["host1"] == pytest.approx(1024 / 8704)
+    assert got["host1"] == 512 / 8192
 
 
 def test_ram_aggregate_multiplier_overrides_the_config():
@@ -98,16 +98,16 @@ def test_cpu_weighs_free_vcpus_after_overcommit():
                                  "host3": 16 / 64})
 
 
-def test_cpu_negative_host_ranks_last_with_zero():
-    # free: 4, 8, 16 and 4-6 = -2 -> range -2..16 (18)
+def test_cpu_negative_host_weighs_as_none():
+    # free: 4, 8, 16 and 4-6 = -2, clamped to 0 -> range 0..16
     hosts = [dict(host="host1", vcpus=4), dict(host="host2", vcpus=8),
              dict(host="host3", vcpus=16),
              dict(host="negative", vcpus=4, vcpus_used=6)]
     hosts = [dict(h, cpu_allocation_ratio=1.0) for h in hosts]
     got = weights_by_host([resources.CPUWeigher(make_conf())],
                           table_of(hosts), make_request())
-    assert got == pytest.approx({"host1": 6 / 18, "host2": 10 / 18,
-                                 "host3": 1.0, "negative": 0.0})
+    assert got == {"host1": 4 / 16, "host2": 8 / 16, "host3": 1.0,
+                   "negative": 0.0}
 
 
 def test_cpu_multiplier_from_config_and_aggregate():

@@ -42,15 +42,18 @@ def test_normalize_table(values, minval, maxval, expected):
 
 
 @pytest.mark.parametrize("values,minval,maxval,expected", [
-    # bounds only widen the observed range, never narrow it
+    # raw weights clamped into minval..maxval, then the range is
+    # minval..maxval where set, else what the clamped weights span
     ([20, 50], None, None, (20, 50)),
     ([20, 50], 0, None, (0, 50)),
-    ([20, 50], 30, 40, (20, 50)),
-    ([-5, 50], 0, 100, (-5, 100)),
+    ([20, 50], 30, 40, (30, 40)),
+    ([-5, 50], 0, 100, (0, 100)),
+    ([-5, -50], 0, None, (0, 0)),
 ])
-def test_bounds_widen_the_observed_range(values, minval, maxval, expected):
-    assert weights.bounds(np.array(values, dtype=float), minval, maxval) == \
-        expected
+def test_bounds_of_clamped_weights_are_nova_34s(values, minval, maxval,
+                                                expected):
+    clamped = weights.clamped(np.array(values, dtype=float), minval, maxval)
+    assert weights.bounds(clamped, minval, maxval) == expected
 
 
 @hypothesis.settings(max_examples=100, deadline=None)
@@ -58,17 +61,37 @@ def test_bounds_widen_the_observed_range(values, minval, maxval, expected):
     raws=st.lists(st.integers(-1000, 1000), min_size=0, max_size=8),
     minval=st.none() | st.integers(-10, 10),
     maxval=st.none() | st.integers(-10, 10))
-def test_bounds_then_normalize_is_nova_widening(raws, minval, maxval):
-    # Nova widens the weigher's bounds host by host, then normalises; the
-    # framework computes the widened bounds once per request.
+def test_clamp_then_normalize_is_nova_34(raws, minval, maxval):
+    # Nova 34 clamps each raw weight into the weigher's bounds, then
+    # normalises over them
     multipliers = [1.0] * len(raws)
     expected = nova_weigh(raws, multipliers, minval, maxval)
     if len(raws) <= 1:
         assert expected == [0.0] * len(raws)
         return
-    array = np.array(raws, dtype=float)
+    array = weights.clamped(np.array(raws, dtype=float), minval, maxval)
     got = weights.normalize(array, *weights.bounds(array, minval, maxval))
     assert got.tolist() == pytest.approx(expected)
+
+
+def test_an_over_committed_host_does_not_change_the_others_weights():
+    """Issue 13, case 1: free RAM 200000, 100000, -50000 (ratio 1.5) and
+    20000 MiB; free vCPUs 2, 100, 200 and 172. Clamped at 0, RAM weighs
+    1, 0.5, 0 and 0.1; vCPUs 0.01, 0.5, 1 and 0.86: the first host wins
+    (1.01 against 1.0, 1.0 and 0.96), as Nova 34 picks it. Normalising
+    over -50000..200000 instead gave the fourth."""
+    conf = make_conf()
+    table = table_of([dict(host, cpu_allocation_ratio=1.0) for host in (
+        dict(host="host1", free_ram_mb=200000, vcpus=2),
+        dict(host="host2", free_ram_mb=100000, vcpus=100),
+        dict(host="host3", free_ram_mb=-50000, memory_mb=100000,
+             ram_allocation_ratio=1.5, vcpus=200),
+        dict(host="host4", free_ram_mb=20000, vcpus=172))])
+    got = weights_by_host([resources.RAMWeigher(conf),
+                           resources.CPUWeigher(conf)], table, make_request())
+    assert got == pytest.approx({"host1": 1.0 + 0.01, "host2": 0.5 + 0.5,
+                                 "host3": 0.0 + 1.0, "host4": 0.1 + 0.86})
+    assert max(got, key=got.get) == "host1"
 
 
 # --- weigh (item 9, sums over weighers) --------------------------------------

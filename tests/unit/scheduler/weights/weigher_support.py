@@ -107,22 +107,22 @@ def nova_normalize(values, minval=None, maxval=None):
 
 
 def nova_weigh(raws, multipliers, minval=None, maxval=None):
-    """One weigher's contribution per host, as Nova's handler computes it:
-    nothing runs for one host; the weigher's bounds start at its class
-    minval/maxval and widen host by host; then normalise and multiply."""
+    """One weigher's contribution per host, as Nova 34's handler computes
+    it: nothing runs for one host; each raw weight is clamped into the
+    weigher's class minval/maxval (weigh_objects), then the clamped
+    weights are normalised over minval/maxval where set (else their own
+    minimum/maximum) and multiplied."""
     if len(raws) <= 1:
         return [0.0] * len(raws)
+    clamped = []
     for raw in raws:
-        if minval is None:
-            minval = raw
-        if maxval is None:
-            maxval = raw
-        if raw < minval:
-            minval = raw
-        elif raw > maxval:
-            maxval = raw
+        if minval is not None:
+            raw = max(raw, minval)
+        if maxval is not None:
+            raw = min(raw, maxval)
+        clamped.append(raw)
     return [m * w for m, w in zip(multipliers,
-                                   nova_normalize(raws, minval, maxval))]
+                                   nova_normalize(clamped, minval, maxval))]
 
 
 def nova_multiplier(aggregates, host, key, default):
