@@ -44,6 +44,21 @@ alternates to fall back on when a build or a claim fails there.
 Number of scheduler worker processes. Unset means one per CPU of the
 host.
 """),
+    cfg.BoolOpt(
+        'limit_tenants_to_placement_aggregate', default=False,
+        help="""
+Keep a project on the hosts of the aggregates set aside for it: an
+aggregate whose metadata has a key starting with ``filter_tenant_id``
+and the project's id as one of its values. A project that has no such
+aggregate may go anywhere, unless
+``placement_aggregate_required_for_tenants`` is set.
+"""),
+    cfg.BoolOpt(
+        'placement_aggregate_required_for_tenants', default=False,
+        help="""
+With ``limit_tenants_to_placement_aggregate``: a project that has no
+aggregate set aside for it gets no host at all.
+"""),
     cfg.IntOpt(
         'discover_hosts_in_cells_interval', default=-1, min=-1,
         max=limits.MAX_INTERVAL,

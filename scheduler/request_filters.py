@@ -12,19 +12,28 @@ the NoValidHost explanation says so, like a filter's.
   of an aggregate whose ``availability_zone`` metadata is exactly that
   name. When no aggregate has it (the default zone, where hosts without
   a zone aggregate are) nothing is required, and every host stays.
+* tenant isolation (``[scheduler] limit_tenants_to_placement_aggregate``):
+  the project's aggregates are those with the project id as a metadata
+  value and some key starting with ``filter_tenant_id`` (Nova checks the
+  two separately: the key need not be the one holding the id). A project
+  without one goes anywhere, or nowhere with ``[scheduler]
+  placement_aggregate_required_for_tenants``.
 """
 from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import FilterOutcome
 from hoststate.scheduler.filters import zones
 
 ZONE_FILTER = "availability zone (request filter)"
+TENANT_FILTER = "tenant isolation (request filter)"
+#: The aggregate metadata key (and prefix) naming a project's aggregate
+TENANT_KEY = "filter_tenant_id"
 
 
 def apply(table, rows, request, reasons):
     """``rows`` left after every request filter; each that removed hosts
     adds its FilterOutcome to ``reasons`` (with why, when it removed the
     last ones)."""
-    for request_filter in (availability_zone,):
+    for request_filter in (tenant_aggregates, availability_zone):
         kept, outcome = request_filter(table, rows, request)
         if outcome is not None:
             reasons.append(outcome)
@@ -44,13 +53,43 @@ def availability_zone(table, rows, request):
                        if a.metadata.get(zones.ZONE_KEY) == zone)
     if not wanted:
         return rows, None
+    return _in_aggregates(table, rows, wanted, ZONE_FILTER,
+                          f"no candidate host is in an aggregate of zone "
+                          f"{zone!r}")
+
+
+def tenant_aggregates(table, rows, request):
+    """(rows in the project's aggregates, FilterOutcome or None); Nova
+    34's ``require_tenant_aggregate``."""
+    options = request.conf.scheduler if request.conf is not None else None
+    if options is None or not options.limit_tenants_to_placement_aggregate:
+        return rows, None
+    project = request.project_id
+    wanted = frozenset(
+        a.id for a in table.aggregates.values()
+        if project in a.metadata.values() and
+        any(key.startswith(TENANT_KEY) for key in a.metadata))
+    if wanted:
+        return _in_aggregates(table, rows, wanted, TENANT_FILTER,
+                              f"no candidate host is in an aggregate of "
+                              f"project {project!r}")
+    if not options.placement_aggregate_required_for_tenants:
+        return rows, None
+    return rows[:0], FilterOutcome(
+        TENANT_FILTER, len(rows), len(rows),
+        f"no aggregate is set aside for project {project!r} "
+        f"({TENANT_KEY}), and [scheduler] "
+        f"placement_aggregate_required_for_tenants is set")
+
+
+def _in_aggregates(table, rows, wanted, name, why_none):
+    """(rows of hosts in any of aggregates ``wanted``, FilterOutcome of
+    ``name`` or None when none was removed)."""
     member = table.per_aggregate_set(
         lambda aggregates: any(a.id in wanted for a in aggregates),
-        dtype=bool, key=("request filter: zone", wanted))
+        dtype=bool, key=("request filter: member of", wanted))
     kept = rows[member[take(table.aggregate_codes, rows)]]
     if len(kept) == len(rows):
         return rows, None
-    detail = None if len(kept) else \
-        f"no candidate host is in an aggregate of zone {zone!r}"
-    return kept, FilterOutcome(ZONE_FILTER, len(rows), len(rows) - len(kept),
-                               detail)
+    return kept, FilterOutcome(name, len(rows), len(rows) - len(kept),
+                               None if len(kept) else why_none)

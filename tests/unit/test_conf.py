@@ -116,6 +116,8 @@ NOVA_CONF_VALUES = [
     ('scheduler', 'max_attempts', 5),
     ('scheduler', 'workers', 4),
     ('scheduler', 'discover_hosts_in_cells_interval', 300),
+    ('scheduler', 'limit_tenants_to_placement_aggregate', True),
+    ('scheduler', 'placement_aggregate_required_for_tenants', True),
     ('database', 'connection',
      'mysql+pymysql://nova:secret@db.example.org/nova'),
     ('api_database', 'connection',
@@ -258,6 +260,8 @@ DEFAULTS = [
     ('scheduler', 'max_attempts', 3),
     ('scheduler', 'workers', None),
     ('scheduler', 'discover_hosts_in_cells_interval', -1),
+    ('scheduler', 'limit_tenants_to_placement_aggregate', False),
+    ('scheduler', 'placement_aggregate_required_for_tenants', False),
     ('database', 'connection', None),
     ('api_database', 'connection', None),
     ('cells', 'enable', False),
@@ -761,7 +765,7 @@ def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
         ('DEFAULT', 21), ('api_database', 1), ('cells', 4), ('database', 1),
-        ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 3),
+        ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 5),
         ('zookeeper', 4)]
 
 

@@ -82,3 +82,60 @@ def test_every_instance_of_a_request_stays_in_the_zone():
                         count=3)
     assert {per_instance[0].service_host for per_instance in selections} \
         <= {"host1", "host3"}
+
+
+# --- tenant isolation ([scheduler] limit_tenants_to_placement_aggregate) -----
+
+TENANT_AGGREGATES = [
+    ("p1-only", ["host1"], {"filter_tenant_id": "p1"}),
+    ("p2-and-p3", ["host3"], {"filter_tenant_id:1": "p2",
+                              "filter_tenant_id:2": "p3"}),
+]
+
+
+def _tenant_scheduler(required=False, aggregates=TENANT_AGGREGATES,
+                      limit=True):
+    conf = load_conf()
+    conf.set_override("limit_tenants_to_placement_aggregate", limit,
+                      group="scheduler")
+    conf.set_override("placement_aggregate_required_for_tenants", required,
+                      group="scheduler")
+    return make_scheduler(HOSTS, conf=conf, aggregates=aggregates)
+
+
+@pytest.mark.parametrize("project, chosen", [
+    ("p1", "host1"),          # its aggregate only, though host2 has more RAM
+    ("p3", "host3"),          # a numbered key
+    ("p9", "host2"),          # no aggregate of its own: anywhere
+])
+def test_a_project_stays_on_its_aggregates(project, chosen):
+    scheduler = _tenant_scheduler()
+    selections = select(scheduler, make_spec(project_id=project))
+    assert hosts_of(selections)[0][0] == chosen
+
+
+def test_tenant_isolation_is_off_by_default():
+    scheduler = _tenant_scheduler(limit=False)
+    assert hosts_of(select(scheduler, make_spec(project_id="p1")))[0][0] \
+        == "host2"
+
+
+def test_a_project_without_an_aggregate_gets_none_when_one_is_required():
+    scheduler = _tenant_scheduler(required=True)
+    with pytest.raises(exception.NoValidHost) as refused:
+        select(scheduler, make_spec(project_id="p9"))
+    assert [str(r) for r in refused.value.reasons] == [
+        "tenant isolation (request filter) removed 3 of 3 hosts (no "
+        "aggregate is set aside for project 'p9' (filter_tenant_id), and "
+        "[scheduler] placement_aggregate_required_for_tenants is set)"]
+    assert hosts_of(select(scheduler, make_spec(project_id="p1")))[0][0] \
+        == "host1"
+
+
+def test_the_tenant_key_and_the_project_value_are_matched_apart():
+    """Nova looks for the project id among the values and for a key
+    starting with filter_tenant_id, separately: this aggregate is p1's."""
+    scheduler = _tenant_scheduler(aggregates=[
+        ("owned", ["host1"], {"filter_tenant_id": "other", "owner": "p1"})])
+    assert hosts_of(select(scheduler, make_spec(project_id="p1")))[0][0] \
+        == "host1"
