@@ -79,10 +79,7 @@ class DatabaseClaims:
         holds there: a claim finding the node at this generation writes
         without reading it (``claims.Seen``)."""
         table = self.host_manager.table
-        wanted = capacity.Wanted.from_disk_mb(request.vcpus,
-                                              request.memory_mb,
-                                              request.disk_mb)
-        if not capacity.fits_on_row(table, row, wanted):
+        if not capacity.fits_on_row(table, row, request.wanted()):
             return None
         stats = table.interned["stats"]
         return claims_mod.Seen(generation=int(table.generation[row]),

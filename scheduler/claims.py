@@ -46,6 +46,7 @@ from hoststate.objects import fields as obj_fields
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import states
 from hoststate.scheduler import claim_statements as statements
+from hoststate.scheduler import db_reader
 from hoststate.scheduler import nodes as nodes_mod
 
 LOG = logging.getLogger(__name__)
@@ -64,36 +65,15 @@ class Seen:
     stats: str | None
 
 
-def instance_for(request, instance_uuid):
-    """The instance row a claim stores, built from the request.
-
-    The instance shares the request's Flavor (no copy: the instance only
-    serializes it, and a deep copy cost a quarter of a claim)."""
-    spec = request.spec
-    image = request.image
-    instance = instance_obj.Instance(
-        uuid=instance_uuid, project_id=spec.obj_get("project_id"),
-        user_id=spec.obj_get("user_id"), vm_state=states.BUILDING,
-        task_state=None, flavor=spec.flavor,
-        instance_type_id=spec.flavor.obj_get("id"),
-        vcpus=spec.flavor.vcpus, memory_mb=spec.flavor.memory_mb,
-        root_gb=spec.flavor.root_gb, ephemeral_gb=spec.flavor.ephemeral_gb,
-        image_ref=(image.obj_get("id") if image is not None else None),
-        os_type=request.image_props.get("os_type"),
-        availability_zone=spec.obj_get("availability_zone"),
-        pci_requests=request.pci_requests)
-    return instance
-
-
 class Unplaced:
     """The instance a claim places, as the row it stores.
 
     Built once per request (``of``): the instance's columns, with the
     flavor and PCI requests serialized once (the flavor's text cost as
     much as the rest of a claim), and what it takes; each claim copies
-    the row with its own uuid and node. The columns are those
-    ``instance_for``'s Instance stores (a test holds the two equal),
-    without building one. Reads like an instance where the node's stats
+    the row with its own uuid and node. The columns are those an
+    Instance of the request stores (a test holds the two equal), without
+    building one. Reads like an instance where the node's stats
     need one."""
 
     def __init__(self, request):
@@ -139,9 +119,6 @@ class Unplaced:
         if numa_topology is not None:
             values["numa_topology"] = obj_fields.dump_json(numa_topology)
         return values
-
-
-_PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 
 
 def claim(context, node_id, request, instance_uuid, seen=None):
@@ -226,7 +203,6 @@ def _landed(engine, node_id, instance_uuid):
     """After a claim lost its connection: the node's row if the claim is in
     the ledger (it committed before the connection went), else None (it
     wrote nothing, and is tried again)."""
-    nodes = schema.compute_nodes
     with engine.connect() as conn:
         if not db_ledger.rows_of(conn, node_id, consumer_uuid=instance_uuid):
             LOG.info("claim on node %s: connection lost, trying again",
@@ -234,9 +210,8 @@ def _landed(engine, node_id, instance_uuid):
             return None
         LOG.info("claim on node %s: connection lost after the claim "
                  "committed", node_id)
-        return conn.execute(sa.select(
-            *(nodes.c[name] for name in nodes_mod.NODE_COLUMNS),
-            nodes.c.deleted).where(nodes.c.id == node_id)).first()._mapping
+        [stored] = db_reader.read_node(conn, node_id)
+        return stored
 
 
 def _needs_devices(wanted, request):

@@ -182,7 +182,7 @@ class Scheduler:
             return
         table = self.table
         rows = np.flatnonzero(table.candidates())
-        room = capacity.instances_that_fit(table, rows, _wanted(request))
+        room = capacity.instances_that_fit(table, rows, request.wanted())
         if room < count:
             raise exception.NoValidHost(reasons=[
                 f"{count} instances requested, but the free capacity of "
@@ -286,7 +286,7 @@ class Scheduler:
         claims that are bound to fail.
         """
         return rows[capacity.fits_on_rows(self.table, rows,
-                                          _wanted(request))]
+                                          request.wanted())]
 
     def _capacity_outcome(self, rows, claimable, request):
         """The claim check's FilterOutcome; when it removed every row,
@@ -296,7 +296,7 @@ class Scheduler:
         if len(claimable):
             return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed)
         shortfalls = capacity.shortfalls_on_rows(self.table, rows,
-                                                 _wanted(request))
+                                                 request.wanted())
         detail = "; ".join(str(s) for s in shortfalls) or \
             "no single host has every resource free"
         return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed,
@@ -414,10 +414,3 @@ def _instance_count(spec, instance_uuids):
             field="instance_uuids", value=repeated[:3],
             reason="each instance needs a uuid of its own")
     return len(uuids), uuids
-
-
-def _wanted(request):
-    """What one instance of ``request`` takes, in the units of the claim
-    (disk in whole GiB, rounded up)."""
-    return capacity.Wanted.from_disk_mb(request.vcpus, request.memory_mb,
-                                        request.disk_mb)

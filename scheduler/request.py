@@ -10,6 +10,7 @@ index of the instance being placed (run-once filters look at it).
 import collections
 import copy
 
+from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 
 #: Scheduler hints that name instances whose location matters.
@@ -71,6 +72,12 @@ class RequestVector:
             getattr(destination, "allow_cross_cell_move", False))
         #: uuid of the cell the instance is in now (moves), else None
         self.source_cell = None
+
+    def wanted(self):
+        """What one instance of the request takes, in the units of a claim
+        (disk in whole GiB, rounded up)."""
+        return capacity.Wanted.from_disk_mb(self.vcpus, self.memory_mb,
+                                            self.disk_mb)
 
     # --- hints ---------------------------------------------------------------
 

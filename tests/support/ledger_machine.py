@@ -298,17 +298,24 @@ def _migrating(migration, kind, source, dest, old_flavor, new_flavor):
                 old_flavor.flavorid, new_flavor.flavorid)
 
 
+def _claim_as(instance, task_state, claiming):
+    """The claim ``claiming(instance)`` makes with the instance in
+    ``task_state``; the instance back to no task if it does not fit."""
+    set_states(instance, states.ACTIVE, task_state)
+    try:
+        with claiming(instance) as claim:
+            return claim
+    except Exception:
+        set_states(instance, states.ACTIVE)
+        raise
+
+
 def start_live_migration(cloud, instance, dest):
     """The destination's claim of the instance as it is, the instance
     migrating (ComputeResourcesUnavailable if it does not fit)."""
     source = instance.node
-    set_states(instance, states.ACTIVE, states.MIGRATING)
-    try:
-        with cloud.tracker(dest).live_migration_claim(instance) as claim:
-            pass
-    except Exception:
-        set_states(instance, states.ACTIVE)
-        raise
+    claim = _claim_as(instance, states.MIGRATING,
+                      cloud.tracker(dest).live_migration_claim)
     return _migrating(claim.migration, LIVE, source, dest, instance.flavor,
                       instance.flavor)
 
@@ -334,13 +341,8 @@ def evacuate(cloud, instance, dest):
     lives at ``dest``, its source still holds it until the source's agent
     comes back (ComputeResourcesUnavailable if it does not fit)."""
     source = instance.node
-    set_states(instance, states.ACTIVE, states.REBUILDING)
-    try:
-        with cloud.tracker(dest).rebuild_claim(instance) as claim:
-            pass
-    except Exception:
-        set_states(instance, states.ACTIVE)
-        raise
+    claim = _claim_as(instance, states.REBUILDING,
+                      cloud.tracker(dest).rebuild_claim)
     context = instance.migration_context
     place(instance, HOST_OF[dest], dest, cloud.node_ids[dest])
     instance.numa_topology = context.new_numa_topology

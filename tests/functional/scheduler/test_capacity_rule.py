@@ -147,7 +147,7 @@ def _answers(ctx, node, flavor):
             hosts.table, rows, request)[0]}
     found["claimable"] = len(scheduler.claimable(rows, request)) == 0
     found["explained"] = {s.resource for s in capacity.shortfalls_on_rows(
-        hosts.table, rows, manager_mod._wanted(request))}
+        hosts.table, rows, request.wanted())}
 
     tracked = cn_obj.ComputeNode._from_db_object(
         ctx, cn_obj.ComputeNode(ctx), row, conf=CONF)

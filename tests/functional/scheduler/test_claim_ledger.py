@@ -17,6 +17,7 @@ from hoststate import conf as hs_conf
 from hoststate import exception
 from hoststate.db import schema
 from hoststate.objects import instance as instance_obj
+from hoststate.objects import states
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import claims as claims_mod
 from support import ledger as ledger_checks
@@ -161,6 +162,25 @@ def test_a_claim_survives_a_pooled_connection_the_server_closed(
     engine.dispose()
 
 
+def _instance_for(request, instance_uuid):
+    """The Instance a claim of ``request`` stands for, built the way the
+    objects build one: the reference Unplaced's columns are held to."""
+    spec = request.spec
+    image = request.image
+    instance = instance_obj.Instance(
+        uuid=instance_uuid, project_id=spec.obj_get("project_id"),
+        user_id=spec.obj_get("user_id"), vm_state=states.BUILDING,
+        task_state=None, flavor=spec.flavor,
+        instance_type_id=spec.flavor.obj_get("id"),
+        vcpus=spec.flavor.vcpus, memory_mb=spec.flavor.memory_mb,
+        root_gb=spec.flavor.root_gb, ephemeral_gb=spec.flavor.ephemeral_gb,
+        image_ref=(image.obj_get("id") if image is not None else None),
+        os_type=request.image_props.get("os_type"),
+        availability_zone=spec.obj_get("availability_zone"),
+        pci_requests=request.pci_requests)
+    return instance
+
+
 @pytest.mark.parametrize("image", [{"id": "0c5e2a9b-7d41-4f0e-9a3b-6e2d1c8f4b7a",
                                     "properties": {"os_type": "linux"}},
                                    None])
@@ -175,7 +195,7 @@ def test_the_claimed_row_is_what_the_instance_object_stores(ctx, conf,
         str(uuid.uuid4()), flavor(memory_mb=1000), image=image,
         project_id="p1", user_id="u1", availability_zone="nova")
     request = scheduler.request_vector(spec)
-    expected = claims_mod.instance_for(request, spec.instance_uuid)
+    expected = _instance_for(request, spec.instance_uuid)
     expected = expected._column_values()
     del expected["uuid"]
     assert claims_mod.Unplaced.of(request).columns == expected
