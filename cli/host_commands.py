@@ -10,10 +10,16 @@ itself. (The ``fake`` driver only records them; the ``linux`` driver
 supports none of them.) The service record that ``--status`` changes is
 written to the database from wherever the command runs, and is what the
 scheduler obeys.
+
+``host-update --trait T --no-trait U`` adds and removes operator traits
+on every node of HOST, in the database (the driver plays no part): the
+traits the scheduler's trait specs and isolated aggregates read, beside
+the ones the virt driver reports (``hoststate.objects.traits``).
 """
 from hoststate import exception
 from hoststate.cli import inventory
 from hoststate.cli import output
+from hoststate.objects import traits as traits_mod
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import virt_drivers
 
@@ -23,7 +29,7 @@ MAX_REASON_LENGTH = 255
 STATUS_ATTEMPTS = 3
 _FLAGS = {"enable": True, "disable": False}
 #: fields of what host-update and host-action print
-UPDATE_FIELDS = ("host", "status", "maintenance_mode")
+UPDATE_FIELDS = ("host", "status", "maintenance_mode", "operator_traits")
 ACTION_FIELDS = ("host", "power_action")
 
 
@@ -31,6 +37,10 @@ class HostOperationNotSupported(exception.HoststateError):
     msg_fmt = ("%(operation)s of host %(host)s is not supported by the "
                "%(driver)s driver (compute_driver = %(option)s); nothing "
                "was changed")
+
+
+class HostWithoutNodes(exception.NotFound):
+    msg_fmt = "host %(host)s has no compute node to take traits"
 
 
 class StatusNotChanged(exception.HoststateError):
@@ -63,6 +73,15 @@ def add_commands(commands):
                         help="maintenance mode, through the virt driver")
     update.add_argument("--reason", help="why, with --status disable "
                         f"(at most {MAX_REASON_LENGTH} characters)")
+    update.add_argument("--trait", action="append", default=[],
+                        dest="traits", metavar="TRAIT",
+                        help="add this trait (a standard one or "
+                             "CUSTOM_...) to every node of the host; "
+                             "repeat for more")
+    update.add_argument("--no-trait", action="append", default=[],
+                        dest="no_traits", metavar="TRAIT",
+                        help="remove this operator trait from every node "
+                             "of the host; repeat for more")
     output.add_format_option(update, UPDATE_FIELDS, listing=False)
     update.set_defaults(handler=host_update_command, usage_error=update.error)
 
@@ -92,13 +111,20 @@ def host_update_command(args):
     conf, ctx = inventory.connect(args)
     output.emit_record(args, update_host(
         ctx, conf, args.host, enabled=_FLAGS.get(args.status),
-        maintenance=_FLAGS.get(args.maintenance), reason=args.reason))
+        maintenance=_FLAGS.get(args.maintenance), reason=args.reason,
+        add_traits=args.traits, remove_traits=args.no_traits))
 
 
 def _check_update_options(args):
     """Usage errors (exit 2) before anything is read or changed."""
-    if args.status is None and args.maintenance is None:
-        args.usage_error("give --status, --maintenance or both")
+    if args.status is None and args.maintenance is None and \
+            not args.traits and not args.no_traits:
+        args.usage_error("give --status, --maintenance, --trait or "
+                         "--no-trait")
+    try:
+        _check_traits(args.traits, args.no_traits)
+    except traits_mod.InvalidTrait as exc:
+        args.usage_error(str(exc))
     if args.reason is not None and args.status != "disable":
         args.usage_error("--reason goes with --status disable")
     if args.reason is not None and len(args.reason) > MAX_REASON_LENGTH:
@@ -112,15 +138,36 @@ def host_action_command(args):
 
 
 def update_host(context, conf, host, enabled=None, maintenance=None,
-                reason=None):
-    """Change ``host``'s maintenance mode and/or status, maintenance first:
-    it is the part a driver may refuse, and a refusal then leaves
-    everything as it was. Returns {host, status, maintenance_mode}, None
-    for what was not asked."""
+                reason=None, add_traits=(), remove_traits=()):
+    """Change ``host``'s maintenance mode, status and/or operator traits,
+    maintenance first: it is the part a driver may refuse, and a refusal
+    then leaves everything as it was. Trait names are checked before
+    anything is read (InvalidTrait), and a host without nodes cannot take
+    traits (HostWithoutNodes, nothing changed); the traits are written
+    last, in one transaction for every node of the host (the driver plays
+    no part in them, and is not loaded for them alone). Returns {host,
+    status, maintenance_mode, operator_traits}, None for what was not
+    asked."""
+    add_traits, remove_traits = _check_traits(add_traits, remove_traits)
     service = inventory.compute_service(context, host)
-    driver = virt_drivers.load_driver(conf)
+    if add_traits or remove_traits:
+        _require_nodes(context, host)
     result = dict.fromkeys(UPDATE_FIELDS)
     result["host"] = host
+    if maintenance is not None or enabled is not None:
+        _update_service(context, conf, host, service, enabled, maintenance,
+                        reason, result)
+    if add_traits or remove_traits:
+        result["operator_traits"] = set_operator_traits(
+            context, host, add_traits, remove_traits)
+    return result
+
+
+def _update_service(context, conf, host, service, enabled, maintenance,
+                    reason, result):
+    """The maintenance mode (through the driver) and the status parts of
+    ``update_host``, written into ``result``."""
+    driver = virt_drivers.load_driver(conf)
     if maintenance is not None:
         result["maintenance_mode"] = _call_driver(
             conf, host, "maintenance mode", driver.host_maintenance_mode,
@@ -136,7 +183,35 @@ def update_host(context, conf, host, enabled=None, maintenance=None,
                                        "maintenance_mode"]) from None
         _tell_driver_enabled(driver, enabled)
         result["status"] = inventory.status_of({"disabled": not enabled})
-    return result
+
+
+def _check_traits(added, removed):
+    """(added, removed) as sorted trait names; InvalidTrait naming the
+    option and the first name that is no trait, or one given to both."""
+    added = traits_mod.check(added, "--trait")
+    removed = traits_mod.check(removed, "--no-trait")
+    both = sorted(set(added) & set(removed))
+    if both:
+        raise traits_mod.InvalidTrait(
+            field="--no-trait", value=both[0],
+            reason="it is given to --trait too")
+    return added, removed
+
+
+def _require_nodes(context, host):
+    from hoststate.objects import compute_node as cn_obj     # writes only
+    if not cn_obj.ComputeNodeList.get_nodenames_by_host(context, host):
+        raise HostWithoutNodes(host=host)
+
+
+def set_operator_traits(context, host, added, removed):
+    """Add and remove operator traits on every node of ``host`` (one
+    transaction); the sorted operator traits of its nodes afterwards
+    (together, should they differ)."""
+    from hoststate.objects import compute_node as cn_obj     # writes only
+    nodes = cn_obj.ComputeNodeList.update_operator_traits(
+        context, host, added, removed)
+    return sorted({name for node in nodes for name in node.operator_traits})
 
 
 def set_service_enabled(context, service_id, enabled, reason=None):

@@ -35,7 +35,8 @@ class HypervisorRow:
 @dataclasses.dataclass(frozen=True)
 class HypervisorDetail:
     """Every field of Nova's hypervisor detail; ``cpu_info`` is the parsed
-    document when it is JSON, else its text."""
+    document when it is JSON, else its text; ``traits`` (hoststate's) the
+    node's traits, its driver's and its operators'."""
 
     id: int
     uuid: str
@@ -57,6 +58,7 @@ class HypervisorDetail:
     running_vms: int | None
     current_workload: int | None
     cpu_info: object
+    traits: list
     cpu_allocation_ratio: float
     ram_allocation_ratio: float
     disk_allocation_ratio: float
@@ -149,7 +151,8 @@ def show_hypervisor(context, conf, key):
     detail = HypervisorDetail(
         **{name: node.obj_get(name) for name in _COPIED_NODE_FIELDS},
         host_ip=None if node.host_ip is None else str(node.host_ip),
-        cpu_info=_document(node.cpu_info), state=states[node.host],
+        cpu_info=_document(node.cpu_info), traits=node.traits(),
+        state=states[node.host],
         status=inventory.status_of(service), service_host=service["host"],
         service_id=service["id"],
         service_disabled_reason=service["disabled_reason"])

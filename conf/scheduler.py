@@ -59,6 +59,22 @@ aggregate may go anywhere, unless
 With ``limit_tenants_to_placement_aggregate``: a project that has no
 aggregate set aside for it gets no host at all.
 """),
+    cfg.BoolOpt(
+        'query_placement_for_image_type_support', default=False,
+        help="""
+Place an instance booted from an image only on nodes that can take the
+image's ``disk_format``: nodes whose traits include
+``COMPUTE_IMAGE_TYPE_<FORMAT>`` (``COMPUTE_IMAGE_TYPE_QCOW2`` for a qcow2
+image). A boot from a volume is not concerned.
+"""),
+    cfg.BoolOpt(
+        'enable_isolated_aggregate_filtering', default=False,
+        help="""
+Set aside the hosts of aggregates that require traits: an aggregate with
+metadata ``trait:<NAME>=required`` takes only instances whose flavor
+extra specs or image properties also say ``trait:<NAME>=required``, for
+each such NAME it has; other instances go to hosts outside it.
+"""),
     cfg.IntOpt(
         'discover_hosts_in_cells_interval', default=-1, min=-1,
         max=limits.MAX_INTERVAL,

@@ -99,6 +99,11 @@ compute_nodes = sa.Table(
     sa.Column("extra_resources", JsonText, nullable=True),
     sa.Column("stats", JsonText, nullable=True),
     sa.Column("numa_topology", JsonText, nullable=True),
+    # the node's traits, one column per writer (the virt driver through
+    # the resource tracker; the operator through host-update): JSON text of
+    # a sorted list of names, NULL for none (see hoststate.objects.traits)
+    sa.Column("driver_traits", JsonText, nullable=True),
+    sa.Column("operator_traits", JsonText, nullable=True),
     # double precision everywhere (MySQL's FLOAT is single): the claim's
     # capacity check runs in SQL and must multiply the same ratio Python
     # reads

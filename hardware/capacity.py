@@ -23,6 +23,12 @@ numbers:
   disk_gb) is short of there, for the scheduler's claim, the tracker's
   claim and ``consumption.fit``.
 
+A claim checks only what the request asks for: a resource it takes none
+of (0) is left out, as Placement leaves it out of its query, so a request
+for no disk lands on a node whose disk is over-committed (``claim_fits``,
+which every claim face below calls). The legacy filters check it as
+Nova's did: free must still be at least 0.
+
 Two documented differences are options of the rule, not copies of it:
 
 * ``trust_counts=False`` is Nova's CoreFilter: a node reporting 0 vCPUs
@@ -152,6 +158,13 @@ def fits(requested, total, ratio, used, trust_counts=True):
             total == 0)
 
 
+def claim_fits(requested, total, ratio, used):
+    """``fits`` as a claim checks it: a resource not asked for (0) always
+    fits (Placement's query leaves it out)."""
+    return np.logical_or(np.asarray(requested) == 0,
+                         fits(requested, total, ratio, used))
+
+
 def room(total, ratio, used, trust_counts=True):
     """The most one instance can take (per row): ``fits`` holds exactly
     for a request no larger than this (NaN aside)."""
@@ -167,13 +180,12 @@ def room(total, ratio, used, trust_counts=True):
 def count_that_fit(requested, total, ratio, used):
     """Whole instances of ``requested`` the free capacity holds (per row;
     0 where one is larger than the node). A resource the instance does not
-    take limits nothing, unless the node is over-committed already."""
+    take limits nothing (see ``claim_fits``)."""
+    if not requested > 0:
+        return np.full(np.shape(total), np.inf)
     available = free(total, ratio, used)
     with np.errstate(invalid="ignore"):
-        if requested > 0:
-            count = np.floor(available / requested)
-        else:
-            count = np.where(available >= 0, np.inf, 0.0)
+        count = np.floor(available / requested)
     count = np.where(np.asarray(total) < requested, 0.0, count)
     return np.maximum(np.nan_to_num(count, nan=0.0, posinf=np.inf), 0.0)
 
@@ -187,6 +199,13 @@ class Wanted:
     vcpus: float
     memory_mb: float
     disk_gb: float
+
+    @classmethod
+    def of_usage(cls, usage):
+        """From a ``usage.Usage`` (disk a float of GiB), disk rounded up to
+        the whole GiB a claim counts."""
+        return cls(usage.vcpus, usage.memory_mb,
+                   node_defaults.whole_gib(usage.disk_gb * 1024))
 
     @classmethod
     def from_disk_mb(cls, vcpus, memory_mb, disk_mb):
@@ -219,14 +238,15 @@ def fits_on_rows(table, rows, wanted):
     resource."""
     mask = np.ones(len(rows), dtype=bool)
     for resource, (total, ratio, used) in table_view(table, rows).items():
-        mask &= fits(getattr(wanted, resource), total, ratio, used)
+        mask &= claim_fits(getattr(wanted, resource), total, ratio, used)
     return mask
 
 
 def fits_on_row(table, row, wanted):
     """``fits_on_rows`` for one row (``row`` an int): the same rule on
     numbers instead of arrays of one, a tenth of the cost."""
-    return all(bool(fits(getattr(wanted, resource), total, ratio, used))
+    return all(bool(claim_fits(getattr(wanted, resource), total, ratio,
+                               used))
                for resource, (total, ratio, used)
                in table_view(table, row).items())
 
@@ -250,7 +270,7 @@ def shortfalls_on_rows(table, rows, wanted):
     for resource, (total, ratio, used) in table_view(table, rows).items():
         requested = getattr(wanted, resource)
         best = float(np.max(room(total, ratio, used))) if len(rows) else 0.0
-        if not best >= requested:
+        if requested and not best >= requested:
             found.append(Shortfall(resource, float(requested), best))
     return found
 
@@ -306,7 +326,7 @@ def node_shortfalls(node, wanted, conf=None):
     found = []
     for resource, (total, ratio, used) in node_view(node, conf).items():
         requested = getattr(wanted, resource)
-        if not fits(requested, total, ratio, used):
+        if not claim_fits(requested, total, ratio, used):
             found.append(Shortfall(
                 resource, requested, free=free(total, ratio, used),
                 capacity=limit(total, ratio), node=name, total=total))

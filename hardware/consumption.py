@@ -13,7 +13,6 @@ import dataclasses
 
 from oslo_serialization import jsonutils
 
-from hoststate.conf import node_defaults
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
@@ -42,9 +41,10 @@ class Consumption:
         one instance at a time) and the periodic recount (which adds them
         all) exactly equal, and never under-counts.
         """
-        usage = hw_usage.usage_from_flavor(flavor, is_bfv=is_bfv)
-        return cls(vcpus=usage.vcpus, memory_mb=usage.memory_mb,
-                   disk_gb=node_defaults.whole_gib(usage.disk_gb * 1024),
+        wanted = capacity.Wanted.of_usage(
+            hw_usage.usage_from_flavor(flavor, is_bfv=is_bfv))
+        return cls(vcpus=wanted.vcpus, memory_mb=wanted.memory_mb,
+                   disk_gb=wanted.disk_gb,
                    numa_topology=numa_topology, pci_requests=pci_requests,
                    pci_allocation=pci_allocation)
 
@@ -105,40 +105,85 @@ def fit(node, wanted, requested_numa, conf=None):
     ``requested_numa`` is the instance's NUMA request (None for none).
     ``conf`` resolves a ratio the node leaves unset (see
     ``capacity.node_ratios``). The fitted consumption carries the NUMA
-    cells and pinning chosen and the PCI devices that would be taken;
-    nothing on ``node`` changes.
+    cells and pinning chosen and the PCI devices that would be taken
+    (chosen together, see :func:`fit_devices`); nothing on ``node``
+    changes.
     """
     shortfalls = capacity.node_shortfalls(node, wanted, conf)
     name = node.obj_get("hypervisor_hostname")
-    fitted_numa = None
+    host_topology = node.obj_get("numa_topology")
+    if requested_numa is not None and host_topology is None:
+        shortfalls.append(capacity.Shortfall(
+            "numa", node=name, detail="the instance needs a NUMA "
+            "topology and the node has none"))
+        requested_numa = None
+    limits = None if requested_numa is None else _numa_limits(node, conf)
+    devices = fit_devices(host_topology, requested_numa, limits,
+                          wanted.pci_requests,
+                          node.obj_get("pci_device_pools"))
+    shortfalls.extend(capacity.Shortfall("numa", node=name, detail=r)
+                      for r in devices.numa_reasons)
+    if devices.pci_refused:
+        shortfalls.append(capacity.Shortfall(
+            "pci", node=name, detail="no free devices match "
+            f"{_describe(wanted.pci_requests)}"))
+    return wanted.with_fit(devices.numa_topology,
+                           devices.allocation), shortfalls
+
+
+def _numa_limits(node, conf):
+    """The per-cell limits of ``node``: its cpu and ram ratios."""
+    ratios = capacity.node_ratios(node, conf)
+    return numa_obj.NUMATopologyLimits(
+        cpu_allocation_ratio=ratios["cpu_allocation_ratio"],
+        ram_allocation_ratio=ratios["ram_allocation_ratio"])
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceFit:
+    """The NUMA cells and PCI devices one instance would take on a node.
+
+    ``numa_topology`` is the placed InstanceNUMATopology (None without a
+    NUMA request or when it does not fit: ``numa_reasons`` say why);
+    ``allocation`` the devices taken (None without PCI requests or when
+    they cannot be met: ``pci_refused``); ``stats`` the node's pools with
+    the allocation taken out (None when nothing was asked for)."""
+
+    numa_topology: object
+    numa_reasons: list
+    allocation: object
+    pci_refused: bool
+    stats: object
+
+
+def fit_devices(host_topology, requested_numa, limits, pci_requests, pools):
+    """Fit the NUMA request and the PCI requests to a node together.
+
+    ``host_topology`` is the node's NUMATopology (None: no NUMA request
+    may be given), ``pools`` its free PCI pools (a PciDevicePoolList, a
+    list or None). The NUMA fit sees the PCI requests and the pools
+    (``numa_fit``: cells with devices first, a placement taken only if
+    its cells serve the devices), then the devices are taken on the
+    cells it chose - or, when the guest asks for no NUMA placement or
+    does not fit, with no cells. The tracker's claim and the scheduler's
+    claim and in-memory consumption all fit through here."""
+    wants_pci = _has_pci(pci_requests)
+    if requested_numa is None and not wants_pci:
+        return DeviceFit(None, [], None, False, None)
+    stats = hw_pci.PciDeviceStats.from_pools(pools)
+    placed, reasons = None, []
     if requested_numa is not None:
-        if node.obj_get("numa_topology") is None:
-            shortfalls.append(capacity.Shortfall(
-                "numa", node=name, detail="the instance needs a NUMA "
-                "topology and the node has none"))
-        else:
-            ratios = capacity.node_ratios(node, conf)
-            limits = numa_obj.NUMATopologyLimits(
-                cpu_allocation_ratio=ratios["cpu_allocation_ratio"],
-                ram_allocation_ratio=ratios["ram_allocation_ratio"])
-            result = hw_numa.fit_instance_to_host(
-                node.numa_topology, requested_numa, limits)
-            fitted_numa = result.topology
-            shortfalls.extend(capacity.Shortfall("numa", node=name, detail=r)
-                              for r in result.reasons)
-    allocation = None
-    if _has_pci(wanted.pci_requests):
-        stats = _pci_stats(node)
-        cells = _cell_ids(fitted_numa)
-        if stats.support_requests(wanted.pci_requests, cells,
-                                  node.obj_get("numa_topology")):
+        placed, reasons = hw_numa.fit_instance_to_host(
+            host_topology, requested_numa, limits,
+            pci_requests=pci_requests, pci_stats=stats)
+    allocation, refused = None, False
+    if wants_pci:
+        try:
             allocation = stats.apply_requests(
-                wanted.pci_requests, cells, node.obj_get("numa_topology"))
-        else:
-            shortfalls.append(capacity.Shortfall(
-                "pci", node=name, detail="no free devices match "
-                f"{_describe(wanted.pci_requests)}"))
-    return wanted.with_fit(fitted_numa, allocation), shortfalls
+                pci_requests, _cell_ids(placed), host_topology)
+        except hw_pci.PciDeviceRequestFailed:
+            refused = True
+    return DeviceFit(placed, reasons, allocation, refused, stats)
 
 
 def apply(node, consumption, sign):
@@ -207,10 +252,6 @@ def _has_pci(requests):
         return False
     items = getattr(requests, "requests", requests)
     return bool(items)
-
-
-def _pci_stats(node):
-    return hw_pci.PciDeviceStats.from_pools(node.obj_get("pci_device_pools"))
 
 
 def _cell_ids(instance_topology):

@@ -27,6 +27,7 @@ Page size requests are parsed by numa_pages.parse_page_size: ``small``,
 import re
 
 from hoststate import exception
+from hoststate.hardware import placement_specs
 from hoststate.hardware.numa_errors import InvalidNUMARequest
 from hoststate.hardware.numa_errors import NUMARequestTooLarge
 from hoststate.hardware.numa_pages import (PAGESIZE_ANY, PAGESIZE_LARGE,
@@ -349,9 +350,11 @@ def get_constraints(flavor, image_meta=None, max_vcpus=MAX_GUEST_VCPUS,
     props = _image_props(image_meta)
     vcpus, memory = flavor.vcpus, flavor.memory_mb
 
-    cpu_policy = _cpu_policy(specs, props)
-    thread_policy = _thread_policy(specs, props)
     emulator_policy = _emulator_policy(specs, props)
+    cpu_policy = placement_specs.cpu_policy(
+        specs, _cpu_policy(specs, props), vcpus, emulator_policy)
+    thread_policy = placement_specs.thread_policy(specs, props,
+                                    _thread_policy(specs, props))
     pagesize = _page_size(specs, props)
     pinned = cpu_policy in (_DEDICATED, _MIXED)
     if not pinned:

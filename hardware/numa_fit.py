@@ -43,10 +43,17 @@ cell it fits on, guest cell 1 the first remaining one, and so on,
 backtracking: the result is the first fitting permutation in
 ``itertools.permutations`` order. So a guest cell may land on a host cell
 with another id ("swapped") when that is what fits.
+
+With the guest's PCI requests and the host's pools, the PCI devices are
+in view too (numa_pci_fit.py, as Nova 34): host cells holding devices
+are tried first (last for a guest without requests), and a permutation
+is taken only if the devices can be served on its cells under each
+request's NUMA affinity policy.
 """
 import dataclasses
 import typing
 
+from hoststate.hardware import numa_pci_fit
 from hoststate.hardware.numa_pages import choose_page_size
 from hoststate.hardware.numa_pinning import pin_cell
 from hoststate.objects import fields
@@ -216,8 +223,10 @@ def _memory_without_page_size(host_cell, guest_cell, pinned):
 
 # --- the whole guest ---------------------------------------------------------
 
-def _ordered_host_cells(host_cells, guest_cells, pack):
-    """Host cells in the order to try them (Nova's spread / pack sorts)."""
+def _ordered_host_cells(host_cells, guest_cells, pack, pci_requests=None,
+                        pci_stats=None):
+    """Host cells in the order to try them (Nova's spread / pack sorts,
+    then its PCI sort when the host's pools are given)."""
     cells = list(host_cells)
     if len(cells) <= len(guest_cells):
         return cells
@@ -226,16 +235,20 @@ def _ordered_host_cells(host_cells, guest_cells, pack):
         cells.sort(key=lambda c: c.cpu_usage, reverse=pack)
     else:
         cells.sort(key=lambda c: c.avail_pcpus, reverse=not pack)
+    if pci_stats is not None:
+        cells = numa_pci_fit.order_cells(
+            cells, numa_pci_fit.has_requests(pci_requests), pci_stats)
     return cells
 
 
-def _first_assignment(n_guest, n_host, fits):
-    """Host cell index per guest cell, the first in permutation order."""
+def _first_assignment(n_guest, n_host, fits, accept=None):
+    """Host cell index per guest cell, the first in permutation order
+    whose every pair ``fits`` and that ``accept`` (if given) takes."""
     chosen, used = [], set()
 
     def search(i):
         if i == n_guest:
-            return True
+            return accept is None or accept(chosen)
         for j in range(n_host):
             if j not in used and fits(i, j):
                 chosen.append(j)
@@ -250,7 +263,7 @@ def _first_assignment(n_guest, n_host, fits):
 
 
 def fit_instance_to_host(host_topology, instance_topology, limits=None, *,
-                         pack=False):
+                         pack=False, pci_requests=None, pci_stats=None):
     """Place ``instance_topology`` on ``host_topology``: a :class:`Fit`.
 
     ``limits`` is a NUMATopologyLimits (or a dict with
@@ -271,6 +284,11 @@ def fit_instance_to_host(host_topology, instance_topology, limits=None, *,
     was requested), and for pinned cells ``cpu_pinning`` and
     ``cpuset_reserved`` (the emulator CPU, on guest cell 0, with
     ``emulator_threads_policy`` isolate). Neither input is changed.
+
+    ``pci_requests`` (InstancePCIRequests or a list) and ``pci_stats``
+    (the host's PciDeviceStats, only read) bring the PCI devices into
+    view, as the module docstring says; the caller then takes the
+    devices on the cells of the placed topology.
     """
     if instance_topology is None or not instance_topology.cells:
         return Fit(None, [])
@@ -282,7 +300,10 @@ def fit_instance_to_host(host_topology, instance_topology, limits=None, *,
         return Fit(None, ["the guest asks for %d NUMA cells and the host "
                           "has %d" % (len(guest_cells),
                                       len(host_topology.cells))])
-    host_cells = _ordered_host_cells(host_topology.cells, guest_cells, pack)
+    host_cells = _ordered_host_cells(host_topology.cells, guest_cells, pack,
+                                     pci_requests, pci_stats)
+    devices = numa_pci_fit.DeviceCheck.of(pci_requests, pci_stats,
+                                          host_topology)
     isolated = instance_topology.emulator_threads_isolated
     tried = {}
 
@@ -293,15 +314,24 @@ def fit_instance_to_host(host_topology, instance_topology, limits=None, *,
                                    reserve)
         return tried[i, j]
 
+    accept = None if devices is None else \
+        (lambda chosen: devices([host_cells[j].id for j in chosen]))
     assignment = _first_assignment(len(guest_cells), len(host_cells),
-                                   lambda i, j: attempt(i, j)[0] is not None)
+                                   lambda i, j: attempt(i, j)[0] is not None,
+                                   accept)
     if assignment is not None:
         placed = numa_obj.InstanceNUMATopology(
             instance_uuid=instance_topology.instance_uuid,
             emulator_threads_policy=instance_topology.emulator_threads_policy,
             cells=[attempt(i, j)[0] for i, j in enumerate(assignment)])
         return Fit(placed, [])
+    if devices is not None and devices.first_refusal is not None:
+        return Fit(None, [devices.reason()])
+    return Fit(None, _reasons(guest_cells, host_cells, attempt))
 
+
+def _reasons(guest_cells, host_cells, attempt):
+    """Why no permutation of ``host_cells`` takes every guest cell."""
     reasons, fits_on = [], {}
     for i in range(len(guest_cells)):
         for j, host_cell in enumerate(host_cells):
@@ -317,4 +347,4 @@ def fit_instance_to_host(host_topology, instance_topology, limits=None, *,
             "fits (%s)" % (len(guest_cells), "; ".join(
                 "guest cell %d fits on host cells %s" % (i, sorted(ids))
                 for i, ids in sorted(fits_on.items()))))
-    return Fit(None, reasons)
+    return reasons

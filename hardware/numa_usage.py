@@ -11,8 +11,11 @@ For every host cell a placed guest cell sits on (same ``id``):
   their sibling threads under the ``isolate`` thread policy - so pinning a
   pinned CPU or unpinning a free one raises the typed errors of
   objects/numa.py;
-* with a page size, that size's ``used`` pages change by the guest
-  memory in pages (rounded up).
+* the ``used`` pages of the guest's page size change by the guest
+  memory in pages (rounded up); a guest without a page size uses pages of
+  the host cell's smallest size, as in Nova 34 (a pinned guest, which
+  fits against free small pages, then sees the memory of every guest on
+  the cell).
 
 Removal never takes a count below zero (clamped, as Nova's ``max(0, ...)``)
 but pinning errors always raise. Guest cells on a cell the host does not
@@ -44,6 +47,11 @@ def _check_placed(guest_cell):
                    % sorted(dedicated))
 
 
+def _smallest_page(host_cell):
+    """The smallest page size (KiB) the host cell reports, or None."""
+    return min((p.size_kb for p in host_cell.mempages or ()), default=None)
+
+
 def usage_from_instance(host_topology, instance_topology, free=False):
     """A new NUMATopology: ``host_topology`` plus (or, with ``free``,
     minus) the usage of the placed ``instance_topology``.
@@ -68,11 +76,11 @@ def usage_from_instance(host_topology, instance_topology, free=False):
             shared, _ = numa_fit.split_cpus(guest_cell)
             memory_usage += sign * guest_cell.memory
             cpu_usage += sign * len(shared)
-            if guest_cell.pagesize:
-                for pages in host_cell.mempages:
-                    if pages.size_kb == guest_cell.pagesize:
-                        delta = _pages_delta(guest_cell.memory, pages.size_kb)
-                        pages.used = max(0, pages.used + sign * delta)
+            size_kb = guest_cell.pagesize or _smallest_page(host_cell)
+            for pages in host_cell.mempages or ():
+                if pages.size_kb == size_kb:
+                    delta = _pages_delta(guest_cell.memory, pages.size_kb)
+                    pages.used = max(0, pages.used + sign * delta)
             pinned = set((guest_cell.cpu_pinning or {}).values())
             pinned |= set(guest_cell.cpuset_reserved or ())
             if not pinned:

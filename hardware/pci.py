@@ -237,10 +237,12 @@ def _cell_ids(numa_cells):
     return {getattr(cell, "id", cell) for cell in numa_cells}
 
 
-def _request_list(requests):
+def request_list(requests):
+    """The InstancePCIRequest list of ``requests`` (InstancePCIRequests,
+    a list, or None: [])."""
     if requests is None:
         return []
-    return list(getattr(requests, "requests", requests))
+    return list(getattr(requests, "requests", requests) or ())
 
 
 def _describe_request(index, request):
@@ -388,7 +390,7 @@ class PciDeviceStats:
         work, cells = self.copy(), _cell_ids(numa_cells)
         allocation = Allocation(tuple(
             work._take(index, request, cells, host_topology)
-            for index, request in enumerate(_request_list(requests))))
+            for index, request in enumerate(request_list(requests))))
         return work, allocation
 
     def rejection(self, requests, numa_cells=None, host_topology=None):

@@ -23,6 +23,8 @@ are pure.
 """
 import dataclasses
 
+from hoststate.hardware import placement_specs
+
 
 @dataclasses.dataclass(frozen=True)
 class Usage:
@@ -47,11 +49,19 @@ def _get(obj, name, default=None):
 
 def usage_from_flavor(flavor, is_bfv=False):
     """The usage of an instance of ``flavor``: its vcpus and memory, and
-    root (0 when booted from volume) + ephemeral GiB + swap MiB / 1024."""
+    root (0 when booted from volume) + ephemeral GiB + swap MiB / 1024;
+    each replaced by the flavor's ``resources:VCPU``, ``resources:MEMORY_MB``
+    or ``resources:DISK_GB`` extra spec when it has one (Nova's Placement
+    request, see ``placement_specs``)."""
     root_gb = 0 if is_bfv else _get(flavor, "root_gb", 0)
-    return Usage(_get(flavor, "vcpus", 0), _get(flavor, "memory_mb", 0),
-                 root_gb + _get(flavor, "ephemeral_gb", 0)
-                 + _get(flavor, "swap", 0) / 1024)
+    usage = {"vcpus": _get(flavor, "vcpus", 0),
+             "memory_mb": _get(flavor, "memory_mb", 0),
+             "disk_gb": root_gb + _get(flavor, "ephemeral_gb", 0)
+             + _get(flavor, "swap", 0) / 1024}
+    extra_specs = _get(flavor, "extra_specs")
+    if extra_specs:
+        placement_specs.overridden(usage, extra_specs)
+    return Usage(**usage)
 
 
 def is_boot_from_volume(instance):

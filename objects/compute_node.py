@@ -22,6 +22,7 @@ from hoststate.objects import fields
 from hoststate.objects import hv_spec
 from hoststate.objects import numa
 from hoststate.objects import pci
+from hoststate.objects import traits as traits_mod
 
 #: Fields stored as JSON documents (or child objects) rather than scalars,
 #: with the column each one lives in.
@@ -30,7 +31,12 @@ _DOCUMENT_COLUMNS = {
     "pci_device_pools": "pci_stats",
     "supported_hv_specs": "supported_instances",
     "stats": "stats",
+    "driver_traits": "driver_traits",
+    "operator_traits": "operator_traits",
 }
+#: Trait fields: each the sorted names one writer gave the node (see
+#: ``hoststate.objects.traits``), stored as JSON text.
+TRAIT_FIELDS = traits_mod.COLUMNS
 
 #: Keys a virt driver's ``get_available_resource`` may set on a node.
 VIRT_DRIVER_KEYS = (
@@ -39,6 +45,8 @@ VIRT_DRIVER_KEYS = (
     "hypervisor_hostname", "disk_available_least", "host_ip", "uuid",
     "cpu_info", "current_workload", "running_vms",
 )
+#: A virt driver's key of its traits, and the field that stores them.
+DRIVER_TRAITS_KEY = "traits"
 
 # Version 1.0: initial; numa_topology is a JSON string
 # Version 1.1: cpu_allocation_ratio, ram_allocation_ratio
@@ -50,10 +58,11 @@ VIRT_DRIVER_KEYS = (
 #              deleted keeps its uuid)
 # Version 1.6: save_with_ledger() (usage and its allocation rows in one
 #              transaction)
+# Version 1.7: driver_traits, operator_traits
 @base.HoststateObjectRegistry.register
 class ComputeNode(base.RowObject, base.HoststateObject,
                   base.SoftDeletedObject):
-    VERSION = "1.6"
+    VERSION = "1.7"
     TABLE = schema.compute_nodes
     NOT_FOUND = exception.ComputeNodeNotFound
 
@@ -98,6 +107,10 @@ class ComputeNode(base.RowObject, base.HoststateObject,
             high=limits.MAX_ALLOCATION_RATIO, nullable=True),
         "mapped": fields.NonNegativeIntegerField(default=0),
         "generation": fields.NonNegativeIntegerField(default=0),
+        # what the virt driver reports (the resource tracker writes it) and
+        # what operators added (host-update writes it); the node has both
+        "driver_traits": traits_mod.TraitsField(default=[]),
+        "operator_traits": traits_mod.TraitsField(default=[]),
     }
 
     FIELDS_ADDED = {
@@ -105,6 +118,8 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         "ram_allocation_ratio": "1.1",
         "disk_allocation_ratio": "1.2",
         "mapped": "1.4",
+        "driver_traits": "1.7",
+        "operator_traits": "1.7",
     }
 
     def obj_make_compatible(self, primitive, target_version):
@@ -127,6 +142,8 @@ class ComputeNode(base.RowObject, base.HoststateObject,
                                  if row["pci_stats"] else None)
         node.supported_hv_specs = hv_spec.from_json(row["supported_instances"])
         node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
+        for name in TRAIT_FIELDS:
+            setattr(node, name, traits_mod.from_text(row[name]))
         node._fill_unset_allocation_ratios(conf)
         node.obj_reset_changes(recursive=True)
         return node
@@ -251,14 +268,22 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         self.update({k: resources[k] for k in VIRT_DRIVER_KEYS
                      if k in resources and not (
                          k == "uuid" and self.obj_attr_is_set("uuid"))})
+        if DRIVER_TRAITS_KEY in resources:
+            self.driver_traits = resources[DRIVER_TRAITS_KEY] or []
+
+    def traits(self):
+        """Every trait of the node: the driver's and the operators'."""
+        return sorted(set(self.obj_get("driver_traits") or ()) |
+                      set(self.obj_get("operator_traits") or ()))
 
 
 # Version 1.0: initial
 # Version 1.1: get_nodenames_by_host
+# Version 1.2: update_operator_traits
 @base.HoststateObjectRegistry.register
 class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
                       base.HoststateObject):
-    VERSION = "1.1"
+    VERSION = "1.2"
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
 
     @classmethod
@@ -310,6 +335,27 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
 
     @classmethod
     @base.remotable
+    def update_operator_traits(cls, context, host, added=(), removed=()):
+        """Add traits ``added`` to and take ``removed`` from the operator
+        traits of every live node of ``host``, in one transaction: all of
+        them change, or (on any error) none. Names are checked before
+        anything is read (InvalidTrait naming ``operator_traits``); a host
+        without nodes is ComputeHostNotFound. Each node that changes moves
+        its generation and updated_at, so schedulers see it at their next
+        refresh. Returns the host's nodes as stored."""
+        added = set(traits_mod.check(added, "operator_traits"))
+        removed = set(traits_mod.check(removed, "operator_traits"))
+        table = schema.compute_nodes
+        with db_api.transaction(context) as conn:
+            rows = db_api.select_rows(conn, table, host=host, for_update=True)
+            if not rows:
+                raise exception.ComputeHostNotFound(host=host)
+            stored = [_with_operator_traits(conn, row, added, removed)
+                      for row in rows]
+        return base.ovo_base.obj_make_list(context, cls(context), stored)
+
+    @classmethod
+    @base.remotable
     def get_all_by_uuids(cls, context, node_uuids):
         return cls._list(context, uuid=list(node_uuids))
 
@@ -327,7 +373,20 @@ def _dump_document(field, value):
         return hv_spec.to_json(value)
     if field == "stats":
         return jsonutils.dumps(value, sort_keys=True)
+    if field in TRAIT_FIELDS:
+        return traits_mod.to_text(value)
     return value.to_json()
+
+
+def _with_operator_traits(conn, row, added, removed):
+    """Write node ``row``'s operator traits plus ``added`` less
+    ``removed`` (the row is locked); the row as now stored."""
+    now = set(traits_mod.from_text(row["operator_traits"]))
+    text = traits_mod.to_text((now | added) - removed)
+    if text == row["operator_traits"]:
+        return row
+    return db_api.cas_update(conn, schema.compute_nodes, row["id"],
+                             row["generation"], {"operator_traits": text})
 
 
 #: Rows a multi-row INSERT or an IN (...) read carries at most.
@@ -370,5 +429,9 @@ def _complete(node, row):
     for name in node.fields:
         if not node.obj_attr_is_set(name) and name in row:
             value = row[name]
-            setattr(node, name, bool(value) if name == "deleted" else value)
+            if name == "deleted":
+                value = bool(value)
+            elif name in TRAIT_FIELDS:
+                value = traits_mod.from_text(value)
+            setattr(node, name, value)
     node.obj_reset_changes(recursive=True)

@@ -11,6 +11,7 @@ place a guest with a different topology from the one its owner asked for.
 from hoststate.conf import limits
 from hoststate.objects import base
 from hoststate.objects import fields
+from hoststate.objects import traits as traits_mod
 
 # Pre-``hw_``/``img_`` names some images still carry; the new name wins
 # when an image has both.
@@ -20,6 +21,11 @@ LEGACY_PROPERTY_NAMES = {
     "vm_mode": "hw_vm_mode",
     "hypervisor_version_requires": "img_hv_requested_version",
 }
+
+# Required traits come as properties ``trait:<NAME>=required`` (Glance
+# keeps them as plain properties; Nova gathers them into traits_required).
+TRAIT_PROPERTY_PREFIX = "trait:"
+TRAIT_REQUIRED = "required"
 
 # Per-cell properties come as numbered keys: hw_numa_cpus.0, .1, ...
 _PER_CELL = ("hw_numa_cpus", "hw_numa_mem")
@@ -59,6 +65,7 @@ def parse_cpu_spec(spec, limit=MAX_CPU_IDS):
 
 
 # Version 1.0: initial
+# Version 1.1: traits_required
 @base.HoststateObjectRegistry.register
 class ImageMetaProps(base.HoststateObject):
     """The typed image properties hoststate reads.
@@ -67,10 +74,12 @@ class ImageMetaProps(base.HoststateObject):
     ``obj_get(name, default)``. Enum values are canonicalized on the way in
     (``AMD64`` is stored as ``x86_64``). ``hw_mem_page_size`` is kept as
     written (``small``, ``large``, ``any``, or a size such as ``2MB``);
-    the NUMA fitting code interprets it.
+    the NUMA fitting code interprets it. ``traits_required`` are the
+    names of the image's ``trait:<NAME>=required`` properties (sorted).
     """
 
-    VERSION = "1.0"
+    VERSION = "1.1"
+    FIELDS_ADDED = {"traits_required": "1.1"}
 
     fields = {
         "hw_architecture": fields.ArchitectureField(nullable=True),
@@ -97,6 +106,7 @@ class ImageMetaProps(base.HoststateObject):
         "hw_mem_page_size": fields.StringField(nullable=True),
         "hw_pci_numa_affinity_policy": fields.PCINUMAAffinityPolicyField(
             nullable=True),
+        "traits_required": traits_mod.TraitsField(nullable=True),
     }
 
     @classmethod
@@ -124,6 +134,9 @@ class ImageMetaProps(base.HoststateObject):
         if isinstance(values.get("hw_numa_cpus"), list):
             values["hw_numa_cpus"] = [
                 cls._cpus(spec) for spec in values["hw_numa_cpus"]]
+        required = cls._required_traits(properties)
+        if required:
+            values["traits_required"] = required
         props = cls()
         props.update(values)
         return props
@@ -139,6 +152,25 @@ class ImageMetaProps(base.HoststateObject):
         return cells or None
 
     @classmethod
+    def _required_traits(cls, properties):
+        """The names of the ``trait:<NAME>=required`` properties. As in
+        Nova, only the value ``required`` counts (an image cannot forbid a
+        trait) and other values are left alone; a name that is no trait
+        raises ObjectFieldInvalid naming the property."""
+        names = []
+        for key, value in properties.items():
+            if not (isinstance(key, str) and
+                    key.startswith(TRAIT_PROPERTY_PREFIX) and
+                    value == TRAIT_REQUIRED):
+                continue
+            name = key[len(TRAIT_PROPERTY_PREFIX):]
+            reason = traits_mod.problem(name)
+            if reason is not None:
+                raise base.field_invalid(cls.obj_name(), key, value, reason)
+            names.append(name)
+        return names
+
+    @classmethod
     def _cpus(cls, spec):
         if isinstance(spec, set):
             return spec
@@ -150,15 +182,18 @@ class ImageMetaProps(base.HoststateObject):
 
 
 # Version 1.0: initial
+# Version 1.1: properties hold ImageMetaProps 1.1 (traits_required)
 @base.HoststateObjectRegistry.register
-class ImageMeta(fields.DefaultsOnInit, base.HoststateObject):
+class ImageMeta(fields.RelationshipBackport, fields.DefaultsOnInit,
+                base.HoststateObject):
     """An image's size limits and formats, and its typed properties.
 
     ``min_ram`` is MiB, ``min_disk`` GiB, ``size`` bytes. ``id`` is None
     for instances that boot from a volume and have no image.
     """
 
-    VERSION = "1.0"
+    VERSION = "1.1"
+    obj_relationships = {"properties": [("1.0", "1.0"), ("1.1", "1.1")]}
 
     fields = {
         "id": fields.UUIDField(nullable=True, default=None),

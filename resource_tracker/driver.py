@@ -29,6 +29,14 @@ The resource dict a driver returns (units: MiB, GiB, CPU count)::
     uuid                     str or None   the node uuid, when the driver
                                            knows it (else the tracker uses
                                            the local node uuid)
+    traits                   list of str   the node's traits: CPU flags
+                                           (HW_CPU_X86_*) and what the
+                                           driver supports (COMPUTE_*);
+                                           optional, absent means none
+
+Trait names are standard (os-traits) or ``CUSTOM_*``
+(``hoststate.objects.traits``); the tracker stores them as the node's
+``driver_traits``, beside the traits operators add.
 
 The ``*_used`` values are what the hypervisor says; the tracker recomputes
 usage from the instances it tracks, so they only seed a new node.
@@ -39,6 +47,7 @@ raise :class:`NotSupportedByDriver`, which is also a ``NotImplementedError``.
 import abc
 import typing
 
+from hoststate.objects import traits as traits_mod
 from hoststate.resource_tracker.exception import DriverResourcesInvalid
 from hoststate.resource_tracker.exception import NotSupportedByDriver
 from hoststate.resource_tracker.exception import VirtNodeNotFound
@@ -61,7 +70,7 @@ RESOURCE_KEYS = (
     "local_gb_used", "hypervisor_type", "hypervisor_version",
     "hypervisor_hostname", "cpu_info", "numa_topology",
     "pci_passthrough_devices", "supported_instances",
-    "disk_available_least", "uuid",
+    "disk_available_least", "uuid", "traits",
 )
 
 #: Actions of ``host_power_action`` (os-hosts startup/shutdown/reboot).
@@ -168,7 +177,9 @@ def validate_resources(resources, nodename=None):
     Only presence is checked, as Nova does (``cpu_info`` and
     ``numa_topology`` may be None). Raises :class:`DriverResourcesInvalid`
     whose ``missing`` attribute lists the absent keys in
-    :data:`REQUIRED_RESOURCE_KEYS` order.
+    :data:`REQUIRED_RESOURCE_KEYS` order. Reported ``traits`` must be
+    trait names (``InvalidTrait`` naming the node and the first that is
+    not), so a bad one is refused before the node is written.
     """
     if not isinstance(resources, typing.Mapping):
         raise DriverResourcesInvalid(
@@ -178,4 +189,13 @@ def validate_resources(resources, nodename=None):
     missing = [key for key in REQUIRED_RESOURCE_KEYS if key not in resources]
     if missing:
         raise DriverResourcesInvalid(nodename=nodename, missing=missing)
+    traits = resources.get("traits")
+    if traits:
+        field = "traits of node %s" % (
+            nodename or resources.get("hypervisor_hostname"))
+        if isinstance(traits, (str, bytes, typing.Mapping)):
+            raise traits_mod.InvalidTrait(
+                field=field, value=traits,
+                reason="a list of trait names is required")
+        traits_mod.check(traits, field)
     return resources

@@ -1,7 +1,9 @@
 """A virt driver with made-up nodes, for tests and simulations.
 
 Each node is a :class:`NodeInventory`; tests change them while trackers run
-(``add_node``, ``remove_node``, ``set_available``, ``set_inventory``).
+(``add_node``, ``remove_node``, ``set_available``, ``set_inventory``). A
+node reports the ``traits`` its inventory names (none by default; e.g.
+``set_inventory(name, traits=["HW_CPU_X86_AVX2"])``).
 Every call takes one lock, so trackers of many nodes may call the driver
 from many threads, and every returned value is a copy: a caller changing
 the NUMA topology it got does not change the driver's.
@@ -44,6 +46,7 @@ class NodeInventory:
         default_factory=lambda: [["x86_64", "fake", "hvm"]])
     uuid: str | None = None
     disk_available_least: int | None = None
+    traits: list = dataclasses.field(default_factory=list)
 
     def copy(self):
         """A deep copy (NUMA topology and PCI dicts included)."""
@@ -129,6 +132,7 @@ class FakeDriver(driver.VirtDriver):
             "supported_instances": node.supported_instances,
             "disk_available_least": node.disk_available_least,
             "uuid": node.uuid,
+            "traits": sorted(set(node.traits)),
         }
 
     def node_is_available(self, nodename):

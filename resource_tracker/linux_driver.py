@@ -22,6 +22,11 @@ Choices, where Nova has no single answer:
   needs now); each NUMA cell's ``memory`` is that node's own MemTotal.
 * Disk figures are those of the filesystem holding ``instances_path``;
   ``disk_available_least`` is the space still writable (``f_bavail``).
+* ``traits`` are the CPU's HW_CPU_X86_* flags (``linux_probe.cpu_traits``)
+  and COMPUTE_IMAGE_TYPE_* of the disk formats a libvirt/QEMU compute
+  takes (:data:`QEMU_IMAGE_FORMATS`, Nova's libvirt driver's without an
+  image backend that needs raw images), the same claim as
+  ``supported_instances``.
 * The node uuid is kept in ``<instances_path>/compute_id``, written with a
   new uuid4 the first time and read afterwards (Nova's local node uuid
   file), so the node keeps its identity across restarts.
@@ -42,6 +47,8 @@ __all__ = ["LinuxHostDriver", "HYPERVISOR_TYPE", "COMPUTE_ID_FILE"]
 
 HYPERVISOR_TYPE = "linux"
 COMPUTE_ID_FILE = "compute_id"
+#: Disk formats a libvirt/QEMU compute boots from.
+QEMU_IMAGE_FORMATS = ("aki", "ami", "ari", "iso", "qcow2", "raw")
 
 
 class LinuxHostDriver(driver.VirtDriver):
@@ -105,6 +112,7 @@ class LinuxHostDriver(driver.VirtDriver):
             "supported_instances": self.supported_instances(info["arch"]),
             "disk_available_least": free_gb,
             "uuid": self.node_uuid(),
+            "traits": linux_probe.node_traits(info, QEMU_IMAGE_FORMATS),
         }
 
     # -- pieces -------------------------------------------------------------

@@ -16,6 +16,7 @@ import re
 
 from hoststate.objects import fields
 from hoststate.objects import numa
+from hoststate.objects import traits as traits_mod
 
 CPU_DIR = "sys/devices/system/cpu"
 NODE_DIR = "sys/devices/system/node"
@@ -173,6 +174,74 @@ def cpu_info(root="/", machine=None, topology=None):
 
 def cpu_info_json(info):
     return json.dumps(info, sort_keys=True)
+
+
+# --- traits --------------------------------------------------------------------
+
+#: /proc/cpuinfo flags of x86 CPUs and the traits each one gives: the CPU
+#: features Nova's libvirt driver turns into traits, spelled as the kernel
+#: prints them (``pni`` is SSE3, ``sse4_1`` SSE4.1, ``pclmulqdq`` CLMUL).
+X86_FLAG_TRAITS = {
+    "3dnow": ("HW_CPU_X86_3DNOW",), "abm": ("HW_CPU_X86_ABM",),
+    "aes": ("HW_CPU_X86_AESNI",), "amx_bf16": ("HW_CPU_X86_AMXBF16",),
+    "amx_int8": ("HW_CPU_X86_AMXINT8",), "amx_tile": ("HW_CPU_X86_AMXTILE",),
+    "avx": ("HW_CPU_X86_AVX",), "avx2": ("HW_CPU_X86_AVX2",),
+    "avx512bw": ("HW_CPU_X86_AVX512BW",), "avx512cd": ("HW_CPU_X86_AVX512CD",),
+    "avx512dq": ("HW_CPU_X86_AVX512DQ",), "avx512er": ("HW_CPU_X86_AVX512ER",),
+    "avx512f": ("HW_CPU_X86_AVX512F",), "avx512pf": ("HW_CPU_X86_AVX512PF",),
+    "avx512vl": ("HW_CPU_X86_AVX512VL",),
+    "avx512_vnni": ("HW_CPU_X86_AVX512VNNI",),
+    "avx512vbmi": ("HW_CPU_X86_AVX512VBMI",),
+    "avx512ifma": ("HW_CPU_X86_AVX512IFMA",),
+    "avx512_vbmi2": ("HW_CPU_X86_AVX512VBMI2",),
+    "avx512_bitalg": ("HW_CPU_X86_AVX512BITALG",),
+    "vaes": ("HW_CPU_X86_AVX512VAES",), "gfni": ("HW_CPU_X86_AVX512GFNI",),
+    "vpclmulqdq": ("HW_CPU_X86_AVX512VPCLMULQDQ",),
+    "avx512_vpopcntdq": ("HW_CPU_X86_AVX512VPOPCNTDQ",),
+    "bmi1": ("HW_CPU_X86_BMI",), "bmi2": ("HW_CPU_X86_BMI2",),
+    "pclmulqdq": ("HW_CPU_X86_CLMUL",), "f16c": ("HW_CPU_X86_F16C",),
+    "fma": ("HW_CPU_X86_FMA3",), "fma4": ("HW_CPU_X86_FMA4",),
+    "mmx": ("HW_CPU_X86_MMX",), "mpx": ("HW_CPU_X86_MPX",),
+    "sha_ni": ("HW_CPU_X86_SHA",), "sse": ("HW_CPU_X86_SSE",),
+    "sse2": ("HW_CPU_X86_SSE2",), "pni": ("HW_CPU_X86_SSE3",),
+    "sse4_1": ("HW_CPU_X86_SSE41",), "sse4_2": ("HW_CPU_X86_SSE42",),
+    "sse4a": ("HW_CPU_X86_SSE4A",), "ssse3": ("HW_CPU_X86_SSSE3",),
+    # the generic name first, then the vendor's (Nova reports both)
+    "svm": ("HW_CPU_X86_SVM", "HW_CPU_X86_AMD_SVM"),
+    "vmx": ("HW_CPU_X86_VMX", "HW_CPU_X86_INTEL_VMX"),
+    "tbm": ("HW_CPU_X86_TBM",), "xop": ("HW_CPU_X86_XOP",),
+}
+_X86 = (fields.Architecture.X86_64, fields.Architecture.I686)
+
+
+def cpu_traits(info):
+    """The HW_CPU_X86_* traits of a :func:`cpu_info` dict's features, on
+    an x86 CPU (other architectures spell other things with the same
+    words: an ARM ``aes`` is not AES-NI); only names the installed
+    os-traits knows."""
+    if info.get("arch") not in _X86:
+        return []
+    known = traits_mod.standard_traits()
+    return sorted({trait for flag in info.get("features") or ()
+                   for trait in X86_FLAG_TRAITS.get(flag, ())
+                   if trait in known})
+
+
+#: The trait of a host whose cores run more than one thread (SMT).
+HYPERTHREADING = "HW_CPU_HYPERTHREADING"
+
+
+def node_traits(info, image_formats=()):
+    """The traits a node of this CPU reports: its CPU traits,
+    HW_CPU_HYPERTHREADING when a core has more than one thread (as Nova's
+    libvirt driver reports it), and COMPUTE_IMAGE_TYPE_* for each disk
+    format in ``image_formats`` that os-traits names."""
+    found = set(cpu_traits(info))
+    if (info.get("topology") or {}).get("threads", 1) > 1:
+        found.add(HYPERTHREADING)
+    found.update(traits_mod.image_type_trait(f) for f in image_formats)
+    found.discard(None)
+    return sorted(found)
 
 
 # --- NUMA cells and huge pages -----------------------------------------------

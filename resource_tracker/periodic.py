@@ -45,6 +45,7 @@ def baseline(conf, resources, node):
                             resources.get("supported_instances") or []],
         numa_topology=_copy(resources.get("numa_topology")),
         pci_device_pools=_pci_pools(resources),
+        driver_traits=resources.get("traits") or [],
         vcpus_used=defaults.reserved_vcpus,
         memory_mb_used=defaults.reserved_memory_mb,
         local_gb_used=defaults.reserved_disk_gb,
@@ -391,7 +392,8 @@ COMPARED = (
     "local_gb_used", "free_ram_mb", "free_disk_gb", "disk_available_least",
     "current_workload", "running_vms", "hypervisor_type", "hypervisor_version",
     "hypervisor_hostname", "cpu_info", "host_ip", "supported_hv_specs",
-    "stats", "numa_topology", "pci_device_pools") + node_defaults.RATIOS
+    "stats", "numa_topology", "pci_device_pools", "driver_traits") + \
+    node_defaults.RATIOS
 
 
 def comparable(value):

@@ -77,7 +77,7 @@ class Unplaced:
     need one."""
 
     def __init__(self, request):
-        spec, image = request.spec, request.image
+        spec = request.spec
         flavor = spec.flavor
         self.columns = {
             "project_id": spec.obj_get("project_id"),
@@ -87,7 +87,7 @@ class Unplaced:
             "instance_type_id": flavor.obj_get("id"),
             "vcpus": flavor.vcpus, "memory_mb": flavor.memory_mb,
             "root_gb": flavor.root_gb, "ephemeral_gb": flavor.ephemeral_gb,
-            "image_ref": image.obj_get("id") if image is not None else None,
+            "image_ref": request.image_id,
             "os_type": request.image_props.get("os_type"),
             "availability_zone": spec.obj_get("availability_zone"),
             "pci_requests": None if request.pci_requests is None else

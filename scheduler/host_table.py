@@ -3,9 +3,9 @@
 Filters and weighers read whole columns (``table.free_ram_mb[rows]``), so a
 filter is one vector expression instead of a Python call per host. Strings
 and documents are interned columns (see ``interned``): ``hypervisor_type``,
-``cell``, ``zone``, the aggregate set of the node's host, ``stats``,
-``numa_topology``, ``pci_stats`` and friends are int codes per row plus one
-parsed value per distinct key.
+``cell``, ``zone``, the aggregate set of the node's host, the node's
+traits, ``stats``, ``numa_topology``, ``pci_stats`` and friends are int
+codes per row plus one parsed value per distinct key.
 
 Rows are stable: a node keeps its row while it lives; a deleted node's row
 is marked absent and reused by the next new node. The table only ever
@@ -46,6 +46,8 @@ INTERNED_COLUMNS = {
     "pci_stats": nodes.parse_pci_stats,
     # frozenset of aggregate ids of the node's host
     "aggregates": None,
+    # frozenset of the node's trait names (its driver's and operators')
+    "traits": nodes.parse_traits,
 }
 
 

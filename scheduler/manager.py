@@ -224,23 +224,68 @@ class Scheduler:
         return placements
 
     def _place_one(self, request, instance_uuid, session, previous=None):
+        """Place one instance: candidates, weighed, claimed best first.
+
+        As in Nova 34, which asks Placement once per request: the first
+        instance weighs only the hosts with room for it (Placement's
+        candidates, here the claim check); later ones weigh every host
+        that passed the filters (the first one's candidates, less what
+        the filters remove) and take the best that still has room, as
+        Nova's claims down the weighed list do. So a host an earlier
+        instance filled still counts in the later ones' normalisation.
+        """
         rows, reasons = self.candidates(request, previous)
-        claimable = rows if self._capacity_filtered else \
-            self.claimable(rows, request)
-        if len(claimable) < len(rows):
-            reasons.append(self._capacity_outcome(rows, claimable, request))
-        if len(claimable) == 0:
+        if request.is_rebuild:
+            return self._rebuild_check(request, instance_uuid, rows, reasons)
+        if previous is None:
+            rows = self._placement_candidates(rows, request, reasons)
+        if len(rows) == 0:
             raise exception.NoValidHost(reasons=reasons)
-        ranked = self.rank(claimable, request)
-        for attempt, row in enumerate(ranked):
-            if attempt == MAX_CLAIM_ATTEMPTS:
+        ranked = self.rank(rows, request)
+        attempts, wanted = 0, request.wanted()
+        for row in ranked:
+            row = int(row)
+            if previous is not None and \
+                    not capacity.fits_on_row(self.table, row, wanted):
+                continue            # Placement's claim would refuse it
+            if attempts == MAX_CLAIM_ATTEMPTS:
                 break
-            reservation = self.claims.reserve(session, int(row), request,
+            attempts += 1
+            reservation = self.claims.reserve(session, row, request,
                                               instance_uuid, reasons)
             if reservation is not None:
-                return Placement(instance_uuid, int(row), ranked,
-                                 reservation, rows)
+                return Placement(instance_uuid, row, ranked, reservation,
+                                 rows)
+        if attempts == 0:
+            reasons.append(self._capacity_outcome(rows, rows[:0], request))
         raise exception.NoValidHost(reasons=reasons)
+
+    def _placement_candidates(self, rows, request, reasons):
+        """The ``rows`` with room for one instance (Placement's answer for
+        the request), the claim check's outcome added to ``reasons``. The
+        legacy capacity filters check the same when they ran on the rows
+        (not forced past) on the flavor's sizes (no ``resources:``
+        overrides)."""
+        if self._capacity_filtered and not request.overrides_resources \
+                and not _forced(request.spec):
+            return rows
+        claimable = self.claimable(rows, request)
+        if len(claimable) < len(rows):
+            reasons.append(self._capacity_outcome(rows, claimable, request))
+        return claimable
+
+    def _rebuild_check(self, request, instance_uuid, rows, reasons):
+        """The best of ``rows`` for a rebuild, with nothing claimed or
+        consumed: the instance already holds its resources on the node
+        it is rebuilt on, so Nova 34 asks neither its request filters
+        nor Placement then, and claims nothing (a claim would count the
+        instance twice)."""
+        if len(rows) == 0:
+            raise exception.NoValidHost(reasons=reasons)
+        ranked = self.rank(rows, request)
+        row = int(ranked.head[0])
+        return Placement(instance_uuid, row, ranked,
+                         claim_port.Reservation(row, instance_uuid), rows)
 
     def candidates(self, request, previous=None):
         """(rows passing the request filters, narrowing and filters,

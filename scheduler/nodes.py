@@ -16,15 +16,20 @@ Nova's rules, reproduced:
 * a node whose ``free_disk_gb`` is unset is not ready;
 * an allocation ratio that is unset or 0.0 becomes the configured one, else
   the initial one (``ratio_defaults`` carries the value
-  ``conf.node_defaults.resolve`` gives; 1.0 for one it does not name).
+  ``conf.node_defaults.resolve`` gives; 1.0 for one it does not name);
+* a node's traits are those its driver reported and those operators
+  added, together (``traits``: the pair of stored texts, interned, parsed
+  into one frozenset per distinct pair).
 """
 import json
+import math
 
 import numpy as np
 
 from hoststate.conf import node_defaults
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
+from hoststate.objects import traits as traits_obj
 
 #: The compute_nodes columns the scheduler reads.
 NODE_COLUMNS = (
@@ -34,7 +39,7 @@ NODE_COLUMNS = (
     "hypervisor_version", "cpu_info", "host_ip", "supported_instances",
     "metrics", "pci_stats", "stats", "numa_topology", "cpu_allocation_ratio",
     "ram_allocation_ratio", "disk_allocation_ratio", "generation",
-    "updated_at",
+    "updated_at", *traits_obj.COLUMNS,
 )
 
 #: Interned columns filled from a node column of the same or another name.
@@ -126,8 +131,11 @@ def _usage(column):
 
 def interned_keys(records):
     """{interned column: list of raw keys, one per record}."""
-    return {name: [r[source] for r in records]
+    keys = {name: [r[source] for r in records]
             for name, source in _INTERNED_FROM.items()}
+    keys["traits"] = [tuple(r[name] for name in traits_obj.COLUMNS)
+                      for r in records]
+    return keys
 
 
 # --- document parsers (raw text -> value), run once per distinct text ------
@@ -175,18 +183,39 @@ def parse_supported_instances(text):
     return tuple(tuple(triple) for triple in json.loads(text))
 
 
+#: Metrics a monitor reports as a fraction (0 to 1) that Nova's scheduler
+#: reads as a percentage (``MonitorMetricList.from_json`` multiplies them
+#: by 100).
+PERCENT_METRICS = frozenset((
+    "cpu.user.percent", "cpu.kernel.percent", "cpu.idle.percent",
+    "cpu.iowait.percent", "cpu.percent"))
+
+
 def parse_metrics(text):
-    """{metric name: float value} from Nova's metrics JSON (a list of
-    {"name", "value", ...} dicts)."""
+    """{metric name: value} from Nova's metrics JSON (a list of {"name",
+    "value", ...} dicts), as Nova's scheduler reads them: the percent
+    metrics times 100, and every value a whole number (Nova's
+    MonitorMetric holds an integer, truncated toward zero)."""
     if not text:
         return {}
     metrics = {}
     for entry in json.loads(text):
         try:
-            metrics[entry["name"]] = float(entry["value"])
+            name, value = entry["name"], float(entry["value"])
         except (KeyError, TypeError, ValueError):
             continue
+        if name in PERCENT_METRICS:
+            value *= 100
+        if math.isfinite(value):
+            metrics[name] = float(math.trunc(value))
     return metrics
+
+
+def parse_traits(texts):
+    """The frozenset of trait names of a (driver_traits, operator_traits)
+    pair of stored texts."""
+    return frozenset(name for text in texts
+                     for name in traits_obj.from_text(text))
 
 
 def parse_numa_topology(text):

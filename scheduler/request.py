@@ -12,6 +12,10 @@ import copy
 
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
+from hoststate.hardware import numa_pci_fit
+from hoststate.hardware import placement_specs
+from hoststate.hardware import usage as hw_usage
+from hoststate.scheduler import traits as traits_mod
 
 #: Scheduler hints that name instances whose location matters.
 INSTANCE_HINTS = ("same_host", "different_host")
@@ -40,14 +44,34 @@ class RequestVector:
         self.disk_mb = 1024 * (self.root_gb + self.ephemeral_gb) + self.swap_mb
         self.extra_specs = dict(flavor.obj_get("extra_specs") or {})
         self.image = spec.obj_get("image")
+        self.image_id = self.image.obj_get("id") \
+            if self.image is not None else None
+        #: what the claim takes (and so what the capacity check asks):
+        #: no root disk without an image, as the claim's instance row reads
+        self._wanted = capacity.Wanted.of_usage(hw_usage.usage_from_flavor(
+            flavor, is_bfv=hw_usage.is_boot_from_volume(
+                {"image_ref": self.image_id})))
+        #: the flavor says what it takes (``resources:`` specs): the
+        #: legacy capacity filters (flavor sizes) and claims then differ
+        self.overrides_resources = bool(
+            placement_specs.requested(self.extra_specs))
         self.image_props = _image_properties(self.image)
+        #: the traits the flavor and image require and forbid (a bad
+        #: trait spec is InvalidSchedulerRequest, here, before any host)
+        self.traits = traits_mod.of_request(self.extra_specs,
+                                            self.image_props)
         self.project_id = spec.obj_get("project_id")
         self.availability_zone = spec.obj_get("availability_zone")
         #: the guest's NUMA request; ``max_vcpus`` (the largest node's
         #: vCPUs) bounds the work of building it (NUMARequestTooLarge)
         self.numa_request = spec.obj_get("numa_topology") or \
             _constraints(flavor, self.image, max_vcpus)
-        self.pci_requests = spec.obj_get("pci_requests")
+        #: the PCI requests, carrying the flavor's or image's NUMA
+        #: affinity policy as Nova's API copies it onto them
+        self.pci_requests = numa_pci_fit.with_numa_policy(
+            spec.obj_get("pci_requests"), numa_pci_fit.numa_policy(
+                flavor, self.image.obj_get("properties")
+                if self.image is not None else None))
         self.index = 0
         self.instance_uuid = spec.obj_get("instance_uuid")
         group = spec.obj_get("instance_group")
@@ -75,9 +99,8 @@ class RequestVector:
 
     def wanted(self):
         """What one instance of the request takes, in the units of a claim
-        (disk in whole GiB, rounded up)."""
-        return capacity.Wanted.from_disk_mb(self.vcpus, self.memory_mb,
-                                            self.disk_mb)
+        (disk in whole GiB, rounded up), ``resources:`` overrides applied."""
+        return self._wanted
 
     # --- hints ---------------------------------------------------------------
 

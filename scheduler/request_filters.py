@@ -18,13 +18,30 @@ the NoValidHost explanation says so, like a filter's.
   two separately: the key need not be the one holding the id). A project
   without one goes anywhere, or nowhere with ``[scheduler]
   placement_aggregate_required_for_tenants``.
+* disabled computes (always on, Nova 34's ``compute_status_filter``):
+  nodes of a compute service an operator disabled are left out before
+  any filter, so ComputeFilter only ever sees enabled services, and a
+  forced host whose service is disabled is not placed on (Nova's
+  Placement query forbids the trait COMPUTE_STATUS_DISABLED that the
+  disabled service's nodes carry, forced or not).
+* image type support (``[scheduler]
+  query_placement_for_image_type_support``), isolated aggregates
+  (``[scheduler] enable_isolated_aggregate_filtering``) and, last, the
+  traits the flavor and image require or forbid (Placement's part): see
+  ``hoststate.scheduler.traits``.
+
+A rebuild runs none of them: Nova 34 skips its request filters (and
+Placement) for the ``_nova_check_type=rebuild`` check, since the
+instance already holds its resources on the node it is rebuilt on.
 """
 from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import FilterOutcome
 from hoststate.scheduler.filters import zones
+from hoststate.scheduler import traits
 
 ZONE_FILTER = "availability zone (request filter)"
 TENANT_FILTER = "tenant isolation (request filter)"
+DISABLED_FILTER = "disabled computes (request filter)"
 #: The aggregate metadata key (and prefix) naming a project's aggregate
 TENANT_KEY = "filter_tenant_id"
 
@@ -33,7 +50,12 @@ def apply(table, rows, request, reasons):
     """``rows`` left after every request filter; each that removed hosts
     adds its FilterOutcome to ``reasons`` (with why, when it removed the
     last ones)."""
-    for request_filter in (tenant_aggregates, availability_zone):
+    if request.is_rebuild:
+        return rows
+    for request_filter in (tenant_aggregates, availability_zone,
+                           traits.image_type_support, enabled_computes,
+                           traits.isolated_aggregates,
+                           traits.requested_traits):
         kept, outcome = request_filter(table, rows, request)
         if outcome is not None:
             reasons.append(outcome)
@@ -80,6 +102,19 @@ def tenant_aggregates(table, rows, request):
         f"no aggregate is set aside for project {project!r} "
         f"({TENANT_KEY}), and [scheduler] "
         f"placement_aggregate_required_for_tenants is set")
+
+
+def enabled_computes(table, rows, request):
+    """(rows whose compute service is enabled, FilterOutcome or None);
+    Nova 34's ``compute_status_filter``."""
+    kept = rows[~take(table.disabled, rows)]
+    if len(kept) == len(rows):
+        return rows, None
+    removed = len(rows) - len(kept)
+    return kept, FilterOutcome(
+        DISABLED_FILTER, len(rows), removed,
+        None if len(kept) else
+        f"compute service disabled on {removed} host(s)")
 
 
 def _in_aggregates(table, rows, wanted, name, why_none):

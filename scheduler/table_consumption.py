@@ -7,9 +7,9 @@ taken is returned, so that giving it back restores the row exactly.
 """
 import dataclasses
 
+from hoststate.hardware import consumption as cons
 from hoststate.hardware import numa as hw_numa
-from hoststate.hardware import pci as hw_pci
-from hoststate.objects import numa as numa_obj
+from hoststate.scheduler.filters import numa as numa_filter
 
 #: Interned columns a consumption rewrites.
 DOCUMENTS = ("numa_topology", "pci_stats")
@@ -27,15 +27,8 @@ def consume(table, row, request):
     """Count one instance of ``request`` into ``row``; what was taken."""
     before = {name: table.interned[name].keys[table.codes(name)[row]]
               for name in DOCUMENTS}
-    documents = {}
-    numa = _numa_usage(table, row, request)
-    if numa is not None:
-        documents["numa_topology"] = numa
-    pci = _pci_pools(table, row, request)
-    if pci is not None:
-        documents["pci_stats"] = pci
     table.consume(row, request.vcpus, request.memory_mb, request.disk_mb,
-                  documents)
+                  _documents(table, row, request))
     return Taken(request.vcpus, request.memory_mb, request.disk_mb, before)
 
 
@@ -45,27 +38,22 @@ def give_back(table, row, taken):
                   taken.documents_before, count=-1)
 
 
-def _numa_usage(table, row, request):
-    if request.numa_request is None:
-        return None
+def _documents(table, row, request):
+    """The numa_topology and pci_stats texts of ``row`` with the NUMA
+    cells and PCI devices the instance takes there (chosen together, by
+    the claims' ``consumption.fit_devices``); a document that does not
+    change (nothing asked, or it does not fit) is left out."""
     topology = table.value("numa_topology", row)
-    if topology is None:
-        return None
-    limits = numa_obj.NUMATopologyLimits(
-        cpu_allocation_ratio=float(table.cpu_allocation_ratio[row]),
-        ram_allocation_ratio=float(table.ram_allocation_ratio[row]))
-    fit = hw_numa.fit_instance_to_host(topology, request.numa_request, limits)
-    if not fit.fits:
-        return None
-    return hw_numa.usage_from_instance(topology, fit.topology).to_json()
-
-
-def _pci_pools(table, row, request):
-    if request.pci_requests is None or not request.pci_requests.requests:
-        return None
-    stats = hw_pci.PciDeviceStats.from_pools(table.value("pci_stats", row))
-    try:
-        stats.apply_requests(request.pci_requests)
-    except hw_pci.PciDeviceRequestFailed:
-        return None
-    return stats.to_pool_list().to_json()
+    numa_request = request.numa_request if topology is not None else None
+    limits = None if numa_request is None else \
+        numa_filter.numa_limits(table, row)
+    devices = cons.fit_devices(topology, numa_request, limits,
+                               request.pci_requests,
+                               table.value("pci_stats", row))
+    documents = {}
+    if devices.numa_topology is not None:
+        documents["numa_topology"] = hw_numa.usage_from_instance(
+            topology, devices.numa_topology).to_json()
+    if devices.allocation is not None:
+        documents["pci_stats"] = devices.stats.to_pool_list().to_json()
+    return documents

@@ -8,7 +8,11 @@ Nova's semantics (``numa_topology_filter.py``), reproduced:
   NUMA topology passes a guest without one;
 * otherwise :func:`hoststate.hardware.numa.fit_instance_to_host` must place
   the guest, with the node's allocation ratios as the per-cell limits
-  (:func:`numa_limits`), exactly as the tracker's claim will.
+  (:func:`numa_limits`) and, when the guest asks for PCI devices, the
+  requests and the node's pools in view (cells with devices first, a
+  placement only if its cells serve the devices under their NUMA
+  affinity policy), exactly as the claims will (``hardware.consumption.
+  fit_devices``).
 
 The exact fit is Python work per host, so it runs in two stages. First a
 necessary condition, vectorized: per distinct host topology (an interned
@@ -17,17 +21,20 @@ cached on the column (cells, shared CPUs, free dedicated CPUs, memory,
 SMT), then compared with the request's totals for every row at once. Then
 the exact fit runs on the survivors once per distinct (topology, cpu
 ratio, ram ratio) - a ratio the guest cannot be affected by is left out
-of the key - and the answer is scattered back to the rows.
+of the key; the pool list joins the key only for a guest with PCI
+requests (without any, the order the pools put the cells in changes
+which cells are chosen, never whether the guest fits) - and the answer
+is scattered back to the rows.
 
 A fit costs milliseconds (it clones objects), so its outcome is also
-kept across calls, keyed by what it depends on: the guest's cells (the
-request's part), the host topology's text and the ratios that matter. A
+kept across calls, keyed by what it depends on: the guest's cells and PCI
+requests (the request's part), the host topology's text, the pool list's
+text (with PCI requests) and the ratios that matter. A
 second instance of a request, or the next request of the same flavor,
 fits only on topologies it has not met (a claim changes a host's text).
 
-The fit helpers here (:class:`NUMARequestShape`, :func:`fit_groups`,
-:func:`fit_at`) are shared with the PciPassthroughFilter, which needs the
-cells a guest is fitted to for the PCI NUMA affinity policies.
+The fit helpers here (:func:`numa_limits`, :func:`distinct`) serve the
+PciPassthroughFilter and the in-memory consumption too.
 """
 import collections
 
@@ -37,6 +44,7 @@ from hoststate.hardware import numa as hw_numa
 from hoststate.objects import fields
 from hoststate.objects import numa as numa_obj
 from hoststate.scheduler import filters
+from hoststate.scheduler.filters import pci_pools
 
 _REQUIRE = fields.CPUThreadAllocationPolicy.REQUIRE
 
@@ -78,8 +86,10 @@ class NUMARequestShape:
     """The guest's NUMA request reduced to what the vectorized stage and
     the dedup keys need; built once per filter call."""
 
-    def __init__(self, topology):
+    def __init__(self, topology, pci_requests=()):
         self.topology = topology
+        #: the InstancePCIRequest list the fit keeps in view ([]: none)
+        self.pci_requests = list(pci_requests)
         cells = list(topology.cells)
         split = [hw_numa.split_cpus(cell) for cell in cells]
         self.cells = len(cells)
@@ -99,19 +109,27 @@ class NUMARequestShape:
         self.signature = (topology.emulator_threads_policy, tuple(
             (cell.id, tuple(sorted(cell.cpuset)),
              tuple(sorted(cell.pcpuset)), cell.memory, cell.pagesize,
-             cell.cpu_policy, cell.cpu_thread_policy) for cell in cells))
+             cell.cpu_policy, cell.cpu_thread_policy) for cell in cells),
+            _pci_signature(self.pci_requests))
 
     @classmethod
     def of(cls, request):
         topology = request.numa_request
         if topology is None or not topology.cells:
             return None
-        return cls(topology)
+        return cls(topology, pci_pools.request_list(request))
 
     def describe(self):
         return ("%d cells, %d shared + %d dedicated vCPUs, %d MiB"
                 % (self.cells, self.shared, self.pinned,
                    self.memory_kb // 1024))
+
+
+def _pci_signature(requests):
+    """Every field of the PCI requests the fit reads, hashable."""
+    return tuple((request.count, request.numa_policy, tuple(
+        tuple(sorted((str(k), str(v)) for k, v in spec.items()))
+        for spec in request.spec or ())) for request in requests)
 
 
 def wants_smt(request):
@@ -139,21 +157,30 @@ def numa_limits(table, row):
                                        ram_allocation_ratio=float(ram[0]))
 
 
-def fit_at(table, row, topology):
-    """``topology`` fitted to ``row``'s host under its limits (a Fit)."""
+def fit_at(table, row, shape):
+    """The guest of ``shape`` fitted to ``row``'s host under its limits,
+    with its PCI requests and the node's pools in view when it has
+    any (a Fit)."""
+    pci_stats = pci_pools.stats_at(table, row) if shape.pci_requests \
+        else None
     return hw_numa.fit_instance_to_host(
-        table.value("numa_topology", row), topology,
-        numa_limits(table, row))
+        table.value("numa_topology", row), shape.topology,
+        numa_limits(table, row), pci_requests=shape.pci_requests,
+        pci_stats=pci_stats)
 
 
 def fit_keys(table, rows, shape):
     """Per row, the columns its fit depends on: numa code, cpu ratio, ram
-    ratio; a ratio the request cannot be affected by is 0."""
+    ratio (a ratio the request cannot be affected by is 0), and the
+    pci_stats code when the request has PCI requests."""
     cpu, ram = _ratios(table, rows)
     zeros = np.zeros(len(rows))
-    return (table.codes("numa_topology")[rows],
+    keys = (table.codes("numa_topology")[rows],
             cpu if shape.uses_cpu_ratio else zeros,
             ram if shape.uses_ram_ratio else zeros)
+    if shape.pci_requests:
+        keys += (table.codes("pci_stats")[rows],)
+    return keys
 
 
 def distinct(*columns):
@@ -183,7 +210,8 @@ def distinct(*columns):
 FitOutcome = collections.namedtuple("FitOutcome", "fits cells")
 
 #: Fit outcomes by (guest signature, host topology text, cpu ratio, ram
-#: ratio); emptied when full (plain dict operations: safe across threads).
+#: ratio[, pool list text]); emptied when full (plain dict operations:
+#: safe across threads).
 _FIT_CACHE = {}
 FIT_CACHE_SIZE = 4096
 
@@ -197,16 +225,20 @@ def _outcome(fit):
 def fit_groups(table, rows, shape):
     """(outcomes, inverse): one FitOutcome per distinct fit key among
     ``rows`` and, per row, the index of its outcome."""
-    codes, cpu, ram = fit_keys(table, rows, shape)
-    first, inverse = distinct(codes, cpu, ram)
+    keys = fit_keys(table, rows, shape)
+    codes, cpu, ram = keys[:3]
+    first, inverse = distinct(*keys)
     texts = table.interned["numa_topology"].keys
+    pool_texts = table.interned["pci_stats"].keys
     outcomes = []
     for i in first:
         cache_key = (shape.signature, texts[codes[i]], float(cpu[i]),
                      float(ram[i]))
+        if shape.pci_requests:
+            cache_key += (pool_texts[keys[3][i]],)
         outcome = _FIT_CACHE.get(cache_key)
         if outcome is None:
-            outcome = _outcome(fit_at(table, int(rows[i]), shape.topology))
+            outcome = _outcome(fit_at(table, int(rows[i]), shape))
             if len(_FIT_CACHE) >= FIT_CACHE_SIZE:
                 _FIT_CACHE.clear()
             _FIT_CACHE[cache_key] = outcome
@@ -279,7 +311,7 @@ class NUMATopologyFilter(filters.BaseHostFilter):
         rest = removed_rows[~no_topology & ~no_smt]
         if len(rest):
             row = int(rest[0])
-            reasons = fit_at(table, row, shape.topology).reasons
+            reasons = fit_at(table, row, shape).reasons
             if reasons:
                 parts.append("%s (%s): %s" % (
                     table.host_of(row), table.nodename_of(row),

@@ -166,7 +166,7 @@ def test_an_unknown_column_changes_nothing(capsys, views, ctx):
                          "--status", "disable", "-c", "state")
     assert (code, out) == (2, "")
     assert err == ("hoststate: --column state: no such column; this view "
-                   "has host, status, maintenance_mode\n")
+                   "has host, status, maintenance_mode, operator_traits\n")
     service = service_obj.Service.get_by_compute_host(ctx, "compute-1")
     assert service.disabled is False
 
@@ -179,8 +179,9 @@ def test_host_update_and_action_take_the_options(capsys, views, tmp_path):
     assert (code, out) == (0, "reboot\n")
     code, out, _ = run(capsys, views, "host-update", "compute-1", "--status",
                        "disable", "-f", "csv")
-    assert (code, out) == (0, '"host","status","maintenance_mode"\n'
-                              '"compute-1","disabled",""\n')
+    assert (code, out) == (0, '"host","status","maintenance_mode",'
+                              '"operator_traits"\n'
+                              '"compute-1","disabled","",""\n')
 
 
 def test_an_unknown_format_is_a_usage_error(capsys, views):

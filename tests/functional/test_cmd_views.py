@@ -131,14 +131,16 @@ def test_host_update_disables_then_enables_the_compute_service(
                    "field             value\n"
                    "host              compute-1\n"
                    "status            disabled\n"
-                   "maintenance_mode  -\n"), "")
+                   "maintenance_mode  -\n"
+                   "operator_traits   -\n"), "")
     service = compute_service(ctx, "compute-1")
     assert (service.disabled, service.disabled_reason) == (True, "bad disk")
 
     code, out, _ = run(capsys, views, "host-update", "compute-1", "--status",
                        "enable", "--format", "json")
     assert (code, json.loads(out)) == (0, {
-        "host": "compute-1", "status": "enabled", "maintenance_mode": None})
+        "host": "compute-1", "status": "enabled", "maintenance_mode": None,
+        "operator_traits": None})
     service = compute_service(ctx, "compute-1")
     assert (service.disabled, service.disabled_reason) == (False, None)
 
@@ -152,7 +154,8 @@ def test_host_update_maintenance_goes_through_the_driver(
         tmp_path=tmp_path)
     assert (code, err) == (0, "")
     assert out == ('{\n  "host": "compute-1",\n  "status": "disabled",\n'
-                   '  "maintenance_mode": "on_maintenance"\n}\n')
+                   '  "maintenance_mode": "on_maintenance",\n'
+                   '  "operator_traits": null\n}\n')
 
 
 @BACKENDS
@@ -227,7 +230,7 @@ def heartbeat_after_reads(ctx, monkeypatch, times):
 
 @BACKENDS
 @pytest.mark.parametrize("argv, message", [
-    ((), "give --status, --maintenance or both"),
+    ((), "give --status, --maintenance, --trait or --no-trait"),
     (("--maintenance", "enable", "--reason", "x"),
      "--reason goes with --status disable"),
     (("--status", "enable", "--reason", "x"),

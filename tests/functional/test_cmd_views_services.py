@@ -145,6 +145,7 @@ disk_available_least     90
 running_vms              0
 current_workload         0
 cpu_info                 {{"arch":"x86_64","vendor":"Intel"}}
+traits                   []
 cpu_allocation_ratio     4.0
 ram_allocation_ratio     1.0
 disk_allocation_ratio    1.0

@@ -18,7 +18,7 @@ def test_sync_builds_the_declared_schema(empty_database):
     engine = empty_database.engine
     assert migration.current_revision(engine) is None
 
-    assert migration.sync(engine) == migration.head_revision() == "0003"
+    assert migration.sync(engine) == migration.head_revision() == "0004"
 
     with engine.connect() as conn:
         diff = compare_metadata(
@@ -30,7 +30,7 @@ def test_sync_builds_the_declared_schema(empty_database):
 def test_sync_twice_is_a_no_op(empty_database):
     engine = empty_database.engine
     migration.sync(engine)
-    assert migration.sync(engine) == "0003"
+    assert migration.sync(engine) == "0004"
 
 
 def test_downgrade_to_base_removes_every_table(empty_database):
@@ -181,7 +181,7 @@ def test_0003_back_fills_the_ledger_from_instances_and_moves(
     assert migration.sync(engine, "0002") == "0002"
     node_a, node_b = _cloud_at_0002(engine)
 
-    assert migration.sync(engine) == "0003"
+    assert migration.sync(engine, "0003") == "0003"
 
     assert _ledger(engine) == _expected_ledger(node_a, node_b)
 
@@ -196,7 +196,7 @@ def test_0003_downgrades_and_upgrades_again(empty_database):
     with engine.connect() as conn:
         assert "allocations" not in sa.inspect(conn).get_table_names()
 
-    assert migration.sync(engine) == "0003"
+    assert migration.sync(engine, "0003") == "0003"
     assert _ledger(engine) == _expected_ledger(node_a, node_b)
 
 

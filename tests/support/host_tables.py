@@ -5,7 +5,8 @@ tests (Nova's FakeHostState, as rows of the columnar table).
 row as the HostManager reads it; documents may be given as Python values
 (``stats={"num_instances": "3"}``, ``numa_topology=<NUMATopology>``,
 ``pci_device_pools=<PciDevicePoolList>``, ``supported_instances=[[...]]``,
-``metrics={"cpu.percent": 0.5}``, ``cpu_info={...}``) and become the JSON
+``metrics={"cpu.percent": 0.5}``, ``cpu_info={...}``,
+``driver_traits=[...]``, ``operator_traits=[...]``) and become the JSON
 text the database holds. ``make_table`` adds services (``disabled``,
 ``forced_down``, ``up`` and ``has_service`` per node description) and
 aggregates; a node description may name its ``cell`` (default: the
@@ -15,6 +16,7 @@ import itertools
 import json
 import uuid as uuid_lib
 
+from hoststate.objects import traits
 from hoststate.scheduler import host_table
 from hoststate.scheduler.records import AggregateRecord, ServiceRecord
 
@@ -42,7 +44,8 @@ def node_record(host="host1", nodename=None, **values):
         "supported_instances": None, "metrics": None, "pci_stats": None,
         "stats": None, "numa_topology": None, "cpu_allocation_ratio": 16.0,
         "ram_allocation_ratio": 1.5, "disk_allocation_ratio": 1.0,
-        "generation": 1, "updated_at": None,
+        "generation": 1, "updated_at": None, "driver_traits": None,
+        "operator_traits": None,
     }
     if nodename is None:
         record["hypervisor_hostname"] = host.replace("host", "node") \
@@ -56,6 +59,8 @@ def node_record(host="host1", nodename=None, **values):
             [{"name": k, "value": x, "source": "fake", "timestamp": None}
              for k, x in v.items()]),
         "cpu_info": json.dumps,
+        "driver_traits": traits.to_text,
+        "operator_traits": traits.to_text,
     }
     for name, dump in documents.items():
         if name in values:

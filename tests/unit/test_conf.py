@@ -118,6 +118,8 @@ NOVA_CONF_VALUES = [
     ('scheduler', 'discover_hosts_in_cells_interval', 300),
     ('scheduler', 'limit_tenants_to_placement_aggregate', True),
     ('scheduler', 'placement_aggregate_required_for_tenants', True),
+    ('scheduler', 'query_placement_for_image_type_support', True),
+    ('scheduler', 'enable_isolated_aggregate_filtering', True),
     ('database', 'connection',
      'mysql+pymysql://nova:secret@db.example.org/nova'),
     ('api_database', 'connection',
@@ -262,6 +264,8 @@ DEFAULTS = [
     ('scheduler', 'discover_hosts_in_cells_interval', -1),
     ('scheduler', 'limit_tenants_to_placement_aggregate', False),
     ('scheduler', 'placement_aggregate_required_for_tenants', False),
+    ('scheduler', 'query_placement_for_image_type_support', False),
+    ('scheduler', 'enable_isolated_aggregate_filtering', False),
     ('database', 'connection', None),
     ('api_database', 'connection', None),
     ('cells', 'enable', False),
@@ -765,7 +769,7 @@ def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
         ('DEFAULT', 21), ('api_database', 1), ('cells', 4), ('database', 1),
-        ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 5),
+        ('filter_scheduler', 24), ('metrics', 4), ('scheduler', 7),
         ('zookeeper', 4)]
 
 

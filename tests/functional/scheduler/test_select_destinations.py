@@ -176,3 +176,72 @@ def test_a_claim_between_an_agents_reads_is_not_written_away(
     # the claim's 2 vcpus, 2048 MiB and 10 GiB are still counted
     assert _usage(ctx.engine)["h1-n1"][:3] == (
         before[0] + 2, before[1] + 2048, before[2] + 10)
+
+
+def test_a_rebuild_check_claims_nothing(ctx, conf):
+    """The rebuild check (hint ``_nova_check_type=rebuild``) picks the
+    instance's own node and writes nothing: the instance already holds its
+    resources there, and Nova 34 neither asks Placement nor claims for it.
+    The node is chosen although it has no room left for a second copy."""
+    # 4096 MiB less 512 reserved: room for one 2048 MiB instance only
+    _agent(ctx, "h1", nodes=1, vcpus=4, memory_mb=4096, local_gb=20)
+    scheduler = _scheduler(ctx, conf)
+    [[placed]] = scheduler.select_destinations(
+        _spec(_flavor()), [str(uuid.uuid4())])
+    before = _usage(ctx.engine)
+    spec = _spec(_flavor())
+    spec.force_hosts = ["h1"]
+    spec.scheduler_hints = {"_nova_check_type": ["rebuild"]}
+    [[rebuilt, *_]] = scheduler.select_destinations(spec, [spec.instance_uuid])
+    assert (rebuilt.service_host, rebuilt.nodename) == \
+        (placed.service_host, placed.nodename) == ("h1", "h1-n1")
+    assert _usage(ctx.engine) == before
+    with ctx.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            schema.instances)).scalar() == 1
+
+
+def _ledger(engine):
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(
+            schema.allocations.c.vcpus, schema.allocations.c.memory_mb,
+            schema.allocations.c.disk_gb)).all()]
+
+
+def test_resource_overrides_are_what_a_claim_takes(ctx, conf):
+    """``resources:VCPU=0`` etc. (a bare-metal style flavor larger than the
+    node): placed, and the claim takes what the specs say, not the
+    flavor's sizes (issue 13). Nova 34's filters (the legacy RamFilter
+    would read the flavor's 64 GiB, as Nova's did)."""
+    conf = scheduler_worker.capacity_conf(
+        enabled_filters=["ComputeFilter", "ImagePropertiesFilter"])
+    agent = _agent(ctx, "h1", nodes=1)
+    before = _usage(ctx.engine)["h1-n1"]
+    flavor = _flavor(vcpus=64, memory_mb=65536, root_gb=1000)
+    flavor.extra_specs = {"resources:VCPU": "0", "resources:MEMORY_MB": "256",
+                          "resources:DISK_GB": "0"}
+    scheduler = _scheduler(ctx, conf)
+    [[placed, *_]] = scheduler.select_destinations(_spec(flavor),
+                                                   [str(uuid.uuid4())])
+    assert placed.nodename == "h1-n1"
+    after = _usage(ctx.engine)["h1-n1"]
+    assert after[:3] == (before[0], before[1] + 256, before[2])
+    assert _ledger(ctx.engine) == [(0, 256, 0)]
+    # the agent's recount (from the instance's stored flavor) agrees
+    agent.update_available_resource()
+    assert _usage(ctx.engine)["h1-n1"][:3] == after[:3]
+
+
+def test_an_unsupported_resource_class_is_refused_before_any_write(ctx, conf):
+    _agent(ctx, "h1", nodes=1)
+    before = _usage(ctx.engine)
+    flavor = _flavor()
+    flavor.extra_specs = {"resources:VGPU": "1"}
+    scheduler = _scheduler(ctx, conf)
+    with pytest.raises(exception.HoststateError) as err:
+        scheduler.select_destinations(_spec(flavor), [str(uuid.uuid4())])
+    assert str(err.value) == ("Invalid flavor request resources:VGPU='1': a "
+                              "node tracks only VCPU, MEMORY_MB, DISK_GB, "
+                              "PCPU")
+    assert _usage(ctx.engine) == before
+    assert _ledger(ctx.engine) == []

@@ -77,8 +77,8 @@ def test_room_is_the_largest_request_that_fits(requested, total, ratio,
     (3, 8, 1.0, 0, 2),           # 8 free: 2 of 3
     (2, 8, 16.0, 0, 64),         # 128 free, 2 each: over-commit counts
     (9, 8, 16.0, 0, 0),          # larger than the node
-    (0, 8, 1.0, 8, math.inf),    # takes nothing: limits nothing...
-    (0, 8, 1.0, 9, 0),           # ...unless over-committed already
+    (0, 8, 1.0, 8, math.inf),    # takes nothing: limits nothing,
+    (0, 8, 1.0, 9, math.inf),    # over-committed already or not
     (1, 8, 1.0, 10, 0),          # over-committed: never negative
 ])
 def test_count_that_fit(requested, total, ratio, used, count):
@@ -318,3 +318,18 @@ def test_counters_after_on_a_row_and_on_a_node_object():
     assert {name: getattr(node, name) for name in expected} == expected
     # giving back never goes below zero
     assert cons.counters_after(row, -9, -9999, -1)["vcpus_used"] == 0
+
+
+@pytest.mark.parametrize("requested, used, legacy, claim", [
+    # 8 total, ratio 1.0: 9 used is over-committed (free -1)
+    (0, 9, False, True),    # asks none: a claim does not check it
+    (0, 8, True, True),
+    (1, 8, False, False),
+    (1, 7, True, True),
+])
+def test_a_claim_checks_only_what_is_asked(requested, used, legacy, claim):
+    """Placement leaves a resource the request does not ask for out of
+    its query (found by the differential test, issue 13); the legacy
+    filters' rule (``fits``) still wants free >= 0."""
+    assert bool(capacity.fits(requested, 8, 1.0, used)) is legacy
+    assert bool(capacity.claim_fits(requested, 8, 1.0, used)) is claim

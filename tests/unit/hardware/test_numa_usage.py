@@ -28,22 +28,24 @@ def placed_shared(cell_id=1, vcpus=2, memory=512, pagesize=None):
 
 @pytest.mark.parametrize("placed,expected_cell_1", [
     # 2 shared vCPUs, 512 MiB on cell 1: cpu_usage 2, memory_usage 512,
-    # nothing pinned, no pages counted (no page size).
-    (placed_shared(), (1, 2, 512, [], [(4, 0), (2048, 0)])),
+    # nothing pinned; no page size: pages of the smallest size, 512 MiB /
+    # 4 KiB = 131072 (Nova 34, found by the differential test).
+    (placed_shared(), (1, 2, 512, [], [(4, 131072), (2048, 0)])),
     # the same with 2 MiB pages: 512 MiB / 2 MiB = 256 pages used; memory
     # usage counts them too (as Nova does).
     (placed_shared(pagesize=2048), (1, 2, 512, [], [(4, 0), (2048, 256)])),
     # explicit small pages: 512 MiB / 4 KiB = 131072 pages.
     (placed_shared(pagesize=4), (1, 2, 512, [], [(4, 131072), (2048, 0)])),
-    # dedicated vCPUs 0,1 pinned to 7,6: cpu_usage stays 0.
+    # dedicated vCPUs 0,1 pinned to 7,6: cpu_usage stays 0; 256 MiB of
+    # small pages.
     (guest(dedicated_cell(1, pcpuset={0, 1}, memory=256,
                           cpu_pinning={0: 7, 1: 6})),
-     (1, 0, 256, [6, 7], [(4, 0), (2048, 0)])),
+     (1, 0, 256, [6, 7], [(4, 65536), (2048, 0)])),
     # mixed: 1 shared vCPU counted, 1 pinned, plus the emulator CPU.
     (guest(guest_cell(1, cpuset={0}, pcpuset={1}, memory=128,
                       cpu_policy="mixed", cpu_pinning={1: 6},
                       cpuset_reserved={7})),
-     (1, 1, 128, [6, 7], [(4, 0), (2048, 0)])),
+     (1, 1, 128, [6, 7], [(4, 32768), (2048, 0)])),
 ])
 def test_add_then_remove(placed, expected_cell_1):
     start = two_cells()
@@ -96,6 +98,22 @@ def test_removal_clamps_at_zero():
     start.cells[1].mempages[1].used = 10
     back = hw.usage_from_instance(start, placed, free=True)
     assert snapshot(back)[1] == (1, 0, 0, [], [(4, 0), (2048, 0)])
+
+
+def test_a_pinned_guest_finds_the_small_pages_of_a_floating_one_used():
+    """Nova 34: a floating guest without a page size uses small pages;
+    a pinned guest without one fits against the free small pages. Cell
+    0 has 512 MiB of 4 KiB pages: after a 256 MiB floating guest, 256
+    MiB are free, and a 512 MiB pinned guest no longer fits."""
+    start = host(two_cells().cells[0])
+    floating = hw.usage_from_instance(start, guest(guest_cell(
+        0, cpuset={0}, memory=256)))
+    assert floating.cells[0].mempages[0].used == 65536
+    pinned = guest(dedicated_cell(0, pcpuset={0}, memory=512))
+    assert not hw.fit_instance_to_host(floating, pinned)
+    assert hw.fit_instance_to_host(start, pinned)
+    small = guest(dedicated_cell(0, pcpuset={0}, memory=256))
+    assert hw.fit_instance_to_host(floating, small)
 
 
 def test_page_count_rounds_up():

@@ -163,9 +163,9 @@ def test_image_without_properties_has_empty_props():
     meta.obj_reset_changes(recursive=True)
     assert meta.obj_to_primitive() == {
         NS + "name": "ImageMeta", NS + "namespace": "hoststate",
-        NS + "version": "1.0", NS + "data": {
+        NS + "version": "1.1", NS + "data": {
             "id": IMAGE_ID, "name": None, "min_ram": 0, "min_disk": 0,
             "size": None, "disk_format": None, "container_format": None,
             "properties": {
                 NS + "name": "ImageMetaProps", NS + "namespace": "hoststate",
-                NS + "version": "1.0", NS + "data": {}}}}
+                NS + "version": "1.1", NS + "data": {}}}}

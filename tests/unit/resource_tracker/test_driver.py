@@ -28,7 +28,7 @@ def full_resources(**changes):
         "hypervisor_version": 1000, "hypervisor_hostname": "n1",
         "cpu_info": "{}", "numa_topology": None,
         "pci_passthrough_devices": [], "supported_instances": [],
-        "disk_available_least": None, "uuid": None,
+        "disk_available_least": None, "uuid": None, "traits": [],
     }
     resources.update(changes)
     return resources

@@ -35,7 +35,7 @@ def test_reports_every_key_of_the_protocol():
         "hypervisor_hostname": "n1", "cpu_info": "{}",
         "numa_topology": None, "pci_passthrough_devices": [],
         "supported_instances": [["x86_64", "fake", "hvm"]],
-        "disk_available_least": None, "uuid": None,
+        "disk_available_least": None, "uuid": None, "traits": [],
     }
 
 

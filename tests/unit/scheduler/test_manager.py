@@ -30,6 +30,8 @@ from support.host_tables import make_table
 from ..hardware import numa_builders as nb
 
 INSTANCE = "11111111-1111-1111-1111-111111111111"
+#: a request booted from an image (without one the root disk is a volume)
+IMAGE = {"id": "22222222-2222-2222-2222-222222222222"}
 CELL1 = "00000000-0000-0000-0000-000000000001"
 CELL_A = "aaaaaaaa-0000-0000-0000-000000000001"
 CELL_B = "bbbbbbbb-0000-0000-0000-000000000002"
@@ -285,31 +287,34 @@ def test_failed_request_gives_back_numa_usage():
 # --- NoValidHost reasons ------------------------------------------------------------
 
 def test_reason_names_the_filter_that_removed_the_last_hosts():
-    """ComputeFilter removes 3 of 3: host1 and host2 disabled, host3
-    down."""
+    """The disabled host1 never reaches the filters (Nova 34's
+    compute_status_filter); ComputeFilter removes the last 2 of 2: host2
+    forced down, host3 down."""
     nodes = [dict(host="host1", disabled=True),
-             dict(host="host2", disabled=True),
+             dict(host="host2", forced_down=True),
              dict(host="host3", up=False)]
     scheduler = make_scheduler(nodes)
     with pytest.raises(exception.NoValidHost) as caught:
         select(scheduler, make_spec())
-    [outcome] = caught.value.reasons
+    disabled, outcome = caught.value.reasons
+    assert str(disabled) == \
+        "disabled computes (request filter) removed 1 of 3 hosts"
     assert isinstance(outcome, FilterOutcome)
     assert (outcome.name, outcome.before, outcome.removed, outcome.detail,
             outcome.shortfalls) == (
-        "ComputeFilter", 3, 3,
-        "compute service disabled on 2 host(s), down on 1", ())
+        "ComputeFilter", 2, 2,
+        "compute service disabled on 0 host(s), down on 2", ())
     assert caught.value.shortfalls == []
 
 
 def test_reasons_list_every_filter_that_removed_hosts():
-    """host1 (disabled) goes to ComputeFilter, without an explanation since
+    """host1 (down) goes to ComputeFilter, without an explanation since
     hosts were left; RamFilter removes the last two: a 9000 MiB flavor is
     more than host2's 8192 MiB total (an instance may not overcommit
     against itself) and host3's 4096; the most any host could give is
     min(8192, 8192 * 1.5) = 8192."""
     conf = load_conf(enabled_filters=["ComputeFilter", "RamFilter"])
-    nodes = [dict(host="host1", memory_mb=16384, disabled=True),
+    nodes = [dict(host="host1", memory_mb=16384, up=False),
              dict(host="host2", memory_mb=8192),
              dict(host="host3", memory_mb=4096)]
     scheduler = make_scheduler(nodes, conf=conf)
@@ -333,12 +338,14 @@ def test_reasons_list_every_filter_that_removed_hosts():
     ({"vcpus": 3},
      [dict(host="host1", vcpus=2, cpu_allocation_ratio=1.0)],
      "vcpus: requested 3, at most 2 free"),
-    # disk: 100 GiB x 1.0 - 0 used < 101 GiB.
-    ({"root_gb": 101}, [dict(host="host1")],
+    # disk: 100 GiB x 1.0 - 0 used < 101 GiB (booted from an image: a
+    # request without one has its root disk on a volume, see below).
+    ({"root_gb": 101, "image": IMAGE}, [dict(host="host1")],
      "disk_gb: requested 101 GiB, at most 100 GiB free"),
     # memory and disk both short; memory: 8192 x 1.5 = 12288 over-committed,
     # but no instance larger than the node's 8192 fits.
-    ({"memory_mb": 20000, "root_gb": 200}, [dict(host="host1")],
+    ({"memory_mb": 20000, "root_gb": 200, "image": IMAGE},
+     [dict(host="host1")],
      "memory_mb: requested 20000 MiB, at most 8192 MiB free; "
      "disk_gb: requested 200 GiB, at most 100 GiB free"),
 ])
@@ -355,6 +362,18 @@ def test_claim_check_explains_what_was_short(flavor, nodes, detail):
     assert "; ".join(str(s) for s in caught.value.shortfalls) == detail
     assert all(s.node is None and s.capacity is None
                for s in caught.value.shortfalls)
+
+
+def test_a_volume_backed_request_asks_for_no_root_disk():
+    """No image: the root disk is a volume, and the capacity check asks
+    for what the claim takes (ephemeral and swap only), as Nova's
+    Placement request for a volume-backed server does."""
+    scheduler = make_scheduler([dict(host="host1")])
+    assert hosts_of(select(scheduler, make_spec(root_gb=500,
+                                                ephemeral_gb=10))) == \
+        [["host1"]]
+    with pytest.raises(exception.NoValidHost):
+        select(scheduler, make_spec(root_gb=500, ephemeral_gb=101))
 
 
 def test_claim_check_failure_of_a_later_instance():
@@ -452,13 +471,15 @@ def test_run_once_filters_run_for_the_first_instance_only(register_filter):
     assert CountingEveryFilter.calls == [0, 1, 2]
 
 
-#: host1 is disabled and has the most RAM: the RAM weigher would pick it.
-DISABLED_FIRST = [dict(host="host1", memory_mb=16384, disabled=True),
+#: host1 is down and has the most RAM: the RAM weigher would pick it (a
+#: disabled host would not reach the filters: the request filter, Nova
+#: 34's compute_status_filter, removes it first).
+DISABLED_FIRST = [dict(host="host1", memory_mb=16384, up=False),
                   dict(host="host2", memory_mb=8192),
                   dict(host="host3", memory_mb=8192)]
 
 
-def test_skipped_compute_filter_never_lets_a_disabled_host_in():
+def test_skipped_compute_filter_never_lets_a_down_host_in():
     """ComputeFilter (run once) removes host1 for the first instance; it is
     skipped for the second, which starts from the hosts that passed for
     the first (host2, host3), so host1 is never chosen.
@@ -475,7 +496,7 @@ def test_skipped_compute_filter_never_lets_a_disabled_host_in():
 
 def test_compute_filter_is_skipped_for_index_above_zero():
     """What makes starting from the previous hosts necessary: for index 1
-    the filters alone would keep the disabled host1."""
+    the filters alone would keep the down host1."""
     scheduler = make_scheduler(DISABLED_FIRST)
     request = scheduler.request_vector(make_spec())
     table = scheduler.table
@@ -766,7 +787,7 @@ def test_no_alternates_when_not_asked_for():
 
 
 def test_alternates_come_from_hosts_that_passed_the_filters():
-    """host1 is disabled: never chosen and never an alternate."""
+    """host1 is down: never chosen and never an alternate."""
     scheduler = make_scheduler(DISABLED_FIRST)
     assert hosts_of(select(scheduler, make_spec())) == [["host2", "host3"]]
 

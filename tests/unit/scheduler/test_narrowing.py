@@ -75,7 +75,8 @@ def chosen(scheduler, spec):
 # --- narrowing: force, ignore, destination ---------------------------------------
 
 #: host1 is a multi-node host (three nodes, as an Ironic-style compute);
-#: host3's compute service is disabled (ComputeFilter removes it);
+#: host3's compute service is down (ComputeFilter removes it; a disabled
+#: one would not even reach the filters, see the last test here);
 #: "Host4" is stored with capitals. RAM decreases down the list so the
 #: RAM weigher prefers earlier rows; rows follow this order.
 NODES = [
@@ -83,7 +84,7 @@ NODES = [
     dict(host="host1", nodename="node1b", memory_mb=7168),
     dict(host="host1", nodename="node1c", memory_mb=6144),
     dict(host="host2", nodename="node2", memory_mb=5120),
-    dict(host="host3", nodename="node3", memory_mb=16384, disabled=True),
+    dict(host="host3", nodename="node3", memory_mb=16384, up=False),
     dict(host="Host4", nodename="node4", memory_mb=4096),
 ]
 H1 = [("host1", "node1a"), ("host1", "node1b"), ("host1", "node1c")]
@@ -97,7 +98,7 @@ def Destination(**values):
 
 
 @pytest.mark.parametrize("components, expected", [
-    # Nothing asked: the default filters drop the disabled host3.
+    # Nothing asked: the default filters drop the down host3.
     ({}, H1 + H2 + H4),
     # force_hosts: every node of the forced host, filters skipped.
     ({"force_hosts": ["host1"]}, H1),
@@ -105,7 +106,7 @@ def Destination(**values):
     ({"force_hosts": ["HOST1"]}, H1),
     ({"force_hosts": ["host4"]}, H4),
     ({"force_hosts": ["hOsT1", "HOST2"]}, H1 + H2),
-    # Forcing skips ComputeFilter: the disabled host3 is kept.
+    # Forcing skips ComputeFilter: the down host3 is kept.
     ({"force_hosts": ["host3"]}, H3),
     # A force that matches nothing leaves nothing (Nova returns []).
     ({"force_hosts": ["host9"]}, []),
@@ -163,11 +164,11 @@ def test_narrow_says_whether_it_forced(components, forced):
 @pytest.mark.parametrize("components, expected", [
     # Chosen by RAM among what is left: node1a has the most of host1.
     ({"force_hosts": ["HOST1"]}, ("host1", "node1a")),
-    # The forced disabled host is chosen: the filters never ran.
+    # The forced down host is chosen: the filters never ran.
     ({"force_hosts": ["host3"]}, ("host3", "node3")),
     ({"force_nodes": ["node3"]}, ("host3", "node3")),
     ({"force_nodes": ["node1c"]}, ("host1", "node1c")),
-    # Without forcing host3 (most RAM, disabled) is never chosen.
+    # Without forcing host3 (most RAM, down) is never chosen.
     ({}, ("host1", "node1a")),
     ({"ignore_hosts": ["Host1"]}, ("host2", "node2")),
     ({"requested_destination": Destination(host="host1", node="node1b")},
@@ -181,7 +182,7 @@ def test_select_destinations_honours_narrowing(components, expected):
 @pytest.mark.parametrize("components", [
     {"force_hosts": ["host9"]},
     {"force_hosts": ["host1"], "force_nodes": ["node2"]},
-    {"ignore_hosts": ["host1", "HOST2", "host4"]},      # host3 disabled
+    {"ignore_hosts": ["host1", "HOST2", "host4"]},      # host3 down
     {"requested_destination": Destination(host="host3")},
 ])
 def test_nothing_left_after_narrowing_is_no_valid_host(components):
@@ -220,7 +221,7 @@ def rebuild_filter():
 
 
 @pytest.mark.parametrize("filter_name, hints, expected", [
-    # Forcing without the hint: no filter runs, host3 (disabled) stays.
+    # Forcing without the hint: no filter runs, host3 (down) stays.
     ("RebuildComputeFilter", {}, H1 + H3),
     ("ComputeFilter", {}, H1 + H3),
     # The hint makes the filters run although hosts are forced: a filter
@@ -240,7 +241,7 @@ def test_check_type_hint_runs_filters_when_forcing(rebuild_filter,
     assert candidate_nodes(scheduler, spec) == expected
 
 
-def test_check_type_hint_forced_disabled_host_is_no_valid_host(
+def test_check_type_hint_forced_down_host_is_no_valid_host(
         rebuild_filter):
     conf = load_conf(enabled_filters=["RebuildComputeFilter"])
     scheduler = make_scheduler(NODES, conf=conf)
@@ -252,6 +253,32 @@ def test_check_type_hint_forced_disabled_host_is_no_valid_host(
     # Without the hint the same force lands on host3.
     assert chosen(scheduler, make_spec(force_hosts=["host3"])) == \
         ("host3", "node3")
+
+
+@pytest.mark.parametrize("components", [
+    {"force_hosts": ["host5"]}, {"force_nodes": ["node5"]},
+    {"requested_destination": Destination(host="host5")}])
+def test_a_forced_disabled_host_is_never_chosen(components):
+    """Nova 34's compute_status_filter runs before forcing: the nodes of a
+    disabled service are not candidates at all, forced or not (issue 13)."""
+    nodes = NODES + [dict(host="host5", nodename="node5", disabled=True)]
+    scheduler = make_scheduler(nodes)
+    with pytest.raises(exception.NoValidHost) as caught:
+        chosen(scheduler, make_spec(**components))
+    assert [str(r) for r in caught.value.reasons] == [
+        "disabled computes (request filter) removed 1 of 7 hosts",
+        "requested/forced/ignored hosts removed 6 of 6 hosts"]
+
+
+def test_a_rebuild_runs_no_request_filter():
+    """Nova 34 runs no request filter for the rebuild check: a rebuild
+    forced onto its disabled host is kept (no filter runs on it either)."""
+    nodes = NODES + [dict(host="host5", nodename="node5", disabled=True)]
+    scheduler = make_scheduler(nodes)
+    spec = make_spec(force_hosts=["host5"],
+                     scheduler_hints={"_nova_check_type": "rebuild"})
+    assert candidate_nodes(scheduler, spec) == [("host5", "node5")]
+    assert candidate_nodes(scheduler, make_spec(force_hosts=["host5"])) == []
 
 
 # --- which rows are candidates at all (conformance 33) ------------------------------

@@ -53,15 +53,38 @@ def test_a_zone_value_is_matched_whole():
 
 def test_a_zone_without_candidates_is_explained():
     scheduler = make_scheduler(
-        [dict(host="host1", disabled=True), dict(host="host2")],
+        [dict(host="host1", up=False), dict(host="host2")],
         aggregates=[("agg-az1", ["host1"], {"availability_zone": "az1"})])
     with pytest.raises(exception.NoValidHost) as refused:
         select(scheduler, make_spec(availability_zone="az1"))
     # the request filter keeps host1, then ComputeFilter removes it
     assert [str(r) for r in refused.value.reasons] == [
         "availability zone (request filter) removed 1 of 2 hosts",
-        "ComputeFilter removed 1 of 1 hosts (compute service disabled on 1"
-        " host(s), down on 0)"]
+        "ComputeFilter removed 1 of 1 hosts (compute service disabled on 0"
+        " host(s), down on 1)"]
+
+
+def test_a_zone_whose_hosts_are_disabled_stops_at_the_request_filter():
+    """Nova 34's compute_status_filter runs after the zone's: the last
+    hosts are removed (and explained) before any filter."""
+    scheduler = make_scheduler(
+        [dict(host="host1", disabled=True), dict(host="host2")],
+        aggregates=[("agg-az1", ["host1"], {"availability_zone": "az1"})])
+    with pytest.raises(exception.NoValidHost) as refused:
+        select(scheduler, make_spec(availability_zone="az1"))
+    assert [str(r) for r in refused.value.reasons] == [
+        "availability zone (request filter) removed 1 of 2 hosts",
+        "disabled computes (request filter) removed 1 of 1 hosts (compute "
+        "service disabled on 1 host(s))"]
+
+
+def test_disabled_computes_are_removed_with_any_filter_list():
+    """Always on, as in Nova 34: even with AllHostsFilter alone."""
+    scheduler = make_scheduler(
+        [dict(host="host1", disabled=True, memory_mb=65536),
+         dict(host="host2")],
+        conf=load_conf(enabled_filters=["AllHostsFilter"]))
+    assert hosts_of(select(scheduler, make_spec())) == [["host2"]]
 
 
 def test_a_zone_whose_hosts_are_all_gone_stops_at_the_request_filter():

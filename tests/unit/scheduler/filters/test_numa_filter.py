@@ -14,12 +14,14 @@ loop over hosts that calls the hardware fit directly.
 """
 import hypothesis
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
 from hoststate.hardware import numa as hw_numa
 from hoststate.objects import fields
 from hoststate.objects import image_meta
 from hoststate.objects import numa as numa_obj
+from hoststate.objects import pci as pci_obj
 from hoststate.objects import request_spec
 from hoststate.scheduler import filters
 from hoststate.scheduler.filters import numa as numa_filter
@@ -33,12 +35,13 @@ UUID = "0b6f3c4e-5a8e-4d55-9d36-1f2bbd1c1e70"
 FILTER = numa_filter.NUMATopologyFilter(None)
 
 
-def request(numa=None, vcpus=2, memory_mb=1024, image=None, **extra_specs):
+def request(numa=None, vcpus=2, memory_mb=1024, image=None, pci=None,
+            **extra_specs):
     """A RequestVector for a flavor (extra specs as keywords) and, when
-    given, an explicit guest topology."""
+    given, an explicit guest topology and InstancePCIRequests."""
     spec = request_spec.RequestSpec.from_components(
         UUID, nb.flavor(vcpus=vcpus, memory_mb=memory_mb, **extra_specs),
-        image=image, numa_topology=numa)
+        image=image, numa_topology=numa, pci_requests=pci)
     return RequestVector(spec)
 
 
@@ -234,6 +237,101 @@ def test_isolate_thread_policy_leaves_out_smt_hosts():
     smt_only = make_table([dict(host="host2",
                                 numa_topology=nb.nova_numa_topology_w_ht())])
     assert "where Nova refuses isolate" in explain(smt_only, req)
+
+
+# --- issue 13, case 6: the PCI devices in view ---------------------------------
+
+VF = {"vendor_id": "8086", "product_id": "154c"}
+
+
+def vf_pools(*numa_nodes):
+    """A pool list of one VF on each of ``numa_nodes``."""
+    return pci_obj.PciDevicePoolList.from_dicts([
+        dict(VF, numa_node=node, count=1, dev_type="type-VF")
+        for node in numa_nodes])
+
+
+def vf_request(policy):
+    return pci_obj.InstancePCIRequests(requests=[pci_obj.InstancePCIRequest(
+        count=1, spec=[dict(VF)], numa_policy=policy)])
+
+
+def _two_equal_cells(cell_1_memory_usage=0):
+    """Shared CPUs {0,1} / {2,3}, 1024 MiB each, both on socket 0; cell
+    1 may be busy."""
+    return nb.host(nb.host_cell(0, cpuset={0, 1}, memory=1024, socket=0),
+                   nb.host_cell(1, cpuset={2, 3}, memory=1024, socket=0,
+                                memory_usage=cell_1_memory_usage))
+
+
+def _case_6_table():
+    """host0: the VF on cell 1, which has room: the guest goes there.
+    host1: the VF on cell 1, which is busy (900 + 512 MiB > 1024 x 1):
+    the guest fits cell 0 only. host2: the VF on cell 0. host3: no
+    devices. RAM ratio 1 throughout."""
+    return make_table([dict(node, ram_allocation_ratio=1.0) for node in [
+        dict(host="host0", numa_topology=_two_equal_cells(),
+             pci_device_pools=vf_pools(1)),
+        dict(host="host1", numa_topology=_two_equal_cells(900),
+             pci_device_pools=vf_pools(1)),
+        dict(host="host2", numa_topology=_two_equal_cells(900),
+             pci_device_pools=vf_pools(0)),
+        dict(host="host3", numa_topology=_two_equal_cells())]])
+
+
+@pytest.mark.parametrize("policy, hosts", [
+    ("required", ["host0", "host2"]),
+    ("legacy", ["host0", "host2"]),
+    (None, ["host0", "host2"]),
+    ("preferred", ["host0", "host1", "host2"]),
+    ("socket", ["host0", "host1", "host2"]),    # one socket
+])
+def test_the_guest_is_fitted_with_its_devices_in_view(policy, hosts):
+    """Issue 13, case 6, through the filter (Nova's answers): a host
+    whose VF sits on the other cell passes when that cell can take the
+    guest; when it cannot, only preferred and socket take a VF from
+    another cell; a host without devices fails (Nova's empty stats)."""
+    guest = nb.guest(nb.guest_cell(0, cpuset={0}, memory=512))
+    req = request(guest, vcpus=1, memory_mb=512, pci=vf_request(policy))
+    assert passing(_case_6_table(), req) == hosts
+
+
+def test_a_refusal_for_the_devices_is_explained():
+    guest = nb.guest(nb.guest_cell(0, cpuset={0}, memory=512))
+    req = request(guest, vcpus=1, memory_mb=512,
+                  pci=vf_request("required"))
+    table = make_table([dict(host="host1",
+                             numa_topology=_two_equal_cells(900),
+                             pci_device_pools=vf_pools(1),
+                             ram_allocation_ratio=1.0)])
+    assert explain(table, req) == (
+        "host1 (node1): the PCI requests are met on none of the 1 sets of "
+        "host cells the guest's NUMA cells fit on (host cells [0]: PCI "
+        "request #0 (1 x [{'vendor_id': '8086', 'product_id': '154c'}], "
+        "numa_policy required) cannot be met: 0 matching devices free on "
+        "or near NUMA cells [0], 1 requested (free: 8086:154c numa 1 "
+        "{'dev_type': 'type-VF'} x1))")
+
+
+def test_pools_join_the_fit_key_only_with_pci_requests():
+    """Four nodes of one topology and ratios, three distinct pool lists:
+    a guest without PCI requests fits once for all of them (the pools
+    change which cell, never whether); one with PCI requests fits once
+    per pool list."""
+    table = make_table([
+        dict(host="host%d" % i, numa_topology=_two_equal_cells(),
+             pci_device_pools=vf_pools(*nodes))
+        for i, nodes in enumerate([(0,), (1,), (1,), (0, 1)])])
+    rows = all_rows(table)
+    guest = nb.guest(nb.guest_cell(0, cpuset={0}, memory=512))
+    plain = numa_filter.NUMARequestShape.of(request(guest))
+    fits, inverse = numa_filter.fit_groups(table, rows, plain)
+    assert len(fits) == 1 and inverse.tolist() == [0, 0, 0, 0]
+    with_pci = numa_filter.NUMARequestShape.of(
+        request(guest, pci=vf_request("required")))
+    fits, inverse = numa_filter.fit_groups(table, rows, with_pci)
+    assert len(fits) == 3
+    assert [fits[i].cells for i in inverse] == [(0,), (1,), (1,), (0,)]
 
 
 # --- item 26: the exact check decides what the totals let through ------------

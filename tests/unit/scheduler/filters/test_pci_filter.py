@@ -1,16 +1,21 @@
 """PciPassthroughFilter on the host-state table (Nova's pass/fail cases and
 conformance item 26), NUMA affinity through the guest's fitted cells, and
 property tests against a plain loop over hosts."""
+import itertools
+
 import hypothesis
 import numpy as np
+import pytest
 from hypothesis import strategies as st
 
+from hoststate.hardware import consumption as cons
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import pci as hw_pci
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
 from hoststate.objects import request_spec
 from hoststate.scheduler import filters
+from hoststate.scheduler.filters import numa as numa_filter
 from hoststate.scheduler.filters import pci as pci_filter
 from hoststate.scheduler.request import RequestVector
 from support.host_tables import all_rows, make_table, passing_hosts
@@ -20,6 +25,7 @@ from .test_numa_filter import busy_hosts
 
 UUID = "0b6f3c4e-5a8e-4d55-9d36-1f2bbd1c1e70"
 FILTER = pci_filter.PciPassthroughFilter(None)
+NUMA_FILTER = numa_filter.NUMATopologyFilter(None)
 VF = {"vendor_id": "8086", "product_id": "154c"}
 GPU = {"vendor_id": "10de", "product_id": "1db4"}
 
@@ -121,15 +127,15 @@ def test_one_support_check_per_distinct_pool_list():
         ["host1", "host3"]
 
 
-# --- NUMA affinity: the cells the guest is fitted to -------------------------
+# --- NUMA affinity is the NUMA filter's ---------------------------------------
 
 def _affinity_host():
     """Cell 0: shared CPUs {0,1} unused, 900 of 1024 MiB used; cell 1:
     shared {2,3} with 3 in use, memory free. The one VF is on cell 0.
 
-    A 1 vCPU, 512 MiB guest tries the less CPU-used cell 0 first: it fits
-    there when 900 + 512 = 1412 MiB <= 1024 x ram ratio (ratio 2: yes,
-    ratio 1: no, then cell 1 takes it: 3 + 1 = 4 <= 2 x cpu ratio 4)."""
+    A 1 vCPU, 512 MiB guest fits cell 0 only when 900 + 512 = 1412 MiB
+    <= 1024 x ram ratio (ratio 2: yes, ratio 1: no); cell 1 always
+    (3 + 1 = 4 <= 2 x cpu ratio 4)."""
     return nb.host(
         nb.host_cell(0, cpuset={0, 1}, memory=1024, memory_usage=900),
         nb.host_cell(1, cpuset={2, 3}, memory=1024, cpu_usage=3))
@@ -139,33 +145,41 @@ def _one_cell_guest():
     return nb.guest(nb.guest_cell(0, cpuset={0}, memory=512))
 
 
-def test_required_affinity_follows_the_cell_the_ratios_allow():
-    table = make_table([
+def _affinity_table():
+    return make_table([
         dict(host="host%d" % i, numa_topology=_affinity_host(),
              pci_device_pools=pools(vf_pool(1, numa_node=0)),
              cpu_allocation_ratio=4.0, ram_allocation_ratio=ratio)
         for i, ratio in enumerate([1.0, 2.0])])
-    req = request(pci_request(1, policy="required"), numa=_one_cell_guest())
-    assert passing(table, req) == ["host1"]
-    # legacy would take a device of unknown NUMA node, not another cell's
-    legacy = request(pci_request(1, policy="legacy"), numa=_one_cell_guest())
-    assert passing(table, legacy) == ["host1"]
-    # preferred takes any device when the cell has none
-    preferred = request(pci_request(1, policy="preferred"),
-                        numa=_one_cell_guest())
-    assert passing(table, preferred) == ["host0", "host1"]
-    assert "on or near NUMA cells [1]" in FILTER.explain(
-        table, all_rows(table)[:1], req)
 
 
-def test_without_a_numa_fit_devices_are_checked_without_cells():
-    # The guest cannot fit (no host topology): the claim would check the
-    # devices without NUMA cells, and so does this filter; the
-    # NUMATopologyFilter is what turns the host down.
+@pytest.mark.parametrize("policy, numa_passes", [
+    # host0 (ram ratio 1): the guest fits only cell 1, the VF is on cell
+    # 0: required and legacy (no device of unknown node) refuse it,
+    # preferred takes the VF from cell 0
+    ("required", ["host1"]), ("legacy", ["host1"]),
+    ("preferred", ["host0", "host1"])])
+def test_devices_are_checked_without_cells_and_the_numa_filter_decides(
+        policy, numa_passes):
+    """As Nova's PciPassthroughFilter: the free devices are checked with
+    no NUMA cells, whatever the policy; the NUMATopologyFilter fits the
+    guest's cells with the devices in view, and both together pass what
+    the claim takes."""
+    table = _affinity_table()
+    req = request(pci_request(1, policy=policy), numa=_one_cell_guest())
+    assert passing(table, req) == ["host0", "host1"]
+    assert passing_hosts(NUMA_FILTER, table, req) == numa_passes
+
+
+def test_a_host_without_a_numa_topology_passes_on_its_devices():
+    # The guest cannot fit (no host topology): this filter checks the
+    # devices without NUMA cells; the NUMATopologyFilter is what turns
+    # the host down.
     table = make_table([dict(host="host1",
                              pci_device_pools=pools(vf_pool(1, 0)))])
     req = request(pci_request(1, policy="required"), numa=_one_cell_guest())
     assert passing(table, req) == ["host1"]
+    assert passing_hosts(NUMA_FILTER, table, req) == []
 
 
 def test_filter_is_registered_under_its_name():
@@ -239,26 +253,66 @@ def pci_scenarios(draw):
     return nodes, pci, guest
 
 
-def reference(node, pci, guest):
-    """The claim's PCI check for one host, on the hardware functions."""
+def _node_stats(node):
+    pools = pci_obj.PciDevicePoolList.from_json(
+        node["pci_device_pools"].to_json()) \
+        if node["pci_device_pools"] is not None else None
+    return hw_pci.PciDeviceStats.from_pools(pools)
+
+
+def _node_topology(node):
+    text = node["numa_topology"] and node["numa_topology"].to_json()
+    return numa_obj.NUMATopology.from_json(text) if text else None
+
+
+def _node_limits(node):
+    return numa_obj.NUMATopologyLimits(
+        cpu_allocation_ratio=node["cpu_allocation_ratio"],
+        ram_allocation_ratio=node["ram_allocation_ratio"])
+
+
+def reference(node, pci):
+    """Nova's PciPassthroughFilter for one host: the devices, no cells."""
     if not pci:
         return True
     if node["pci_device_pools"] is None:
         return False
-    pools = pci_obj.PciDevicePoolList.from_json(
-        node["pci_device_pools"].to_json())
-    stats = hw_pci.PciDeviceStats.from_pools(pools)
-    text = node["numa_topology"] and node["numa_topology"].to_json()
-    topology = numa_obj.NUMATopology.from_json(text) if text else None
-    cells = None
-    if guest is not None and topology is not None:
-        fit = hw_numa.fit_instance_to_host(
-            topology, guest, numa_obj.NUMATopologyLimits(
-                cpu_allocation_ratio=node["cpu_allocation_ratio"],
-                ram_allocation_ratio=node["ram_allocation_ratio"]))
-        if fit.topology is not None:
-            cells = [cell.id for cell in fit.topology.cells]
-    return stats.support_requests(pci, cells, topology)
+    return _node_stats(node).support_requests(pci)
+
+
+def brute_force_claim(node, pci, guest):
+    """Whether a claim can take the guest's NUMA cells and devices: some
+    ordered choice of distinct host cells takes every guest cell and
+    serves every request on those cells (or, without a NUMA request, the
+    devices serve without cells)."""
+    stats = _node_stats(node)
+    if guest is None:
+        return stats.support_requests(pci)
+    topology = _node_topology(node)
+    if topology is None:
+        return False
+    isolated = guest.emulator_threads_isolated
+    for cells in itertools.permutations(topology.cells, len(guest.cells)):
+        if all(hw_numa.fit_cell(host_cell, guest_cell, _node_limits(node),
+                                1 if isolated and i == 0 else 0)[0]
+               is not None
+               for i, (host_cell, guest_cell) in enumerate(
+                   zip(cells, guest.cells))) and stats.support_requests(
+                       pci, [cell.id for cell in cells], topology):
+            return True
+    return False
+
+
+def claim_takes(node, pci, guest):
+    """The claims' own answer (``consumption.fit_devices``)."""
+    topology = _node_topology(node)
+    if guest is not None and topology is None:
+        return False
+    devices = cons.fit_devices(
+        topology, guest, _node_limits(node),
+        pci_obj.InstancePCIRequests(requests=list(pci)),
+        node["pci_device_pools"])
+    return not devices.numa_reasons and not devices.pci_refused
 
 
 @hypothesis.settings(max_examples=50, deadline=None)
@@ -268,9 +322,28 @@ def test_mask_equals_per_host_reference(scenario):
     table = make_table(nodes)
     rows = all_rows(table)
     req = request(*pci, numa=guest)
-    expected = [reference(node, pci, guest) for node in nodes]
+    expected = [reference(node, pci) for node in nodes]
     assert FILTER.filter_mask(table, rows, req).tolist() == expected
     subset = rows[1::2]
     assert FILTER.filter_mask(table, subset, req).tolist() == expected[1::2]
     if pci and not any(expected):
         assert explain(table, req)
+
+
+@hypothesis.settings(max_examples=60, deadline=None)
+@hypothesis.given(scenario=pci_scenarios())
+def test_the_two_filters_pass_what_the_claim_takes(scenario):
+    """Case 6 of issue 13, as a property: NUMATopologyFilter and
+    PciPassthroughFilter together pass exactly the hosts where some
+    placement of the guest's cells serves its devices (brute force over
+    every ordered choice of host cells), which is what the claims'
+    fit_devices takes."""
+    nodes, pci, guest = scenario
+    table = make_table(nodes)
+    rows = all_rows(table)
+    req = request(*pci, numa=guest)
+    both = FILTER.filter_mask(table, rows, req) & \
+        NUMA_FILTER.filter_mask(table, rows, req)
+    expected = [brute_force_claim(node, pci, guest) for node in nodes]
+    assert both.tolist() == expected
+    assert [claim_takes(node, pci, guest) for node in nodes] == expected

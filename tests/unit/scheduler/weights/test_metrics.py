@@ -1,10 +1,13 @@
 """MetricsWeigher and its weight_setting parser: Nova conformance item 15
 and the vectorized weights against Nova's host-by-host weighing."""
+import json
+
 import hypothesis
 import hypothesis.strategies as st
 import pytest
 
 from hoststate import exception
+from hoststate.scheduler import nodes
 from hoststate.scheduler.weights import metrics
 from support.host_tables import all_rows
 
@@ -162,12 +165,18 @@ def metric_scenarios(draw):
     return hosts, setting, aggregates
 
 
+def nova_metric(name, stored):
+    """A metric as Nova's scheduler holds it (MonitorMetricList.from_json):
+    cpu.percent times 100, then an integer (truncated)."""
+    return int(stored * 100 if name == "cpu.percent" else stored)
+
+
 def nova_metrics_raw(host, setting, required, multiplier, unavailable):
     """Nova's MetricsWeigher._weigh_object for one host."""
     value = 0.0
     for name, ratio in setting:
         try:
-            value += host["metrics"][name] * ratio
+            value += nova_metric(name, host["metrics"][name]) * ratio
         except KeyError:
             if required:
                 raise exception.MetricNotFound(host=host["host"], name=name)
@@ -203,3 +212,18 @@ def test_metrics_matches_nova(scenario, required, multiplier):
 def metrics_weights_from(conf, hosts, aggregates):
     return weights_by_host([metrics.MetricsWeigher(conf)],
                            table_of(hosts, aggregates), make_request())
+
+
+def test_metrics_are_read_as_novas_scheduler_reads_them():
+    """Found by the differential test (issue 13): a *.percent metric is
+    stored as a fraction and read as a percentage, every value as an
+    integer truncated toward zero (Nova's MonitorMetric.value)."""
+    text = json.dumps([
+        {"name": "cpu.percent", "value": 0.456},
+        {"name": "cpu.idle.percent", "value": 0.999},
+        {"name": "cpu.frequency", "value": 2400.7},
+        {"name": "mem.used", "value": -1.5},
+        {"name": "broken", "value": "x"}])
+    assert nodes.parse_metrics(text) == {
+        "cpu.percent": 45.0, "cpu.idle.percent": 99.0,
+        "cpu.frequency": 2400.0, "mem.used": -1.0}
