@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
+from run_mode import full_mode
 
 SHORT_NODES, FULL_NODES = 300, 3000
 SHAPE = dict(vcpus=64, memory_mb=256 * 1024, local_gb=2000)
@@ -35,9 +36,7 @@ LAUNCH = "import sys; from hoststate.cli.main import main; sys.exit(main())"
 def node_count(config):
     """The full count when timings are asked for (as pytest-benchmark
     decides whether it is enabled), else the short one."""
-    disabled = config.getoption("benchmark_disable") and \
-        not config.getoption("benchmark_enable")
-    return SHORT_NODES if disabled else FULL_NODES
+    return FULL_NODES if full_mode(config) else SHORT_NODES
 
 
 def test_register_nodes(benchmark, request, database, ctx):

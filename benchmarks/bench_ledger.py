@@ -35,6 +35,7 @@ from hoststate.objects import states
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
 from support.ledger import violations
+from run_mode import full_mode
 
 HOST = "ledger-host"
 INVENTORY = dict(vcpus=128, memory_mb=512 * 1024, local_gb=4000)
@@ -54,9 +55,7 @@ BOOT_FROM_VOLUME = 10
 
 def _full(request):
     """Full sizes when timings are wanted (``--benchmark-enable``)."""
-    options = request.config.option
-    return bool(getattr(options, "benchmark_enable", False)) or \
-        not getattr(options, "benchmark_disable", False)
+    return full_mode(request.config)
 
 
 class _Placed:

@@ -28,6 +28,7 @@ from support import cloud
 from support import cloud_mix
 from support import host_tables
 from support.ledger import violations
+from run_mode import full_mode
 
 FILTERS = ["ComputeFilter", "AvailabilityZoneFilter", "RamFilter",
            "CoreFilter", "DiskFilter", "ComputeCapabilitiesFilter",
@@ -37,9 +38,7 @@ FILTERS = ["ComputeFilter", "AvailabilityZoneFilter", "RamFilter",
 
 def _full(request):
     """Full sizes when timings are wanted (``--benchmark-enable``)."""
-    options = request.config.option
-    return bool(getattr(options, "benchmark_enable", False)) or \
-        not getattr(options, "benchmark_disable", False)
+    return full_mode(request.config)
 
 
 def _conf():

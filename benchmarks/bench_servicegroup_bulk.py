@@ -25,6 +25,7 @@ from hoststate.db import schema
 from hoststate.objects import service as service_obj
 from hoststate.servicegroup.drivers import db
 from hoststate.servicegroup.drivers import mc
+from run_mode import full_mode
 
 FULL, SHORT = 10_000, 1_000
 OWN_TIMINGS = 5
@@ -33,10 +34,7 @@ NEVER = 3600.0     # an initial delay: the test drives every round itself
 
 def _size(request):
     """Full size when timings are wanted (``--benchmark-enable``)."""
-    options = request.config.option
-    full = bool(getattr(options, "benchmark_enable", False)) or \
-        not getattr(options, "benchmark_disable", False)
-    return FULL if full else SHORT
+    return FULL if full_mode(request.config) else SHORT
 
 
 def _conf(servers=None):

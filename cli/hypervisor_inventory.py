@@ -9,6 +9,7 @@ import json
 
 import sqlalchemy as sa
 
+from hoststate.cli import columns
 from hoststate.cli import inventory
 from hoststate.db import schema
 
@@ -102,21 +103,30 @@ def _states_by_host(context, conf, services):
 
 
 def list_hypervisors(context, conf):
-    """Every hypervisor, sorted by id, in two queries and one liveness
-    call (a host with many nodes is asked about once)."""
-    nodes = inventory.read(context, sa.select(
+    """Every hypervisor, sorted by id, as Columns of HypervisorRow, in two
+    queries and one liveness call (a host with many nodes is asked about
+    once)."""
+    nodes = inventory.read_columns(context, sa.select(
         _NODES.c.id, _NODES.c.hypervisor_hostname, _NODES.c.host,
         _NODES.c.hypervisor_type)
         .where(_NODES.c.deleted == 0).order_by(_NODES.c.id))
-    services = inventory.compute_services(context)
-    services = {n.host: services[n.host] for n in nodes if n.host in services}
+    services = inventory.compute_services_for_liveness(context)
+    services = {host: services[host] for host in set(nodes["host"])
+                if host in services}
     states, warnings = _states_by_host(context, conf, services)
-    rows = [HypervisorRow(
-        id=n.id, hypervisor_hostname=n.hypervisor_hostname,
-        state=states[n.host], status=inventory.status_of(services[n.host]),
-        host=n.host, hypervisor_type=n.hypervisor_type)
-        for n in nodes if n.host in services]
-    return inventory.Result(rows, warnings)
+    statuses = {host: inventory.status_of(service)
+                for host, service in services.items()}
+    hosts = nodes["host"]
+    if not all(map(services.__contains__, hosts)):   # nodes to leave out
+        kept = [i for i, host in enumerate(hosts) if host in services]
+        nodes = {name: [column[i] for i in kept]
+                 for name, column in nodes.items()}
+        hosts = nodes["host"]
+    return inventory.Result(columns.Columns(HypervisorRow, dict(
+        id=nodes["id"], hypervisor_hostname=nodes["hypervisor_hostname"],
+        state=list(map(states.__getitem__, hosts)),
+        status=list(map(statuses.__getitem__, hosts)),
+        host=hosts, hypervisor_type=nodes["hypervisor_type"])), warnings)
 
 
 def find_node_id(context, key):

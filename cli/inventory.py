@@ -5,7 +5,9 @@ The queries behind ``hoststate host-list``, ``host-describe``,
 ``hypervisor-stats`` (Nova's os-hosts, os-services and os-hypervisors),
 usable without the command line: each function takes an admin context (and
 the loaded configuration where liveness or zones are involved) and returns
-plain dataclasses; rendering is :mod:`hoststate.cli.output`'s business.
+plain dataclasses (the listings that grow with the cloud, service-list and
+hypervisor-list, as a :class:`~hoststate.cli.columns.Columns` of them);
+rendering is :mod:`hoststate.cli.output`'s business.
 
 Every listing is a fixed, small number of queries whatever the size of the
 cloud (an operator may have 100,000 nodes), plus one bulk liveness call.
@@ -33,6 +35,7 @@ import sqlalchemy as sa
 
 from hoststate import conf as hs_conf
 from hoststate import exception
+from hoststate.cli import columns
 from hoststate.cli import common
 from hoststate.db import api as db_api
 from hoststate.db import engine as db_engine
@@ -55,6 +58,12 @@ _INSTANCES = schema.instances
 #: Largest id an INTEGER column holds; a bigger number cannot be a node id
 #: (and PostgreSQL would reject the comparison).
 MAX_ID = 2 ** 31 - 1
+#: What the liveness drivers read of a service: the db driver its id, the
+#: others its topic (or binary) and host; forced_down is down unasked.
+LIVENESS_FIELDS = ("id", "host", "topic", "binary", "forced_down")
+#: The services columns service-list reads.
+_LISTED_SERVICE_COLUMNS = ("id", "binary", "host", "topic", "disabled",
+                           "updated_at", "disabled_reason", "forced_down")
 
 
 class SchemaMissing(exception.DBError):
@@ -163,6 +172,18 @@ def read(context, query):
         return conn.execute(query).all()
 
 
+def read_columns(context, query):
+    """{name: list of values} of each column ``query`` selects, in its
+    order, from one connection: what a listing of many rows is built from
+    without a mapping per row."""
+    with db_api.engine_of(context).connect() as conn:
+        result = conn.execute(query)
+        names = list(result.keys())
+        rows = result.all()
+    return dict(zip(names, map(list, zip(*rows)) if rows else
+                    ([] for _ in names)))
+
+
 # --- zones and liveness --------------------------------------------------
 
 def host_zones(context):
@@ -171,6 +192,9 @@ def host_zones(context):
     rows = read(context, sa.select(hosts.c.host, meta.c.value)
                 .join(meta, meta.c.aggregate_id == hosts.c.aggregate_id)
                 .where(meta.c.key == AZ_KEY))
+    single = dict(rows)
+    if len(single) == len(rows):    # no host in two zoned aggregates
+        return single
     found = {}
     for host, zone in rows:
         found.setdefault(host, set()).add(zone)
@@ -179,15 +203,27 @@ def host_zones(context):
 
 def zone_of(service, zones, conf):
     """The zone a service is shown in (see the module docstring)."""
-    if service["binary"] != COMPUTE_BINARY:
+    return _zone(service["binary"], service["host"], zones,
+                 conf.default_availability_zone)
+
+
+def zones_of(binaries, hosts, zones, conf):
+    """``zone_of`` each service, given as its binary and host columns."""
+    default = conf.default_availability_zone
+    return [_zone(binary, host, zones, default)
+            for binary, host in zip(binaries, hosts)]
+
+
+def _zone(binary, host, zones, default):
+    if binary != COMPUTE_BINARY:
         return INTERNAL_ZONE
-    return zones.get(service["host"], conf.default_availability_zone)
+    return zones.get(host, default)
 
 
 def service_states(context, conf, services):
-    """``up``/``down``/``unknown`` of each service (mappings with id, host,
-    topic, binary, forced_down), from one servicegroup call; returns
-    (states, warnings)."""
+    """``up``/``down``/``unknown`` of each service (mappings with at least
+    LIVENESS_FIELDS), from one servicegroup call; returns (states,
+    warnings)."""
     if not services:
         return [], ()
     from hoststate.servicegroup import api as sg_api   # only when asked
@@ -204,7 +240,19 @@ def service_states(context, conf, services):
 
 
 def status_of(service):
-    return DISABLED if service["disabled"] else ENABLED
+    return status(service["disabled"])
+
+
+def status(disabled):
+    return DISABLED if disabled else ENABLED
+
+
+def service_mappings(found, names=LIVENESS_FIELDS):
+    """One {name: value} per row of columns ``found`` (as
+    ``read_columns`` gives them); by default what ``service_states``
+    asks about."""
+    return [dict(zip(names, row))
+            for row in zip(*(found[name] for name in names))]
 
 
 def compute_services(context, hosts=None):
@@ -216,6 +264,17 @@ def compute_services(context, hosts=None):
     if hosts is not None:
         query = query.where(_SERVICES.c.host.in_(sorted(set(hosts))))
     return {row.host: dict(row._mapping) for row in read(context, query)}
+
+
+def compute_services_for_liveness(context):
+    """{host: mapping of LIVENESS_FIELDS and ``disabled``} of every live
+    compute service: only what a listing's state and status need."""
+    names = LIVENESS_FIELDS + ("disabled",)
+    found = read_columns(context, sa.select(
+        *(_SERVICES.c[name] for name in names))
+        .where(_SERVICES.c.deleted == 0,
+               _SERVICES.c.binary == COMPUTE_BINARY))
+    return dict(zip(found["host"], service_mappings(found, names)))
 
 
 def compute_service(context, host):
@@ -279,20 +338,23 @@ def describe_host(context, host):
 
 def list_services(context, conf, host=None, binary=None):
     """Every live service (of ``host``, of ``binary``), sorted by id, with
-    its liveness; a filter nothing matches gives no rows."""
-    query = sa.select(_SERVICES).where(_SERVICES.c.deleted == 0)
+    its liveness, as Columns of ServiceRow; a filter nothing matches gives
+    no rows."""
+    query = sa.select(*(_SERVICES.c[name] for name in
+                        _LISTED_SERVICE_COLUMNS)).where(
+        _SERVICES.c.deleted == 0)
     if host is not None:
         query = query.where(_SERVICES.c.host == host)
     if binary is not None:
         query = query.where(_SERVICES.c.binary == binary)
-    services = [dict(row._mapping) for row in read(context,
-                                             query.order_by(_SERVICES.c.id))]
-    zones = host_zones(context) if services else {}
-    states, warnings = service_states(context, conf, services)
-    rows = [ServiceRow(
-        id=s["id"], binary=s["binary"], host=s["host"],
-        zone=zone_of(s, zones, conf), status=status_of(s), state=state,
-        updated_at=s["updated_at"], disabled_reason=s["disabled_reason"],
-        forced_down=bool(s["forced_down"]))
-        for s, state in zip(services, states)]
-    return Result(rows, warnings)
+    found = read_columns(context, query.order_by(_SERVICES.c.id))
+    zones = host_zones(context) if found["id"] else {}
+    states, warnings = service_states(context, conf,
+                                      service_mappings(found))
+    return Result(columns.Columns(ServiceRow, dict(
+        id=found["id"], binary=found["binary"], host=found["host"],
+        zone=zones_of(found["binary"], found["host"], zones, conf),
+        status=list(map(status, found["disabled"])), state=states,
+        updated_at=found["updated_at"],
+        disabled_reason=found["disabled_reason"],
+        forced_down=list(map(bool, found["forced_down"])))), warnings)

@@ -50,6 +50,7 @@ import datetime
 import json
 import sys
 
+from hoststate.cli import columns as columns_mod
 from hoststate.cli import failures
 
 FORMATS = ("table", "json", "yaml", "csv", "value")
@@ -57,6 +58,10 @@ QUOTING = {"all": csv.QUOTE_ALL, "minimal": csv.QUOTE_MINIMAL,
            "none": csv.QUOTE_NONE, "nonnumeric": csv.QUOTE_NONNUMERIC}
 #: How a table shows a missing value.
 MISSING = "-"
+#: Types whose table cell is ``str(value)`` and csv cell the value itself.
+_NUMBERS = {int, float, bool}
+#: A string as JSON (ASCII, as json.dumps writes it by default).
+_JSON_STRING = json.encoder.encode_basestring_ascii
 
 
 class UnknownColumn(failures.UsageError):
@@ -150,6 +155,51 @@ def _csv_cell(value):
     return value
 
 
+def _table_cells(column):
+    """``_table_cell`` of each value; text and numbers, the bulk of a
+    large listing, without a call per value."""
+    kinds = set(map(type, column))
+    if kinds <= {str}:
+        return column
+    if kinds <= _NUMBERS:
+        return list(map(str, column))
+    return list(map(_table_cell, column))
+
+
+def _csv_cells(column):
+    """``_csv_cell`` of each value (text and numbers are kept as they are)."""
+    if set(map(type, column)) <= {str} | _NUMBERS:
+        return column
+    return list(map(_csv_cell, column))
+
+
+def _json_texts(column):
+    """Each value as ``_print_json`` writes it as a field of an object in
+    a list (two levels deep)."""
+    kinds = set(map(type, column))
+    if kinds <= {str}:
+        return list(map(_JSON_STRING, column))
+    if kinds <= {int}:
+        return list(map(int.__repr__, column))
+    return list(map(_json_text, column))
+
+
+def _json_text(value):
+    kind = type(value)
+    if kind is str:
+        return _JSON_STRING(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is datetime.datetime:
+        return _JSON_STRING(value.isoformat())
+    if isinstance(value, (dict, list, tuple)):
+        # the same document, indented as it is two levels deep
+        return json.dumps(_plain(value), indent=2).replace("\n", "\n    ")
+    return json.dumps(_plain(value))
+
+
 def _plain(value):
     """A JSON-compatible value (times as ISO 8601 text)."""
     if isinstance(value, datetime.datetime):
@@ -180,13 +230,24 @@ def _sort_key(value):
 
 def print_table(headers, rows):
     """Rows as an aligned plain-text table, one line per row."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, len(str(cell))) for w, cell in zip(widths, row)]
+    rows = [[str(cell) for cell in row] for row in rows]
+    _print_aligned(headers, list(zip(*rows)) or [()] * len(headers))
+
+
+def _print_aligned(headers, cells):
+    """``cells`` (one list of text per column) under ``headers``, every
+    column padded to its widest cell, the lines written at once."""
+    widths = [max(len(header), max(map(len, column), default=0))
+              for header, column in zip(headers, cells)]
     line = "  ".join("{:<%d}" % w for w in widths)
-    print(line.format(*headers).rstrip())
-    for row in rows:
-        print(line.format(*(str(cell) for cell in row)).rstrip())
+    _write_lines([line.format(*headers).rstrip()]
+                 + [line.format(*row).rstrip() for row in zip(*cells)])
+
+
+def _write_lines(lines):
+    """What ``print`` of each line writes, in one write."""
+    if lines:
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 def _print_json(data):
@@ -199,39 +260,69 @@ def _print_yaml(data):
                                     sort_keys=False, allow_unicode=True))
 
 
-def _print_csv(args, headers, rows):
+def _print_csv(args, headers, columns):
+    """A header line, then a line per row of ``columns`` (one list of
+    values per column)."""
     quoting = QUOTING[getattr(args, "quote", "nonnumeric")]
     writer = csv.writer(sys.stdout, quoting=quoting, lineterminator="\n",
                         escapechar="\\")
     writer.writerow(headers)
-    writer.writerows([[_csv_cell(cell) for cell in row] for row in rows])
+    writer.writerows(zip(*map(_csv_cells, columns)))
 
 
-def _sorted(args, rows):
-    """``rows`` (dicts) sorted by ``--sort-column``s, first one first."""
-    for name in reversed(getattr(args, "sort_columns", None) or []):
-        rows = sorted(rows, key=lambda row: _sort_key(row[name]),
-                      reverse=args.sort_descending)
-    return rows
+def _print_json_listing(names, columns):
+    """What ``_print_json`` prints for a list of {name: value} objects
+    (the row-th value of each column), built a column at a time."""
+    if not columns or not columns[0]:
+        print("[]")
+        return
+    keys = ["    %s: " % _JSON_STRING(name) for name in names]
+    texts = [list(map(str.__add__, keys, row))
+             for row in zip(*map(_json_texts, columns))]
+    print("[\n" + ",\n".join("  {\n" + ",\n".join(row) + "\n  }"
+                              for row in texts) + "\n]")
+
+
+def _row_order(args, listing):
+    """Row positions in ``--sort-column`` order (the first name first),
+    None when no sorting was asked for."""
+    names = getattr(args, "sort_columns", None) or []
+    if not names:
+        return None
+    order = range(len(listing))
+    for name in reversed(names):
+        keys = list(map(_sort_key, listing.values[name]))
+        order = sorted(order, key=keys.__getitem__,
+                       reverse=args.sort_descending)
+    return order
 
 
 def emit_list(args, record_type, records):
-    """Print a listing of ``record_type`` records in ``args.format``."""
-    columns = _chosen(args, _fields(record_type))
-    rows = _sorted(args, [_as_dict(r) for r in records])
+    """Print a listing of ``record_type`` records (a list of them, or a
+    :class:`~hoststate.cli.columns.Columns`) in ``args.format``.
+
+    The work goes a column at a time (one type check and one conversion
+    per column, one write), as a 50,000-row view needs."""
+    listing = records if isinstance(records, columns_mod.Columns) else \
+        columns_mod.Columns.of_records(record_type, records)
     fmt = args.format
+    names = _chosen(args, _fields(record_type))
+    if fmt in ("json", "yaml"):
+        # {name: value} objects: a name asked for twice is one key
+        names = list(dict.fromkeys(names))
+    order = _row_order(args, listing)
+    chosen = [listing.values[name] if order is None else
+              [listing.values[name][i] for i in order] for name in names]
     if fmt == "json":
-        _print_json([{c: row[c] for c in columns} for row in rows])
+        _print_json_listing(names, chosen)
     elif fmt == "yaml":
-        _print_yaml([{c: row[c] for c in columns} for row in rows])
+        _print_yaml([dict(zip(names, row)) for row in zip(*chosen)])
     elif fmt == "csv":
-        _print_csv(args, columns, [[row[c] for c in columns] for row in rows])
+        _print_csv(args, names, chosen)
     elif fmt == "value":
-        for row in rows:
-            print(" ".join(_table_cell(row[c]) for c in columns))
+        _write_lines(list(map(" ".join, zip(*map(_table_cells, chosen)))))
     else:
-        print_table(columns, [[_table_cell(row[c]) for c in columns]
-                              for row in rows])
+        _print_aligned(names, list(map(_table_cells, chosen)))
 
 
 def emit_record(args, record):
@@ -244,7 +335,7 @@ def emit_record(args, record):
     elif fmt == "yaml":
         _print_yaml(values)
     elif fmt == "csv":
-        _print_csv(args, list(values), [list(values.values())])
+        _print_csv(args, list(values), [[value] for value in values.values()])
     elif fmt == "value":
         for value in values.values():
             print(_table_cell(value))
