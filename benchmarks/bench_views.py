@@ -19,12 +19,10 @@ import io
 import os
 
 import pytest
-import sqlalchemy as sa
 
 from hoststate import conf as hs_conf
 from hoststate.cli import main as cmd_main
 
-from support import cloud
 from support import cloud_mix
 from support import databases
 from run_mode import full_mode
@@ -48,14 +46,7 @@ def big_cloud(request, tmp_path_factory):
         request.param, tmp_path_factory.mktemp("views"))
     try:
         database.create_schema()
-        shapes = cloud_mix.shapes(nodes)
-        for shape in shapes:
-            shape.pop("up")
-        hosts = cloud.populate(database.engine, shapes)
-        for name, members, metadata in cloud_mix.aggregates(hosts):
-            cloud.add_aggregate(database.engine, name, members, metadata)
-        with database.engine.begin() as conn:
-            conn.execute(sa.text("ANALYZE"))     # as a cloud in service
+        cloud_mix.populate(database.engine, nodes)
         yield database, nodes
     finally:
         database.drop()

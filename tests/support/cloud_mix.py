@@ -3,10 +3,15 @@ aggregates, a few percent of hosts down or disabled, varied sizes and fill.
 
 ``shapes(n, seed)`` gives compute_nodes values (for ``cloud.populate`` or
 ``host_tables.make_table``) plus per-host service flags; ``aggregates(hosts)``
-the aggregates over them. Deterministic for a seed.
+the aggregates over them; ``populate(engine, n)`` stores both in a
+database. Deterministic for a seed.
 """
 import json
 import random
+
+import sqlalchemy as sa
+
+from support import cloud
 
 #: (vcpus, memory_mb, local_gb) of the host models in the mix
 MODELS = [(48, 262144, 1800), (64, 524288, 3600), (96, 1048576, 7200),
@@ -66,3 +71,20 @@ def table_nodes(n, seed=0):
                           cpu_allocation_ratio=4.0, ram_allocation_ratio=1.0,
                           disk_allocation_ratio=1.0, **shape))
     return nodes
+
+
+def populate(engine, n, seed=0):
+    """Store a cloud of ``n`` mixed hosts with their aggregates in the
+    database at ``engine`` (liveness left to the services' rows), with
+    planner statistics as a database in service has them (a fresh bulk
+    load has none until autovacuum runs, and index range scans would be
+    planned as full scans). The host names, in order."""
+    stored = shapes(n, seed)
+    for shape in stored:
+        shape.pop("up")
+    names = cloud.populate(engine, stored)
+    for name, members, metadata in aggregates(names, seed):
+        cloud.add_aggregate(engine, name, members, metadata)
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
+    return names
