@@ -4,7 +4,9 @@ run of the main loop (placements, deletes, adoptions) on SQLite.
 CI runs each once (``--benchmark-disable``); run
 ``pytest benchmarks/bench_simulate.py --benchmark-enable`` for timings.
 The default run itself (100 nodes, 3,000 requests) is measured by hand:
-see the README's "hoststate simulate" example.
+see the README's "hoststate simulate" example. The run at 1,000 nodes
+(issue 14's target: 1,000 placements/s end to end) places 4,000
+requests in full mode, 200 in CI, and reports placements/s.
 """
 import itertools
 
@@ -17,6 +19,10 @@ from hoststate.db import migration
 from hoststate.simulation import cloud
 from hoststate.simulation import fleet as fleet_mod
 from hoststate.simulation import runner
+from run_mode import full_mode
+
+#: the 1,000-node run: requests in full mode and in CI
+THOUSAND_NODES_REQUESTS = (4000, 200)
 
 
 @pytest.fixture
@@ -65,3 +71,23 @@ def test_a_short_run_of_the_default_cloud(benchmark, fresh_context,
     assert result.placements + result.no_valid_host == 300
     benchmark.extra_info["placements_per_second"] = round(
         result.placements / result.run_seconds, 1)
+
+
+def test_a_run_of_1000_nodes(benchmark, fresh_context, simulation_conf,
+                             request):
+    """Seed 1,000 pre-filled nodes, then place the stream with the
+    database claim, agents adopting and deleting (issue 14)."""
+    requests = THOUSAND_NODES_REQUESTS[0 if full_mode(request.config)
+                                       else 1]
+
+    def run():
+        return runner.Simulation(fresh_context(), simulation_conf,
+                                 runner.Options(nodes=1000,
+                                                requests=requests)).run()
+    result = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert result.placements + result.no_valid_host == requests
+    benchmark.extra_info.update(
+        placements_per_second=round(result.placements / result.run_seconds,
+                                    1),
+        setup_seconds=round(result.setup_seconds, 2),
+        run_seconds=round(result.run_seconds, 2))

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext import compiler as sa_compiler
 
 from hoststate import exception
+from hoststate.db import prebuilt
 from hoststate.db import schema
 
 #: Execution option of a connection whose transaction will write.
@@ -85,6 +86,16 @@ def transaction(context):
                 yield conn
     except sa.exc.IntegrityError as exc:
         raise named_integrity_error(exc) from exc
+
+
+@contextlib.contextmanager
+def reading(context):
+    """One read-only transaction for ``context``: on SQLite a deferred
+    BEGIN, which takes no write lock (in WAL mode a reader never waits
+    for a writer, nor holds one up)."""
+    with engine_of(context).connect() as conn:
+        with conn.begin():
+            yield conn
 
 
 #: What PostgreSQL (SQLSTATE) and MySQL/MariaDB (errno) say when they
@@ -171,6 +182,11 @@ def select_rows(conn, table, read_deleted="no", order_by=None, where=(),
     FOR UPDATE; SQLite has no row locks, and needs none: a writing
     transaction there holds the database's write lock).
     """
+    if order_by is None and not where:
+        query, params = prebuilt.select(table, read_deleted, for_update,
+                                         False, equals)
+        if query is not None:
+            return [row._mapping for row in conn.execute(query, params)]
     query = (sa.select(table).where(not_deleted(table, read_deleted))
              .where(*_equal(table, equals), *where))
     query = query.order_by(*(order_by if order_by is not None else [table.c.id]))
@@ -185,8 +201,13 @@ def select_one(conn, table, not_found, read_deleted="no", **equals):
     With read_deleted="yes" several soft-deleted rows may match; the newest
     (highest id) one is returned, since it is the last to have lived.
     """
-    rows = select_rows(conn, table, read_deleted, order_by=[table.c.id.desc()],
-                       **equals)
+    query, params = prebuilt.select(table, read_deleted, False, True,
+                                     equals)
+    if query is not None:
+        rows = [row._mapping for row in conn.execute(query, params)]
+    else:
+        rows = select_rows(conn, table, read_deleted,
+                           order_by=[table.c.id.desc()], **equals)
     if not rows:
         raise not_found
     return rows[0]
@@ -220,14 +241,22 @@ def cas_update(conn, table, row_id, seen_generation, values, read_back=True):
     ``read_back=False`` (a caller that knows what it wrote saves a round
     trip).
     """
+    # where the server returns what an UPDATE wrote (SQLite, PostgreSQL),
+    # the row read back comes with the UPDATE, in one round trip
+    returning = read_back and conn.dialect.update_returning
+    query = _cas_statement(table, "updated_at" not in values, returning)
+    params = {_ROW_ID: row_id, _SEEN: seen_generation}
     if _has_expressions(values):
-        query = (_cas_statement(table, stamped="updated_at" not in values)
-                 .values(**values))
-        params = {_ROW_ID: row_id, _SEEN: seen_generation}
+        query = query.values(**values)
     else:
-        query = _cas_statement(table, stamped="updated_at" not in values)
-        params = {_ROW_ID: row_id, _SEEN: seen_generation, **values}
-    if conn.execute(query, params).rowcount != 1:
+        params.update(values)
+    result = conn.execute(query, params)
+    if returning:
+        row = result.first()
+        if row is None:
+            _raise_missing_or_conflict(conn, table, row_id, seen_generation)
+        return row._mapping
+    if result.rowcount != 1:
         _raise_missing_or_conflict(conn, table, row_id, seen_generation)
     if not read_back:
         return None
@@ -245,7 +274,7 @@ _ROW_ID, _SEEN = "_hs_row_id", "_hs_seen_generation"
 _STATEMENTS = {}
 
 
-def _cas_statement(table, stamped):
+def _cas_statement(table, stamped, returning=False):
     """The compare-and-swap UPDATE of ``table``, built once.
 
     The columns to set come as execution parameters, so SQLAlchemy compiles
@@ -253,7 +282,7 @@ def _cas_statement(table, stamped):
     anew with ``.values(**values)`` on every write cost more than the
     write itself (coercing every value into a bound literal).
     """
-    key = ("cas", table.name, stamped)
+    key = ("cas", table.name, stamped, returning)
     query = _STATEMENTS.get(key)
     if query is None:
         fixed = {"generation": table.c.generation + 1}
@@ -264,6 +293,8 @@ def _cas_statement(table, stamped):
                  .where(table.c.generation == sa.bindparam(_SEEN))
                  .where(not_deleted(table, "no"))
                  .values(**fixed))
+        if returning:
+            query = query.returning(*table.c)
         _STATEMENTS[key] = query
     return query
 

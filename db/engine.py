@@ -268,7 +268,7 @@ def fetch_one(engine, statement, params):
             names = [column[0] for column in cursor.description]
             values = cursor.fetchone()
         finally:
-            _close(cursor)
+            close_cursor(cursor)
     except engine.dialect.loaded_dbapi.Error as exc:
         lost = engine.dialect.is_disconnect(
             exc, connection.dbapi_connection, None)
@@ -284,7 +284,7 @@ def fetch_one(engine, statement, params):
     return None if values is None else dict(zip(names, values))
 
 
-def _close(cursor):
+def close_cursor(cursor):
     """Close a cursor; one whose connection is gone may fail to."""
     try:
         cursor.close()

@@ -5,6 +5,9 @@ every scheduler. Writes are compare-and-swap on ``generation``: a tracker
 that lost a race gets ``GenerationConflict`` and re-reads, it never
 overwrites what another writer stored.
 """
+import copy
+import functools
+
 import sqlalchemy as sa
 from oslo_serialization import jsonutils
 from oslo_utils import versionutils
@@ -136,11 +139,12 @@ class ComputeNode(base.RowObject, base.HoststateObject,
     @staticmethod
     def _from_db_object(context, node, row, conf=None):
         base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
-        node.numa_topology = (numa.NUMATopology.from_json(row["numa_topology"])
-                              if row["numa_topology"] else None)
-        node.pci_device_pools = (pci.PciDevicePoolList.from_json(row["pci_stats"])
-                                 if row["pci_stats"] else None)
-        node.supported_hv_specs = hv_spec.from_json(row["supported_instances"])
+        node.numa_topology = _document(numa.NUMATopology.from_json,
+                                       row["numa_topology"])
+        node.pci_device_pools = _document(pci.PciDevicePoolList.from_json,
+                                          row["pci_stats"])
+        node.supported_hv_specs = _document(
+            hv_spec.from_json, row["supported_instances"]) or []
         node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
         for name in TRAIT_FIELDS:
             setattr(node, name, traits_mod.from_text(row[name]))
@@ -363,6 +367,26 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
     @base.remotable
     def get_by_service_id(cls, context, service_id):
         return cls._list(context, service_id=service_id)
+
+
+def _document(parse, text):
+    """``parse(text)`` as an object of its own (None for no text).
+
+    Parsed once per distinct text (nodes of one model share their
+    documents, and a node's change little from one write to the next) and
+    deep-copied after: parsing coerces every field of every NUMA cell
+    again, which cost more than the rest of reading a node."""
+    if not text:
+        return None
+    clone = copy.deepcopy(_parsed(parse, text))
+    for item in clone if isinstance(clone, list) else [clone]:
+        item.obj_reset_changes(recursive=True)
+    return clone
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(parse, text):
+    return parse(text)
 
 
 def _dump_document(field, value):

@@ -51,7 +51,6 @@ class ResourceTracker(moves.MoveClaims):
         self.move_consumptions = {}
         #: instance uuid -> Migration in progress at this node
         self.tracked_migrations = {}
-        self._last_saved = None
         #: changes this tracker made to its node or its consumptions, and
         #: their number at the last set_node (see update_available_resource)
         self._edits = 0
@@ -78,14 +77,12 @@ class ResourceTracker(moves.MoveClaims):
         now on are fresh (see ``update_available_resource``)."""
         if node is not self.node:
             self.node = node
-            self._last_saved = node.obj_clone()
         self._edits_at_set_node = self._edits
 
     def _saved(self, node):
         """Adopt ``node`` as this tracker just wrote it: a change of its
         own, unlike ``set_node``."""
         self.node = node
-        self._last_saved = node.obj_clone()
         self._edits += 1
 
     # --- claims ----------------------------------------------------------
@@ -407,6 +404,11 @@ class ResourceTracker(moves.MoveClaims):
         counted there: ``tracked`` here, or holding a row of its own (a
         scheduler's claim counts its instance in; a move claim, held by
         the migration, does not)."""
+        # the node as stored: a scheduler's claims move it behind this
+        # tracker's back, and giving back on the node as last seen would
+        # mostly lose the compare-and-swap, then read it all the same
+        self._reread_node()
+
         def give_back(node, edit):
             rows = [row for row in allocation_obj.AllocationList
                     .get_by_instance(self.context, instance.uuid)

@@ -11,6 +11,7 @@ objects only for rows that changed.
 """
 import collections
 import collections.abc
+import functools
 import operator
 
 import sqlalchemy as sa
@@ -73,8 +74,18 @@ class DocumentCache:
     def load(self, cls, text):
         key = (cls, text)
         if key not in self._parsed:
-            self._parsed[key] = hs_fields.load_json(cls, text)
+            self._parsed[key] = _shared_flavor(text) \
+                if cls is flavor_obj.Flavor else hs_fields.load_json(cls, text)
         return self._parsed[key]
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_flavor(text):
+    """The Flavor stored as ``text``, parsed once per process: a host's
+    instances share a few flavors' documents word for word, and every
+    agent start and recount cycle parsed them again. Shared as the
+    cache's objects are (nobody changes them)."""
+    return hs_fields.load_json(flavor_obj.Flavor, text)
 
 
 class NodeInstances(collections.abc.Sequence):

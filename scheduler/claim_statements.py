@@ -21,7 +21,9 @@ another scheduler placed it) fails the whole statement on its unique uuid.
 The caller then falls back to the claim that reads the node. MySQL has
 no compound statements outside stored programs and SQLite no DML in
 common table expressions: there the three statements run in a
-transaction.
+transaction; on SQLite on the driver's own connection, compiled once
+(``run_in_transaction``), as SQLAlchemy's per-execution work cost more
+than SQLite's.
 """
 import sqlalchemy as sa
 
@@ -205,3 +207,107 @@ def one_statement_params(update_params, ledger_row, instance_row):
     for name, value in instance_row.items():
         params[f"instance_{name}"] = value
     return params
+
+
+def run_in_transaction(engine, params, ledger_row):
+    """SQLite: the claim's UPDATE (returning the node's usage), ledger row
+    and INSERT OR IGNORE of the instance row in one BEGIN IMMEDIATE
+    transaction on a pooled connection's own cursor. The node's usage as
+    stored (``nodes.UsageRow``), or None when it wrote nothing: the node
+    moved on, the instance row exists already, or the driver failed (the
+    caller then claims the ordinary way, which reads the node, decides
+    and reports exactly as it would have)."""
+    plan = _sqlite_plan(engine.dialect, tuple(
+        name[len("instance_"):] for name in params
+        if name.startswith("instance_")), tuple(ledger_row))
+    values = dict(params)
+    values.update((f"ledger_{name}", value)
+                  for name, value in ledger_row.items())
+    values["ledger_created_at"] = db_api.utcnow()
+    connection = engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        try:
+            return _claim_on_cursor(cursor, plan, values)
+        finally:
+            db_engine.close_cursor(cursor)
+    except engine.dialect.loaded_dbapi.Error:
+        return None
+    finally:
+        connection.close()
+
+
+def _claim_on_cursor(cursor, plan, values):
+    update, ledger, instance, results = plan
+    cursor.execute("BEGIN IMMEDIATE")
+    try:
+        cursor.execute(update.sql, update.bind(values))
+        stored = cursor.fetchone()
+        if stored is None:
+            cursor.execute("ROLLBACK")
+            return None
+        stored = nodes_mod.UsageRow(
+            (name, value if convert is None else convert(value))
+            for (name, convert), value in zip(results, stored))
+        values.update(_node_id=stored["id"], _host=stored["host"],
+                      _launched_on=stored["host"],
+                      _node=stored["hypervisor_hostname"])
+        cursor.execute(ledger.sql, ledger.bind(values))
+        cursor.execute(instance.sql, instance.bind(values))
+        if cursor.rowcount != 1:        # the instance row exists
+            cursor.execute("ROLLBACK")
+            return None
+        cursor.execute("COMMIT")
+        return stored
+    except BaseException:
+        cursor.execute("ROLLBACK")
+        raise
+
+
+class _Compiled:
+    """One statement's SQL for the driver, and its parameters in order
+    (qmark style), each through its type's bind processor."""
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.constants = {name: value for name, value
+                          in compiled.params.items() if value is not None}
+        self.order = [(name, compiled.binds[name].type.bind_processor(
+            dialect)) for name in compiled.positiontup]
+
+    def bind(self, values):
+        merged = dict(self.constants, **values)
+        return [merged[name] if convert is None else convert(merged[name])
+                for name, convert in self.order]
+
+
+def _sqlite_plan(dialect, instance_columns, ledger_columns):
+    key = ("sqlite", instance_columns, ledger_columns)
+    plan = _BUILT.get(key)
+    if plan is None:
+        nodes, ledger, instances = (schema.compute_nodes, schema.allocations,
+                                    schema.instances)
+        columns = {name: _param("ledger", ledger, name)
+                   for name in ledger_columns}
+        columns["compute_node_id"] = sa.bindparam("_node_id",
+                                                  type_=sa.Integer)
+        columns["created_at"] = _param("ledger", ledger, "created_at")
+        placed = {name: _param("instance", instances, name)
+                  for name in instance_columns}
+        placed.update(
+            host=sa.bindparam("_host", type_=instances.c.host.type),
+            node=sa.bindparam("_node", type_=instances.c.node.type),
+            compute_id=sa.bindparam("_node_id", type_=sa.Integer),
+            launched_on=sa.bindparam("_launched_on",
+                                     type_=instances.c.host.type),
+            created_at=db_api.server_utcnow())
+        results = tuple((name, nodes.c[name].type.result_processor(
+            dialect, None)) for name in nodes_mod.USAGE_COLUMNS)
+        plan = _BUILT[key] = (
+            _Compiled(seen_update(returning=True), dialect),
+            _Compiled(sa.insert(ledger).values(columns), dialect),
+            _Compiled(sa.insert(instances).values(placed)
+                      .prefix_with("OR IGNORE"), dialect),
+            results)
+    return plan

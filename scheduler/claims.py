@@ -141,6 +141,14 @@ def claim(context, node_id, request, instance_uuid, seen=None):
         if stored is not None:
             return stored
         seen = None         # read the node: it moved, or the instance exists
+    elif seen is not None and single is None and \
+            engine.dialect.name == "sqlite" and \
+            not _needs_devices(Unplaced.of(request).wanted, request):
+        stored = _claim_on_sqlite(engine, node_id, request, instance_uuid,
+                                  seen)
+        if stored is not None:
+            return stored
+        seen = None         # as above, or the driver failed: the usual way
     for attempt in range(CLAIM_RETRIES):
         try:
             # read, check and write on one connection: one checkout, one
@@ -197,6 +205,20 @@ def _claim_in_one_statement(single, engine, node_id, request, instance_uuid,
         if db_api.is_deadlock(exc):
             return None
         raise
+
+
+def _claim_on_sqlite(engine, node_id, request, instance_uuid, seen):
+    """The claim on a seen node in one transaction on the driver's cursor
+    (``claim_statements.run_in_transaction``): the usage row as stored,
+    or None when it wrote nothing."""
+    instance = Unplaced.of(request)
+    wanted = instance.wanted
+    params = dict(_seen_params(node_id, seen, wanted, instance))
+    params.update((f"instance_{name}", value) for name, value in
+                  dict(instance.columns, uuid=instance_uuid).items())
+    return statements.run_in_transaction(
+        engine, params, wanted.ledger_row(instance_uuid, instance_uuid,
+                                          node_id))
 
 
 def _landed(engine, node_id, instance_uuid):

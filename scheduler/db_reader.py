@@ -1,7 +1,9 @@
 """What the HostManager reads from a cell database, in a few plain queries.
 
-Rows stay SQLAlchemy row mappings (no versioned objects): a full load of a
-hundred thousand nodes must take seconds, not minutes.
+No versioned objects, and no Python object per node row: the nodes come
+as columns (``nodes.NodeColumns``, the cursor's tuples transposed once), a
+compute service as a slotted ``ServiceRecord``. A full load of a hundred
+thousand nodes must take seconds, not minutes.
 
 Refreshes read only what moved. Every write to a compute node stamps
 ``updated_at`` with the database server's clock (``db_api.cas_update``),
@@ -12,6 +14,7 @@ covers transactions that were stamped before that read but committed
 after it; rows read twice are recognised by their generation and skipped.
 """
 import datetime
+import itertools
 
 import sqlalchemy as sa
 
@@ -24,9 +27,11 @@ from hoststate.scheduler import records
 _NODES = schema.compute_nodes
 _SERVICES = schema.services
 
-_SERVICE_COLUMNS = ("id", "uuid", "host", "disabled", "disabled_reason",
-                    "forced_down", "created_at", "last_seen_up",
-                    "updated_at", "version", "deleted")
+#: The services columns the scheduler reads, in the order of
+#: ``records.ServiceRecord``'s arguments.
+_SERVICE_COLUMNS = ("id", "host", "disabled", "forced_down",
+                    "disabled_reason", "uuid", "created_at", "last_seen_up",
+                    "updated_at", "version")
 
 
 def server_now(conn):
@@ -41,44 +46,47 @@ def _since(table, since):
     return sa.or_(*clauses)
 
 
-def read_nodes(conn, since=None):
-    """Compute node rows: the live ones, or with ``since`` every row
-    (deleted ones too, ``deleted`` != 0) that changed at or after it."""
+#: The fields of a node row as read: the scheduler's columns, ``deleted``.
+_NODE_NAMES = (*nodes.NODE_COLUMNS, "deleted")
+
+
+def _node_query():
     columns = [_NODES.c[name] for name in nodes.NODE_COLUMNS]
-    query = sa.select(*columns, _NODES.c.deleted)
+    return sa.select(*columns, _NODES.c.deleted)
+
+
+def read_nodes(conn, since=None):
+    """Compute node rows as a ``nodes.NodeColumns``: the live ones, or
+    with ``since`` every row (deleted ones too, ``deleted`` != 0) that
+    changed at or after it. The cursor's tuples are transposed into
+    columns at once: no Python object per row survives the read."""
+    query = _node_query()
     if since is None:
         query = query.where(_NODES.c.deleted == 0)
     else:
         query = query.where(_since(_NODES, since))
-    return [row._mapping for row in conn.execute(query.order_by(_NODES.c.id))]
+    rows = conn.execute(query.order_by(_NODES.c.id)).all()
+    return nodes.NodeColumns.from_rows(_NODE_NAMES, rows)
 
 
 def read_node(conn, node_id):
     """The row of node ``node_id`` (deleted or not), as a list of 0 or 1."""
-    columns = [_NODES.c[name] for name in nodes.NODE_COLUMNS]
-    query = sa.select(*columns, _NODES.c.deleted).where(_NODES.c.id == node_id)
+    query = _node_query().where(_NODES.c.id == node_id)
     return [row._mapping for row in conn.execute(query)]
 
 
 def read_services(conn, since=None):
     """Compute service rows as (live ServiceRecords, deleted hosts)."""
-    query = sa.select(*[_SERVICES.c[name] for name in _SERVICE_COLUMNS]) \
-        .where(_SERVICES.c.binary == service_obj.COMPUTE_BINARY)
-    if since is None:
-        query = query.where(_SERVICES.c.deleted == 0)
-    else:
-        query = query.where(_since(_SERVICES, since))
-    live, deleted = [], []
-    for row in conn.execute(query.order_by(_SERVICES.c.id)):
-        if row.deleted:
-            deleted.append(row.host)
-            continue
-        live.append(records.ServiceRecord(
-            id=row.id, uuid=row.uuid, host=row.host, disabled=row.disabled,
-            disabled_reason=row.disabled_reason, forced_down=row.forced_down,
-            created_at=row.created_at, last_seen_up=row.last_seen_up,
-            updated_at=row.updated_at, version=row.version))
-    return live, deleted
+    columns = [_SERVICES.c[name] for name in _SERVICE_COLUMNS]
+    compute = _SERVICES.c.binary == service_obj.COMPUTE_BINARY
+    if since is None:       # every row live: records straight from rows
+        rows = conn.execute(sa.select(*columns).where(
+            compute, _SERVICES.c.deleted == 0).order_by(_SERVICES.c.id)).all()
+        return list(itertools.starmap(records.ServiceRecord, rows)), []
+    rows = conn.execute(sa.select(*columns, _SERVICES.c.deleted).where(
+        compute, _since(_SERVICES, since)).order_by(_SERVICES.c.id)).all()
+    live = [records.ServiceRecord(*row[:-1]) for row in rows if not row[-1]]
+    return live, [row[1] for row in rows if row[-1]]
 
 
 _AGGREGATE_TABLES = (schema.aggregates, schema.aggregate_hosts,
@@ -102,18 +110,23 @@ def aggregates_fingerprint(conn):
 def read_aggregates(conn):
     """Every aggregate with its hosts and metadata (three small queries)."""
     hosts, metadata = {}, {}
-    for row in conn.execute(sa.select(schema.aggregate_hosts.c.aggregate_id,
-                                      schema.aggregate_hosts.c.host)):
-        hosts.setdefault(row.aggregate_id, []).append(row.host)
-    for row in conn.execute(sa.select(
+    for aggregate_id, host in conn.execute(sa.select(
+            schema.aggregate_hosts.c.aggregate_id,
+            schema.aggregate_hosts.c.host)).all():
+        held = hosts.get(aggregate_id)
+        if held is None:
+            hosts[aggregate_id] = [host]
+        else:
+            held.append(host)
+    for aggregate_id, key, value in conn.execute(sa.select(
             schema.aggregate_metadata.c.aggregate_id,
             schema.aggregate_metadata.c.key,
-            schema.aggregate_metadata.c.value)):
-        metadata.setdefault(row.aggregate_id, {})[row.key] = row.value
+            schema.aggregate_metadata.c.value)).all():
+        metadata.setdefault(aggregate_id, {})[key] = value
     return [records.AggregateRecord(
-        id=row.id, uuid=row.uuid, name=row.name, hosts=hosts.get(row.id, ()),
-        metadata=metadata.get(row.id, {}))
-        for row in conn.execute(sa.select(
+        id=id_, uuid=uuid, name=name, hosts=hosts.get(id_, ()),
+        metadata=metadata.get(id_, {}))
+        for id_, uuid, name in conn.execute(sa.select(
             schema.aggregates.c.id, schema.aggregates.c.uuid,
             schema.aggregates.c.name).order_by(schema.aggregates.c.id))]
 

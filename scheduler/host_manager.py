@@ -10,8 +10,11 @@ Candidate narrowing that comes before the filters (Nova's
 ``get_filtered_hosts``) lives here too: a requested destination, ignored
 hosts (case-insensitive), forced hosts (case-insensitive) and forced nodes.
 """
+import contextlib
+import gc
 import logging
 import time
+import weakref
 
 import numpy as np
 
@@ -80,7 +83,10 @@ class HostManager:
         self.aggregates_interval = aggregates_interval
         self._liveness_read_at = None
         self._liveness_lost_at = None
-        self._liveness_asked = set()
+        # (table weakref, hosts, answers) of the last liveness read
+        self._liveness_asked = None
+        # whether a service was added or removed since (it must be asked)
+        self._services_moved = True
         self._aggregates_key = None
         self.table = host_table.HostTable(
             default_availability_zone=self.conf.default_availability_zone)
@@ -93,15 +99,20 @@ class HostManager:
         return node_defaults.resolve(self.conf).ratios()
 
     def load(self):
-        """Read everything, replacing what the table held."""
-        self.table = host_table.HostTable(
-            default_availability_zone=self.conf.default_availability_zone,
-            capacity=1024)
-        self._aggregates_key = None
-        for cell in self.cells:
-            cell.aggregates_fingerprint = None
-            self._read_cell(cell, full=True)
-        self.refresh_liveness(force=True)
+        """Read everything, replacing what the table held.
+
+        The garbage collector waits meanwhile: a load allocates millions
+        of small objects (values read, index entries) and none of them is
+        garbage, yet each gen-2 collection they trigger walks them all."""
+        with _collector_paused():
+            self.table = host_table.HostTable(
+                default_availability_zone=self.conf.default_availability_zone,
+                capacity=1024)
+            self._aggregates_key = None
+            for cell in self.cells:
+                cell.aggregates_fingerprint = None
+                self._read_cell(cell, full=True)
+            self.refresh_liveness(force=True)
         return self
 
     def refresh(self):
@@ -118,14 +129,14 @@ class HostManager:
             aggregates, fingerprint = self._changed_aggregates(
                 conn, cell, full)
             services, gone_services = db_reader.read_services(conn, since)
-            node_rows = db_reader.read_nodes(conn, since)
+            node_columns = db_reader.read_nodes(conn, since)
         if aggregates is not None:
             cell.aggregates = aggregates
             cell.aggregates_fingerprint = fingerprint
             self._apply_aggregates([a for c in self.cells
                                     for a in c.aggregates])
         self._apply_services(services, gone_services, replace=full)
-        self._apply_nodes(node_rows, cell.uuid)
+        self._apply_nodes(node_columns, cell.uuid)
         cell.watermark = db_reader.watermark(started, self.refresh_overlap)
 
     def _changed_aggregates(self, conn, cell, full):
@@ -145,7 +156,7 @@ class HostManager:
         return db_reader.read_aggregates(conn), fingerprint
 
     def _apply_aggregates(self, aggregates):
-        key = [(a.id, a.uuid, a.name, tuple(sorted(a.hosts)),
+        key = [(a.id, a.uuid, a.name, a.hosts,
                 tuple(sorted(a.metadata.items()))) for a in aggregates]
         if key == self._aggregates_key:
             return
@@ -154,28 +165,36 @@ class HostManager:
 
     def _apply_services(self, services, gone, replace):
         table = self.table
-        for host in gone:
-            if host not in {s.host for s in services}:
-                table.remove_service(host)
+        known = table.services
+        if replace or any(known.get(s.host) is None or
+                          known[s.host].id != s.id for s in services):
+            self._services_moved = True
+        if gone:
+            still = {s.host for s in services}
+            for host in gone:
+                if host not in still and host in known:
+                    self._services_moved = True
+                    table.remove_service(host)
         if services or replace:
             table.set_services(services, replace=replace)
 
-    def _apply_nodes(self, rows, cell_uuid):
+    def _apply_nodes(self, columns, cell_uuid):
+        """Write the nodes of ``columns`` (a NodeColumns read from the
+        cell): deleted ones leave the table, those read again inside the
+        overlap (same generation, same host) are skipped."""
         table = self.table
-        changed = []
-        for row in rows:
-            if row["deleted"]:
-                table.remove_node(row["uuid"])
-                continue
-            known = table.row_of_uuid.get(row["uuid"])
-            if known is not None and \
-                    table.generation[known] == row["generation"] and \
-                    table.host_of(known) == row["host"]:
-                continue          # read again inside the overlap
-            changed.append(row)
-        if changed:
-            table.write_nodes(changed, cell=cell_uuid,
-                              ratio_defaults=self.ratio_defaults())
+        uuids = columns["uuid"]
+        deleted = np.fromiter((bool(d) for d in columns["deleted"]),
+                              dtype=bool, count=len(columns))
+        for position in np.flatnonzero(deleted).tolist():
+            table.remove_node(uuids[position])
+        keep = np.flatnonzero(~deleted)
+        keep = keep[~_unchanged(table, columns, keep)]
+        if len(keep) < len(columns):
+            columns = columns.take(keep.tolist())
+        if len(columns):
+            table.write_columns(columns, cell=cell_uuid,
+                                ratio_defaults=self.ratio_defaults())
 
     def refresh_node(self, cell_uuid, node_id, row=None):
         """Re-read one node (a claim on it just lost: the table's copy is
@@ -242,16 +261,17 @@ class HostManager:
                                if host not in known})
             return
         now = time.monotonic()
-        services = list(self.table.services.values())
-        asked = {s.id for s in services}
         # a service never asked about (a new host) is asked at once
+        asked = self._liveness_asked
         if not force and self._liveness_read_at is not None and \
-                asked == self._liveness_asked and \
+                asked is not None and asked[0]() is self.table and \
+                not self._services_moved and \
                 now - self._liveness_read_at < self.liveness_interval:
             return
+        services = list(self.table.services.values())
         try:
-            answers = self.servicegroup.services_up(
-                [_service_dict(s) for s in services])
+            with _collector_paused():
+                answers = self._services_up(services)
         except exception.ServiceGroupUnavailable as exc:
             self._liveness_unknown(now, exc)
             return
@@ -260,8 +280,33 @@ class HostManager:
                      now - self._liveness_lost_at)
             self._liveness_lost_at = None
         self._liveness_read_at = now
-        self._liveness_asked = asked
-        self.table.set_up({s.host: up for s, up in zip(services, answers)})
+        self._set_up(services, answers)
+
+    def _set_up(self, services, answers):
+        """Write the answers (a bool array, one per service) to the table:
+        when the same services were asked last time, only the hosts whose
+        answer changed (a read of 100,000 hosts usually changes a few)."""
+        asked, answers = self._liveness_asked, np.asarray(answers, dtype=bool)
+        hosts = [s.host for s in services]
+        if asked is not None and asked[0]() is self.table and \
+                asked[1] == hosts:
+            changed = np.flatnonzero(answers != asked[2]).tolist()
+            self.table.set_up({hosts[i]: bool(answers[i]) for i in changed})
+        else:
+            self.table.set_up(dict(zip(hosts, answers.tolist())))
+        # the table weakly: a load frees the table it replaces at once
+        self._liveness_asked = (weakref.ref(self.table), hosts, answers)
+        self._services_moved = False
+
+    def _services_up(self, services):
+        """The servicegroup's answers for ``services`` (ServiceRecords):
+        by columns where it answers so, else one dict per service."""
+        group = self.servicegroup
+        if not hasattr(group, "services_up_columns"):
+            return group.services_up([_service_dict(s) for s in services])
+        return group.services_up_columns(
+            [s.id for s in services], [s.forced_down for s in services],
+            lambda: [_service_dict(s) for s in services])
 
     def _liveness_unknown(self, now, exc):
         """One warning per outage (a refresh runs per request); the rest
@@ -363,6 +408,36 @@ def _narrow_to_destination(table, rows, destination):
             dtype=bool, key=("destination_aggregates", frozenset(ids)))
         rows = rows[in_any[table.aggregate_codes[rows]]]
     return rows
+
+
+def _unchanged(table, columns, positions):
+    """Mask over ``positions`` of the nodes of ``columns`` the table holds
+    at the generation and host read (read again inside the overlap)."""
+    if not table.row_of_uuid or not len(positions):
+        return np.zeros(len(positions), dtype=bool)
+    uuids, hosts = columns["uuid"], columns["host"]
+    get = table.row_of_uuid.get
+    rows = np.fromiter([get(uuids[p], -1) for p in positions.tolist()],
+                       dtype=np.intp, count=len(positions))
+    held = rows >= 0
+    generation = columns.number("generation")[positions]
+    same = held & (table.generation[np.where(held, rows, 0)] == generation)
+    for index in np.flatnonzero(same).tolist():
+        same[index] = table.host_of(rows[index]) == \
+            hosts[int(positions[index])]
+    return same
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """No garbage collection inside (restored as it was afterwards)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _code_or_missing(table, column, key):

@@ -17,11 +17,15 @@ caches built on it know.
 Scalars follow Nova's HostState (see ``nodes.scalar_columns``): a node row
 with ``free_disk_gb`` unset is not ready and is never a candidate.
 """
+import collections
+
 import numpy as np
 
 from hoststate.scheduler import interned
 from hoststate.scheduler import nodes
 
+#: Usage-only changes remembered for derived columns (``_usage_changed``).
+USAGE_LOG = 256
 #: Float columns, Nova's HostState names.
 FLOAT_COLUMNS = (
     "id", "generation", "vcpus_total", "vcpus_used", "total_usable_ram_mb",
@@ -49,6 +53,60 @@ INTERNED_COLUMNS = {
     # frozenset of the node's trait names (its driver's and operators')
     "traits": nodes.parse_traits,
 }
+
+
+#: The aggregate set of a host in no aggregate.
+_NO_AGGREGATES = frozenset()
+#: Up to this many hosts whose liveness changed, ``set_up`` writes their
+#: rows one by one; more, it rewrites the column.
+_FEW_HOSTS = 64
+#: Up to this many aggregates, hosts are grouped by set operations.
+_FEW_AGGREGATES = 64
+
+
+def _objects(values):
+    """``values`` (a sequence of strings, datetimes or None) as an object
+    array, element by element (never converted to another dtype)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _aggregates_of_host(aggregates):
+    """{host: frozenset of the ids of its aggregates}, hosts of the same
+    aggregates sharing one set (interning a row's set is then an identity
+    check, not a comparison of two sets).
+
+    A few aggregates over many hosts (zones, racks) split the hosts into
+    groups by set operations, without a Python step per membership; many
+    aggregates are read membership by membership."""
+    ordered = sorted(aggregates, key=lambda a: a.id)
+    if len(ordered) > _FEW_AGGREGATES:
+        by_host = {}
+        for aggregate in ordered:
+            for host in aggregate.hosts:
+                by_host[host] = by_host.get(host, ()) + (aggregate.id,)
+        groups = {}
+        for host, ids in by_host.items():
+            groups.setdefault(ids, []).append(host)
+        groups = list(groups.items())
+    else:
+        groups = [((), frozenset().union(*(a.hosts for a in ordered)))]
+        for aggregate in ordered:
+            split = []
+            for ids, hosts in groups:
+                inside = hosts & aggregate.hosts
+                if inside:
+                    split.append((ids + (aggregate.id,), inside))
+                    hosts = hosts - inside
+                if hosts:
+                    split.append((ids, hosts))
+            groups = split
+    of_host = {}
+    for ids, hosts in groups:
+        if ids:
+            of_host.update(dict.fromkeys(hosts, frozenset(ids)))
+    return of_host
 
 
 class HostTable:
@@ -130,34 +188,73 @@ class HostTable:
 
     def write_nodes(self, records, cell=None, ratio_defaults=None):
         """Add or update nodes from ``records``: compute_nodes rows
-        (mappings with the table's column names), all of one cell.
-
-        Nodes are matched by uuid; a node whose host changed moves in the
-        host index. Returns the rows written.
-        """
+        (mappings with the table's column names), all of one cell; see
+        ``write_columns``."""
         records = list(records)
         if not records:
             return np.zeros(0, dtype=np.intp)
-        rows = []
-        new = []
-        for position, record in enumerate(records):
-            row = self.row_of_uuid.get(record["uuid"])
-            if row is None:
-                new.append(position)
-                rows.append(-1)
-            else:
-                rows.append(row)
-        for position, row in zip(new, self._allocate(len(new))):
-            rows[position] = row
-        rows = np.asarray(rows, dtype=np.intp)
-        for row, record in zip(rows.tolist(), records):
-            self._index(row, record["uuid"], record["host"],
-                        record["hypervisor_hostname"])
-        self._write_scalars(rows, records, ratio_defaults or {})
-        self._write_interned(rows, records, cell)
+        return self.write_columns(nodes.NodeColumns.from_records(records),
+                                  cell=cell, ratio_defaults=ratio_defaults)
+
+    def write_columns(self, columns, cell=None, ratio_defaults=None):
+        """Add or update the nodes of ``columns`` (a ``nodes.NodeColumns``,
+        all of one cell), a column at a time.
+
+        Nodes are matched by uuid; a node whose host changed moves in the
+        host index. Returns the rows written, in the order of ``columns``.
+        """
+        if not len(columns):
+            return np.zeros(0, dtype=np.intp)
+        rows, new = self._rows_for(columns["uuid"])
+        self._index_columns(rows, new, columns)
+        self._write_scalars(rows, columns, ratio_defaults or {})
+        self._write_interned(rows, columns, cell)
         self._attach_services(rows)
         self.version += 1
         return rows
+
+    def _rows_for(self, uuids):
+        """(rows of ``uuids``, positions of the nodes that had none): the
+        rows nodes already hold, new rows (free ones first) for the rest."""
+        get = self.row_of_uuid.get
+        rows = np.fromiter([get(uuid, -1) for uuid in uuids],
+                           dtype=np.intp, count=len(uuids))
+        new = np.flatnonzero(rows < 0)
+        if len(new):
+            rows[new] = self._allocate(len(new))
+        return rows, new
+
+    def _index_columns(self, rows, new, columns):
+        """Index the nodes of ``columns``: new ones in bulk, known ones
+        one by one (their host or name may have changed)."""
+        uuids, hosts = columns["uuid"], columns["host"]
+        names = columns["hypervisor_hostname"]
+        is_new = np.zeros(len(rows), dtype=bool)
+        is_new[new] = True
+        for position in np.flatnonzero(~is_new).tolist():
+            self._index(int(rows[position]), uuids[position],
+                        hosts[position], names[position])
+        if not len(new):
+            return
+        new_rows = rows[new].tolist()
+        if len(new) == len(rows):
+            new_uuids, new_hosts, new_names = uuids, hosts, names
+        else:
+            picked = new.tolist()
+            new_uuids = [uuids[i] for i in picked]
+            new_hosts = [hosts[i] for i in picked]
+            new_names = [names[i] for i in picked]
+        self.uuid[rows[new]] = _objects(new_uuids)
+        self.row_of_uuid.update(zip(new_uuids, new_rows))
+        self.row_of_host_node.update(zip(zip(new_hosts, new_names),
+                                         new_rows))
+        rows_of_host = self.rows_of_host
+        for host, row in zip(new_hosts, new_rows):
+            held = rows_of_host.get(host)
+            if held is None:
+                rows_of_host[host] = {row}
+            else:
+                held.add(row)
 
     def _index(self, row, uuid, host, nodename):
         old_uuid = self.uuid[row]
@@ -182,14 +279,12 @@ class HostTable:
             if not rows:
                 del self.rows_of_host[host]
 
-    def _write_scalars(self, rows, records, ratio_defaults):
-        scalars = nodes.scalar_columns(records, ratio_defaults)
+    def _write_scalars(self, rows, columns, ratio_defaults):
+        scalars = nodes.scalar_columns(columns, ratio_defaults)
         for name, values in scalars.items():
             self.columns[name][rows] = values
         self.columns["present"][rows] = True
-        updated = self.updated_at
-        for row, record in zip(rows.tolist(), records):
-            updated[row] = record.get("updated_at")
+        self.updated_at[rows] = _objects(columns["updated_at"])
 
     def write_usage(self, record):
         """Take a claim's ``nodes.UsageRow``: the node's usage columns and
@@ -208,19 +303,19 @@ class HostTable:
         stats.codes[rows] = stats.codes_of([record["stats"]])
         self._write_stats_counters(rows)
         self._compact_if_needed()
-        self.version += 1
+        self._usage_changed(row)
         return True
 
-    def _write_interned(self, rows, records, cell):
-        keys = nodes.interned_keys(records)
-        keys["cell"] = [cell] * len(records)
+    def _write_interned(self, rows, columns, cell):
+        keys = nodes.interned_keys(columns)
+        keys["cell"] = [cell] * len(columns)
         for name, column_keys in keys.items():
             column = self.interned[name]
             column.codes[rows] = column.codes_of(column_keys)
         aggregates = self.interned["aggregates"]
+        of_host = self.aggregates_of_host
         aggregates.codes[rows] = aggregates.codes_of(
-            [self.aggregates_of_host.get(r["host"], frozenset())
-             for r in records])
+            [of_host.get(host, _NO_AGGREGATES) for host in columns["host"]])
         self._write_stats_counters(rows)
         self._compact_if_needed()
 
@@ -265,66 +360,98 @@ class HostTable:
             gone = set(self.services) - {s.host for s in services}
             for host in gone:
                 del self.services[host]
+                self.up_of_host.pop(host, None)
             self._attach_services(self._rows_of_hosts(gone))
-        for service in services:
-            self.services[service.host] = service
+        self.services.update((s.host, s) for s in services)
         self._attach_services(self._rows_of_hosts(s.host for s in services))
         self.version += 1
 
     def remove_service(self, host):
+        """Forget the service of ``host`` and its last liveness answer (a
+        host without a service is never asked, as after a full load)."""
         self.services.pop(host, None)
+        self.up_of_host.pop(host, None)
         self._attach_services(self._rows_of_hosts([host]))
         self.version += 1
 
     def _rows_of_hosts(self, hosts):
+        rows_of_host = self.rows_of_host
+        if not rows_of_host:        # a load sets services before nodes
+            return np.zeros(0, dtype=np.intp)
         rows = []
         for host in hosts:
-            rows.extend(self.rows_of_host.get(host, ()))
+            rows.extend(rows_of_host.get(host, ()))
         return np.asarray(sorted(rows), dtype=np.intp)
 
     def _attach_services(self, rows):
+        """The service columns of ``rows`` from their host's service and
+        last liveness answer, a column at a time."""
         if len(rows) == 0:
             return
         c = self.columns
         host_column = self.interned["host"]
-        for row in rows.tolist():
-            service = self.services.get(host_column.keys[host_column.codes[row]])
-            c["has_service"][row] = service is not None and c["present"][row]
-            c["disabled"][row] = service is not None and service.disabled
-            c["forced_down"][row] = service is not None and service.forced_down
-            c["service_id"][row] = service.id if service is not None else -1
-            c["up"][row] = bool(self.up_of_host.get(
-                host_column.keys[host_column.codes[row]], False))
+        keys = host_column.keys
+        hosts = [keys[code] for code in host_column.codes[rows].tolist()]
+        services = list(map(self.services.get, hosts))
+        count = len(hosts)
+        has = np.fromiter([s is not None for s in services], dtype=bool,
+                          count=count)
+        c["has_service"][rows] = has & c["present"][rows]
+        c["disabled"][rows] = np.fromiter(
+            [s is not None and bool(s.disabled) for s in services],
+            dtype=bool, count=count)
+        c["forced_down"][rows] = np.fromiter(
+            [s is not None and bool(s.forced_down) for s in services],
+            dtype=bool, count=count)
+        c["service_id"][rows] = np.array(
+            [-1 if s is None else s.id for s in services], dtype=np.float64)
+        up = self.up_of_host
+        c["up"][rows] = np.fromiter([bool(up.get(h, False)) for h in hosts],
+                                    dtype=bool, count=count)
 
     def set_up(self, up_by_host):
-        """Liveness per host ({host: bool}); hosts not named keep theirs."""
+        """Liveness per host ({host: bool}); hosts not named keep theirs.
+
+        Many changes (a load) rewrite the column of every live row from
+        ``up_of_host``, which every live row already follows; a few change
+        their hosts' rows."""
         up = self.columns["up"]
         known = self.up_of_host
         changed = [(host, bool(is_up)) for host, is_up in up_by_host.items()
                    if known.get(host) is not bool(is_up)]
-        for host, is_up in changed:
-            known[host] = is_up
-            for row in self.rows_of_host.get(host, ()):
-                up[row] = is_up
-        if changed:
-            self.version += 1
+        if not changed:
+            return
+        known.update(changed)
+        if len(changed) > _FEW_HOSTS:
+            host_column = self.interned["host"]
+            up_by_code = np.fromiter(
+                [bool(known.get(key, False)) for key in host_column.keys],
+                dtype=bool, count=len(host_column.keys))
+            live = self.live_rows()
+            up[live] = up_by_code[host_column.codes[live]]
+        else:
+            for host, is_up in changed:
+                for row in self.rows_of_host.get(host, ()):
+                    up[row] = is_up
+        self.version += 1
 
     def set_aggregates(self, aggregates):
         """Replace every aggregate (AggregateRecords) and recompute each
         row's aggregate set and zone."""
         self.aggregates = {a.id: a for a in aggregates}
-        by_host = {}
-        for aggregate in sorted(aggregates, key=lambda a: a.id):
-            for host in aggregate.hosts:
-                by_host.setdefault(host, []).append(aggregate.id)
-        self.aggregates_of_host = {h: frozenset(ids)
-                                   for h, ids in by_host.items()}
+        self.aggregates_of_host = _aggregates_of_host(aggregates)
         column = interned.Interned("aggregates", capacity=self.capacity)
         rows = self.live_rows()
-        column.codes[rows] = column.codes_of(
-            [self.aggregates_of_host.get(self.host_of(r), frozenset())
-             for r in rows.tolist()])
-        column.code(frozenset())
+        # one set per distinct host, then gathered by the rows' host codes
+        host_column = self.interned["host"]
+        live_hosts = np.unique(host_column.codes[rows])
+        by_host_code = np.zeros(len(host_column.keys), dtype=np.int32)
+        by_host_code[live_hosts] = column.codes_of(
+            [self.aggregates_of_host.get(host_column.keys[code],
+                                         _NO_AGGREGATES)
+             for code in live_hosts.tolist()])
+        column.codes[rows] = by_host_code[host_column.codes[rows]]
+        column.code(_NO_AGGREGATES)
         self.interned["aggregates"] = column
         self.version += 1
 
@@ -380,7 +507,38 @@ class HostTable:
         for name, key in (documents or {}).items():
             column = self.interned[name]
             column.codes[row] = column.code(key)
+        self._usage_changed(row)
+
+    # --- the invalidation hook of derived columns (scheduler.derived) ---------
+
+    def _usage_changed(self, row):
+        """Bump ``version`` for a change of ``row``'s usage only (its usage
+        columns, stats, NUMA and PCI documents: ``consume`` and
+        ``write_usage``), and log it: derived columns then recompute that
+        row instead of the whole table. Any other write bumps ``version``
+        alone, which rebuilds them."""
         self.version += 1
+        log = self.__dict__.get("_usage_log")
+        if log is None:
+            log = self.__dict__["_usage_log"] = collections.deque(
+                maxlen=USAGE_LOG)
+        log.append((self.version, row))
+
+    def rows_changed_since(self, version):
+        """The rows (a list, maybe with repeats) whose usage alone changed
+        since ``version``, or None when anything else may have changed
+        (or the log no longer reaches back that far)."""
+        steps = self.version - version
+        log = self.__dict__.get("_usage_log")
+        if steps == 0:
+            return []
+        if steps < 0 or log is None or steps > len(log):
+            return None
+        # versions in the log only grow: the last ``steps`` entries are
+        # exactly version+1 .. self.version when the oldest is version+1
+        if log[len(log) - steps][0] != version + 1:
+            return None
+        return [log[i][1] for i in range(len(log) - steps, len(log))]
 
     # --- reads ------------------------------------------------------------
 

@@ -14,6 +14,8 @@ Values are parsed lazily (a NUMA topology is only turned into an object if a
 filter asks), and ``map`` results are cached per function key, extended as
 new values arrive.
 """
+import itertools
+
 import numpy as np
 
 
@@ -44,14 +46,21 @@ class Interned:
         return code
 
     def codes_of(self, keys):
-        """Codes of many keys (a list), as an int32 array."""
+        """Codes of many keys (any sequence), as an int32 array, in one
+        pass: a new key takes the next code (``setdefault`` evaluates
+        the dict's size before inserting), and the keys added are then
+        appended in insertion order, which is code order."""
         code_of = self._code_of
-        get = code_of.get
-        out = [get(key) for key in keys]
-        if None in out:
-            out = [self.code(key) if code is None else code
-                   for key, code in zip(keys, out)]
-        return np.fromiter(out, dtype=np.int32, count=len(out))
+        known = len(code_of)
+        setdefault = code_of.setdefault
+        out = np.fromiter([setdefault(key, len(code_of)) for key in keys],
+                          dtype=np.int32, count=len(keys))
+        added = len(code_of) - known
+        if added:
+            # the newest keys are last: read them from the end
+            self.keys.extend(reversed(list(
+                itertools.islice(reversed(code_of), added))))
+        return out
 
     def find(self, key):
         """The code of ``key``, or None if no row ever had it."""

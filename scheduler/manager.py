@@ -11,7 +11,6 @@
 Randomness (the subset choice, the shuffle of tied top hosts) comes from
 one seeded generator, so a run can be replayed.
 """
-import json
 import logging
 import random
 import uuid as uuid_mod
@@ -24,16 +23,15 @@ from hoststate.conf import limits
 from hoststate.conf import CONF
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
-from hoststate.hardware import row_runs
-from hoststate.objects import numa as numa_obj
-from hoststate.objects import request_spec as spec_obj
-from hoststate.objects import selection as selection_obj
+from hoststate.scheduler import claim_checks
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import claim_session
+from hoststate.scheduler import derived
 from hoststate.scheduler import filters as filters_mod
 from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
 from hoststate.scheduler import request_filters
+from hoststate.scheduler import selections as selections_mod
 from hoststate.scheduler import weights as weights_mod
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +43,7 @@ MAX_CLAIM_ATTEMPTS = 64
 #: deadlock with another writer's (each try starts from the committed
 #: nodes again).
 REQUEST_ATTEMPTS = 4
-ALLOCATION_REQUEST_VERSION = "hoststate-1.0"
+ALLOCATION_REQUEST_VERSION = selections_mod.ALLOCATION_REQUEST_VERSION
 
 
 class Placement:
@@ -134,7 +132,8 @@ class Scheduler:
                 f"times; the last: {last}"])
         alternates = self.conf.scheduler.max_attempts - 1 \
             if return_alternates else 0
-        return [self._selections(p, placements, alternates)
+        return [selections_mod.of_placement(self.table, p, placements,
+                                            alternates)
                 for p in placements]
 
     def request_vector(self, spec):
@@ -144,7 +143,9 @@ class Scheduler:
         """
         try:
             request = request_mod.RequestVector(
-                spec, self.conf, max_vcpus=capacity.largest_vcpus(self.table))
+                spec, self.conf, max_vcpus=derived.of(self.table).value(
+                    "largest vcpus",
+                    lambda: capacity.largest_vcpus(self.table)))
         except hw_numa.NUMARequestTooLarge as exc:
             raise exception.NoValidHost(reasons=[str(exc)]) from None
         wanted = request.instances_of_interest()
@@ -234,14 +235,16 @@ class Scheduler:
         Nova's claims down the weighed list do. So a host an earlier
         instance filled still counts in the later ones' normalisation.
         """
-        rows, reasons = self.candidates(request, previous)
+        rows, reasons, store = self._candidates(request, previous)
         if request.is_rebuild:
-            return self._rebuild_check(request, instance_uuid, rows, reasons)
+            return claim_checks.rebuild_check(self, request, instance_uuid,
+                                              rows, reasons, Placement)
         if previous is None:
-            rows = self._placement_candidates(rows, request, reasons)
+            rows = claim_checks.placement_candidates(
+                self.table, rows, request, reasons, self._capacity_filtered)
         if len(rows) == 0:
             raise exception.NoValidHost(reasons=reasons)
-        ranked = self.rank(rows, request)
+        ranked = self.rank(rows, request, store)
         attempts, wanted = 0, request.wanted()
         for row in ranked:
             row = int(row)
@@ -257,35 +260,9 @@ class Scheduler:
                 return Placement(instance_uuid, row, ranked, reservation,
                                  rows)
         if attempts == 0:
-            reasons.append(self._capacity_outcome(rows, rows[:0], request))
+            reasons.append(claim_checks.capacity_outcome(
+                self.table, rows, rows[:0], request))
         raise exception.NoValidHost(reasons=reasons)
-
-    def _placement_candidates(self, rows, request, reasons):
-        """The ``rows`` with room for one instance (Placement's answer for
-        the request), the claim check's outcome added to ``reasons``. The
-        legacy capacity filters check the same when they ran on the rows
-        (not forced past) on the flavor's sizes (no ``resources:``
-        overrides)."""
-        if self._capacity_filtered and not request.overrides_resources \
-                and not _forced(request.spec):
-            return rows
-        claimable = self.claimable(rows, request)
-        if len(claimable) < len(rows):
-            reasons.append(self._capacity_outcome(rows, claimable, request))
-        return claimable
-
-    def _rebuild_check(self, request, instance_uuid, rows, reasons):
-        """The best of ``rows`` for a rebuild, with nothing claimed or
-        consumed: the instance already holds its resources on the node
-        it is rebuilt on, so Nova 34 asks neither its request filters
-        nor Placement then, and claims nothing (a claim would count the
-        instance twice)."""
-        if len(rows) == 0:
-            raise exception.NoValidHost(reasons=reasons)
-        ranked = self.rank(rows, request)
-        row = int(ranked.head[0])
-        return Placement(instance_uuid, row, ranked,
-                         claim_port.Reservation(row, instance_uuid), rows)
 
     def candidates(self, request, previous=None):
         """(rows passing the request filters, narrowing and filters,
@@ -295,64 +272,56 @@ class Scheduler:
         from the hosts that passed for the one before, as Nova's do; that is
         what makes skipping the run-once filters safe.
         """
+        rows, reasons, _ = self._candidates(request, previous)
+        return rows, reasons
+
+    def _candidates(self, request, previous=None):
+        """``candidates``, and the table's derived store when every row
+        returned is a candidate of it (else None)."""
         table = self.table
+        store = derived.of(table)
+        mask, rows = store.candidates()
         reasons = []
         if previous is not None:
             # Forcing skips the filters for every instance, as Nova's
             # per-instance narrowing does.
-            if _forced(request.spec) and \
+            # the derived columns hold candidates only (a claim may have
+            # changed whether a row is one)
+            usable = store if mask[previous].all() else None
+            if claim_checks.forced(request.spec) and \
                     not request.hint_list("_nova_check_type"):
-                return previous, reasons
+                return previous, reasons, usable
             return filters_mod.run_filters(self.filters, table, previous,
-                                           request, reasons), reasons
-        rows = row_runs.of(np.flatnonzero(table.candidates()))
+                                           request, reasons,
+                                           usable), reasons, usable
         if len(rows) == 0:
-            return rows, ["no compute node is ready and has a service"]
-        rows = request_filters.apply(table, rows, request, reasons)
+            return rows, ["no compute node is ready and has a service"], \
+                store
+        rows = request_filters.apply_derived(store, request, reasons)
         if len(rows) == 0:
-            return rows, reasons
+            return rows, reasons, store
         narrowed, forced = self.host_manager.narrow(rows, request.spec)
         if len(narrowed) < len(rows):
             reasons.append(filters_mod.FilterOutcome(
                 "requested/forced/ignored hosts", len(rows),
                 len(rows) - len(narrowed)))
         if forced and not request.hint_list("_nova_check_type"):
-            return narrowed, reasons
+            return narrowed, reasons, store
         return filters_mod.run_filters(self.filters, table, narrowed, request,
-                                       reasons), reasons
+                                       reasons, store), reasons, store
 
     def claimable(self, rows, request):
-        """The rows whose cpu, memory and disk can take the request, by the
-        rule the claim checks (``hardware.capacity``: total x ratio - used
-        >= requested, and no request larger than the node).
+        """The rows the claim check lets through (``claim_checks``)."""
+        return claim_checks.claimable(self.table, rows, request)
 
-        Placement does this for Nova whatever filters are enabled; here
-        it is one vector expression, and it keeps a scheduler from trying
-        claims that are bound to fail.
-        """
-        return rows[capacity.fits_on_rows(self.table, rows,
-                                          request.wanted())]
-
-    def _capacity_outcome(self, rows, claimable, request):
-        """The claim check's FilterOutcome; when it removed every row,
-        with each resource no row had room for (requested, and the most
-        any row could give) as text and as Shortfalls."""
-        removed = len(rows) - len(claimable)
-        if len(claimable):
-            return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed)
-        shortfalls = capacity.shortfalls_on_rows(self.table, rows,
-                                                 request.wanted())
-        detail = "; ".join(str(s) for s in shortfalls) or \
-            "no single host has every resource free"
-        return filters_mod.FilterOutcome(_CLAIM_CHECK, len(rows), removed,
-                                         detail, shortfalls)
-
-    def rank(self, rows, request):
+    def rank(self, rows, request, store=None):
         """``rows`` best first: weighed, stable on table order, tied top
         hosts shuffled if configured, and one of the first
         host_subset_size moved to the front. Only the best few are sorted
-        up front; the rest only if claims on those all fail."""
-        weights = weights_mod.weigh(self.weighers, self.table, rows, request)
+        up front; the rest only if claims on those all fail. ``store``:
+        the table's derived store, when every row is a candidate."""
+        weights = weights_mod.weigh(self.weighers, self.table, rows, request,
+                                    store)
         fs = self.conf.filter_scheduler
         ranking = ranking_mod.Ranking(
             rows, weights, top=max(ranking_mod.TOP, fs.host_subset_size),
@@ -369,65 +338,13 @@ class Scheduler:
             best.insert(0, best.pop(chosen))
         return ranking
 
-    # --- results ------------------------------------------------------------------
-
-    def _selections(self, placement, placements, alternates):
-        table = self.table
-        chosen = placement.row
-        selected = {p.row for p in placements}
-        cell = table.cell_of(chosen)
-        result = [self.selection(chosen, placement.claim)]
-        for row in placement.ranked:
-            if len(result) > alternates:
-                break
-            if row in selected or table.cell_of(row) != cell:
-                continue
-            result.append(self.selection(row))
-        return result
-
     def selection(self, row, claim=None):
-        """The Selection of ``row`` (the chosen node if ``claim`` is the
-        stored row a claim wrote, else an alternate)."""
-        table = self.table
-        codes, zones = table.zone_codes()
-        allocation = None
-        if claim is not None:
-            allocation = json.dumps({"compute_node_uuid": table.uuid[row],
-                                     "generation": int(claim["generation"])})
-        return selection_obj.Selection.trusted(
-            service_host=table.host_of(row), nodename=table.nodename_of(row),
-            compute_node_uuid=table.uuid[row], cell_uuid=table.cell_of(row),
-            limits=self.limits(row), allocation_request=allocation,
-            allocation_request_version=ALLOCATION_REQUEST_VERSION
-            if allocation else None,
-            availability_zone=zones[codes[row]])
+        """The Selection of ``row`` (see ``selections.selection``)."""
+        return selections_mod.selection(self.table, row, claim)
 
     def limits(self, row):
-        """The limits a claim on ``row`` enforces (Nova's filters set them
-        on the host state; here they follow from the row)."""
-        t = self.table
-        numa = None
-        if t.value("numa_topology", row) is not None:
-            numa = numa_obj.NUMATopologyLimits(
-                cpu_allocation_ratio=float(t.cpu_allocation_ratio[row]),
-                ram_allocation_ratio=float(t.ram_allocation_ratio[row]))
-        return spec_obj.SchedulerLimits.trusted(
-            vcpu=int(capacity.limit(t.vcpus_total[row],
-                                    t.cpu_allocation_ratio[row])),
-            memory_mb=int(capacity.limit(t.total_usable_ram_mb[row],
-                                         t.ram_allocation_ratio[row])),
-            disk_gb=int(capacity.limit(t.total_usable_disk_gb[row],
-                                       t.disk_allocation_ratio[row])),
-            numa_topology=numa)
-
-
-#: The FilterOutcome name of the claim check (see ``claimable``).
-_CLAIM_CHECK = "capacity (claim check)"
-
-
-def _forced(spec):
-    """Whether ``spec`` forces hosts or nodes (see HostManager.narrow)."""
-    return bool(spec.obj_get("force_hosts") or spec.obj_get("force_nodes"))
+        """The limits a claim on ``row`` enforces."""
+        return selections_mod.limits(self.table, row)
 
 
 def _instance_count(spec, instance_uuids):

@@ -72,26 +72,88 @@ def _number(value, default=0.0):
     return default if value is None else float(value)
 
 
-def scalar_columns(records, ratio_defaults):
-    """{column: float array} for the table's numeric and readiness columns
-    (numpy scalars for a single record: a claim writes one node, and
-    arrays of one cost ten times more to build than the arithmetic)."""
-    if len(records) == 1:
-        column = _reader(records[0])
-    else:
-        def column(name, default=0.0):
-            return np.fromiter((_number(r[name], default) for r in records),
-                               dtype=np.float64, count=len(records))
+class NodeColumns:
+    """compute_nodes rows held as columns: one list per column name, one
+    entry per node, in read order.
 
-    out = _usage(column)
+    A full load reads a hundred thousand rows; a Python object (or dict)
+    per row costs more than reading them. The reader transposes the
+    cursor's tuples once (``from_rows``) and every derived column is then
+    computed a whole column at a time. ``from_records`` gives the same
+    shape from mappings (a claim's stored row, tests' descriptions), so
+    one node and a hundred thousand take the same path.
+    """
+
+    __slots__ = ("_columns", "count")
+
+    def __init__(self, columns, count):
+        self._columns = columns
+        self.count = count
+
+    @classmethod
+    def from_rows(cls, names, rows):
+        """From a sequence of tuples whose fields are ``names``."""
+        rows = rows if isinstance(rows, list) else list(rows)
+        values = list(zip(*rows)) if rows else [()] * len(names)
+        return cls(dict(zip(names, values)), len(rows))
+
+    @classmethod
+    def from_records(cls, records, names=None):
+        """From mappings (a missing ``deleted`` reads as 0: live)."""
+        records = list(records)
+        names = NODE_COLUMNS if names is None else names
+        columns = {name: [r[name] for r in records] for name in names}
+        if "deleted" not in columns:
+            columns["deleted"] = [r.get("deleted", 0) or 0 for r in records]
+        return cls(columns, len(records))
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, name):
+        return self._columns[name]
+
+    def __contains__(self, name):
+        return name in self._columns
+
+    def take(self, positions):
+        """The nodes at ``positions`` (a sequence of ints), in that order."""
+        positions = list(positions)
+        return NodeColumns({name: [values[i] for i in positions]
+                            for name, values in self._columns.items()},
+                           len(positions))
+
+    def number(self, name, default=0.0):
+        """Column ``name`` as floats, None read as ``default`` (NaN when
+        the default is NaN: a float column of the database never stores
+        NaN where a None means something else)."""
+        column = self._columns[name]
+        try:        # twice as fast, for a column without None
+            values = np.fromiter(column, dtype=np.float64, count=len(column))
+        except TypeError:
+            values = np.array(column, dtype=np.float64)
+        if not np.isnan(default):
+            values[np.isnan(values)] = default
+        return values
+
+    def record(self, position):
+        """One node as a dict (for a caller that wants a row)."""
+        return {name: values[position]
+                for name, values in self._columns.items()}
+
+
+def scalar_columns(columns, ratio_defaults):
+    """{column: float array} for the table's numeric and readiness columns
+    of ``columns`` (a NodeColumns)."""
+    out = _usage(columns.number)
     out.update({
-        "id": column("id"), "vcpus_total": column("vcpus"),
-        "total_usable_ram_mb": column("memory_mb"),
-        "total_usable_disk_gb": column("local_gb"),
-        "hypervisor_version": column("hypervisor_version"),
+        "id": columns.number("id"), "vcpus_total": columns.number("vcpus"),
+        "total_usable_ram_mb": columns.number("memory_mb"),
+        "total_usable_disk_gb": columns.number("local_gb"),
+        "hypervisor_version": columns.number("hypervisor_version"),
     })
     for name in node_defaults.RATIOS:
-        values = column(name, np.nan)
+        values = columns.number(name, np.nan)
         fallback = float(ratio_defaults.get(name, 1.0))
         out[name] = np.where(np.isnan(values) | (values == 0.0), fallback,
                              values)
@@ -100,7 +162,8 @@ def scalar_columns(records, ratio_defaults):
 
 def usage_columns(record):
     """{column: value} of the table's usage columns from one record that
-    holds ``USAGE_COLUMNS`` (a claim's ``UsageRow``)."""
+    holds ``USAGE_COLUMNS`` (a claim's ``UsageRow``): numpy scalars, as
+    arrays of one cost ten times more to build than the arithmetic."""
     return _usage(_reader(record))
 
 
@@ -113,7 +176,7 @@ def _reader(record):
 
 def _usage(column):
     """The usage columns, ``column(name, default)`` reading a node column
-    (arrays over records, or one record's numbers)."""
+    (arrays over nodes, or one record's numbers)."""
     free_disk_gb = column("free_disk_gb", np.nan)
     least = column("disk_available_least", np.nan)
     free_disk_mb = np.where(np.isnan(least), free_disk_gb,
@@ -129,12 +192,12 @@ def _usage(column):
     }
 
 
-def interned_keys(records):
-    """{interned column: list of raw keys, one per record}."""
-    keys = {name: [r[source] for r in records]
-            for name, source in _INTERNED_FROM.items()}
-    keys["traits"] = [tuple(r[name] for name in traits_obj.COLUMNS)
-                      for r in records]
+def interned_keys(columns):
+    """{interned column: sequence of raw keys, one per node} of
+    ``columns`` (a NodeColumns)."""
+    keys = {name: columns[source] for name, source in _INTERNED_FROM.items()}
+    keys["traits"] = list(zip(*(columns[name]
+                                for name in traits_obj.COLUMNS)))
     return keys
 
 

@@ -10,12 +10,9 @@ index of the instance being placed (run-once filters look at it).
 import collections
 import copy
 
-from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import numa_pci_fit
-from hoststate.hardware import placement_specs
-from hoststate.hardware import usage as hw_usage
-from hoststate.scheduler import traits as traits_mod
+from hoststate.scheduler import request_parts
 
 #: Scheduler hints that name instances whose location matters.
 INSTANCE_HINTS = ("same_host", "different_host")
@@ -35,43 +32,44 @@ class RequestVector:
         self.spec = spec
         self.conf = conf
         flavor = spec.flavor
-        self.vcpus = float(flavor.vcpus)
-        self.memory_mb = float(flavor.memory_mb)
-        self.root_gb = float(flavor.root_gb or 0)
-        self.ephemeral_gb = float(flavor.ephemeral_gb or 0)
-        self.swap_mb = float(flavor.swap or 0)
+        sizes = tuple(getattr(flavor, name)
+                      for name in request_parts.FLAVOR_FIELDS)
+        vcpus, memory_mb, root_gb, ephemeral_gb, swap = sizes
+        self.vcpus = float(vcpus)
+        self.memory_mb = float(memory_mb)
+        self.root_gb = float(root_gb or 0)
+        self.ephemeral_gb = float(ephemeral_gb or 0)
+        self.swap_mb = float(swap or 0)
         #: Nova's DiskFilter request: 1024 * (root + ephemeral) + swap, MiB
         self.disk_mb = 1024 * (self.root_gb + self.ephemeral_gb) + self.swap_mb
         self.extra_specs = dict(flavor.obj_get("extra_specs") or {})
         self.image = spec.obj_get("image")
         self.image_id = self.image.obj_get("id") \
             if self.image is not None else None
+        self.image_props = request_parts.image_properties(self.image)
+        parts = request_parts.of(flavor, sizes, self.image_id,
+                                 self.extra_specs, self.image_props)
         #: what the claim takes (and so what the capacity check asks):
         #: no root disk without an image, as the claim's instance row reads
-        self._wanted = capacity.Wanted.of_usage(hw_usage.usage_from_flavor(
-            flavor, is_bfv=hw_usage.is_boot_from_volume(
-                {"image_ref": self.image_id})))
+        self._wanted = parts.wanted
         #: the flavor says what it takes (``resources:`` specs): the
         #: legacy capacity filters (flavor sizes) and claims then differ
-        self.overrides_resources = bool(
-            placement_specs.requested(self.extra_specs))
-        self.image_props = _image_properties(self.image)
+        self.overrides_resources = parts.overrides_resources
         #: the traits the flavor and image require and forbid (a bad
         #: trait spec is InvalidSchedulerRequest, here, before any host)
-        self.traits = traits_mod.of_request(self.extra_specs,
-                                            self.image_props)
+        self.traits = parts.traits
         self.project_id = spec.obj_get("project_id")
         self.availability_zone = spec.obj_get("availability_zone")
         #: the guest's NUMA request; ``max_vcpus`` (the largest node's
         #: vCPUs) bounds the work of building it (NUMARequestTooLarge)
         self.numa_request = spec.obj_get("numa_topology") or \
-            _constraints(flavor, self.image, max_vcpus)
+            parts.numa_constraints(
+                lambda: _constraints(flavor, self.image, max_vcpus))
         #: the PCI requests, carrying the flavor's or image's NUMA
         #: affinity policy as Nova's API copies it onto them
         self.pci_requests = numa_pci_fit.with_numa_policy(
-            spec.obj_get("pci_requests"), numa_pci_fit.numa_policy(
-                flavor, self.image.obj_get("properties")
-                if self.image is not None else None))
+            spec.obj_get("pci_requests"),
+            parts.pci_numa_policy(flavor, self.image))
         self.index = 0
         self.instance_uuid = spec.obj_get("instance_uuid")
         group = spec.obj_get("instance_group")
@@ -114,7 +112,13 @@ class RequestVector:
 
     @property
     def is_rebuild(self):
-        return self.hint_list("_nova_check_type") == ["rebuild"]
+        """Whether this is Nova's rebuild check (hint ``_nova_check_type``
+        = rebuild); read once per request (every filter asks)."""
+        known = self.per_request.get("is_rebuild")
+        if known is None:
+            known = self.per_request["is_rebuild"] = \
+                self.hint_list("_nova_check_type") == ["rebuild"]
+        return known
 
     def instances_of_interest(self):
         """Uuids whose hosts filters need: group members and hinted ones."""
@@ -165,14 +169,3 @@ def _constraints(flavor, image, max_vcpus):
         return hw_numa.get_constraints(flavor, image)
     return hw_numa.get_constraints(flavor, image, max_vcpus=max_vcpus,
                                    where="the largest node")
-
-
-def _image_properties(image):
-    """The image's properties that are set, as a plain dict."""
-    if image is None:
-        return {}
-    props = image.obj_get("properties")
-    if props is None:
-        return {}
-    return {name: getattr(props, name) for name in props.fields
-            if props.obj_attr_is_set(name) and getattr(props, name) is not None}

@@ -65,6 +65,50 @@ def apply(table, rows, request, reasons):
     return rows
 
 
+def apply_derived(store, request, reasons):
+    """``apply`` to every candidate row of ``store`` (the table's
+    ``derived.Derived``), computed once per table state and ``_key`` of
+    the request: what the request filters read of it. They read the
+    table's services, aggregates and traits, which a usage change never
+    writes."""
+    key = _key(request)
+    if key is None:
+        return apply(store.table, store.rows, request, reasons)
+
+    def fresh():
+        outcomes = []
+        rows = apply(store.table, store.rows, request, outcomes)
+        return rows, tuple(outcomes)
+
+    rows, outcomes = store.value(("request filters", key), fresh)
+    reasons.extend(outcomes)
+    return rows
+
+
+def _key(request):
+    """Everything of ``request`` the request filters read (None when
+    some of it cannot be a key)."""
+    if request.is_rebuild:
+        return ("rebuild",)
+    options = None
+    if request.conf is not None:
+        scheduler = request.conf.scheduler
+        options = (scheduler.limit_tenants_to_placement_aggregate,
+                   scheduler.placement_aggregate_required_for_tenants,
+                   scheduler.query_placement_for_image_type_support,
+                   scheduler.enable_isolated_aggregate_filtering)
+    image = request.image
+    image_key = None if image is None else (
+        image.obj_get("id") is None, image.obj_get("disk_format"))
+    key = (request.availability_zone, request.project_id, request.traits,
+           options, image_key)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
 def availability_zone(table, rows, request):
     """(rows in the requested zone's aggregates, FilterOutcome or None);
     Nova 34's ``map_az_to_placement_aggregate``."""

@@ -9,12 +9,15 @@ ship one), and wrapped here with what every driver shares:
   healthy services down between two heartbeats, so it becomes
   2.5 x ``report_interval``, with a warning (as in Nova);
 * a bulk form, ``services_up``, that a scheduler uses to refresh a whole
-  column of host states in one call;
+  column of host states in one call, and its columnar twin
+  ``services_up_columns`` (ids in, a bool array out);
 * ``join_many``, for one process reporting for many services (``hoststate
   simulate``), and ``abandon``, which stops reporting as a crash would.
 """
 import logging
 from importlib import metadata
+
+import numpy as np
 
 from hoststate import exception
 from hoststate.conf import CONF
@@ -91,6 +94,28 @@ class API:
         asked = [s for s in services if not _forced_down(s)]
         answers = iter(self.driver.are_up(asked) if asked else [])
         return [False if _forced_down(s) else next(answers) for s in services]
+
+    def services_up_columns(self, ids, forced_down, services):
+        """``services_up`` of services given as columns, as a bool array:
+        their ``ids`` and ``forced_down`` flags (one entry per service).
+
+        A driver with a columnar form (``are_up_ids``, the db driver's)
+        answers from the ids alone, with no Python object per service;
+        any other is asked about ``services()`` (a callable giving the
+        services, in the same order), those forced down left out."""
+        forced = np.asarray(forced_down, dtype=bool)
+        answers = np.zeros(len(forced), dtype=bool)
+        asked = np.flatnonzero(~forced)
+        if not len(asked):
+            return answers
+        by_ids = getattr(self.driver, "are_up_ids", None)
+        if by_ids is not None:
+            answers[asked] = by_ids(np.asarray(ids, dtype=np.int64)[asked])
+        else:
+            listed = services()
+            answers[asked] = self.driver.are_up(
+                [listed[i] for i in asked.tolist()])
+        return answers
 
     def get_updated_time(self, service):
         return self.driver.updated_time(service)

@@ -140,6 +140,11 @@ class Fleet:
         """Instances alive on the agents, pre-filled ones included."""
         return len(self.instances) + self.permanent + self.prefilled
 
+    def node_of(self, instance_uuid):
+        """(host, nodename) of a living instance that will be deleted."""
+        instance, host = self.instances[instance_uuid]
+        return host, instance.node
+
     def delete(self, instance_uuid):
         """Delete an instance on its agent: row deleted, usage given back.
         False when its agent is dead (the instance stays, as Nova's would

@@ -18,6 +18,7 @@ import numpy as np
 
 from hoststate import exception
 from hoststate.hardware import capacity
+from hoststate.objects import image_meta
 from hoststate.objects import request_spec
 from hoststate.simulation import workload
 
@@ -39,6 +40,8 @@ class Loop:
         self.result = result
         self.watch = watch
         self.flavors = workload.flavors()
+        #: the stream's one image, parsed once (each request gets a copy)
+        self.image = image_meta.ImageMeta.from_dict(workload.IMAGE)
         self.expiries = []
         self.victim_rows = None
         self.window = _Window()
@@ -57,7 +60,7 @@ class Loop:
             changed = self._expire(request.arrival)
             if request.index == kill_index:
                 self._kill()
-            self._refresh(changed or request.index % REFRESH_EVERY == 0)
+            self._refresh(changed, request.index % REFRESH_EVERY == 0)
             self._place(request)
             self._watch_victims()
             self.result.requests_done = request.index + 1
@@ -73,25 +76,40 @@ class Loop:
     # --- steps -------------------------------------------------------------------
 
     def _expire(self, now):
-        """Delete the instances whose lifetime ended; whether any was."""
-        deleted = False
+        """Delete the instances whose lifetime ended; the (host, nodename)
+        of the nodes they were deleted from."""
+        deleted = set()
         while self.expiries and self.expiries[0][0] <= now:
             _, uuid = heapq.heappop(self.expiries)
+            node = self.fleet.node_of(uuid)
             if self.fleet.delete(uuid):
                 self.result.deletes += 1
-                deleted = True
+                deleted.add(node)
             else:
                 self.result.deletes_skipped_dead += 1
         return deleted
 
-    def _refresh(self, nodes_changed):
-        """The scheduler's view: nodes re-read after the agents wrote
-        (deletes) and every REFRESH_EVERY requests, at points fixed by the
-        stream so runs repeat; liveness as often as it may change."""
-        if nodes_changed:
+    def _refresh(self, deleted_from, every_node):
+        """The scheduler's view, at points fixed by the stream so runs
+        repeat: every node re-read every REFRESH_EVERY requests, the nodes
+        the agents just wrote (deletes) re-read before the next request,
+        liveness as often as it may change.
+
+        Between two full refreshes nothing else changes a node's figures:
+        the claims are this scheduler's own (the table takes each as
+        stored), and an agent's start or periodic recount rewrites what
+        the claims and deletes already wrote. Re-reading only the deleted
+        nodes gives the table a full refresh would."""
+        if every_node:
             self.hosts_view.refresh()
-        else:
-            self.hosts_view.refresh_liveness()
+            return
+        table = self.hosts_view.table
+        for host, nodename in sorted(deleted_from):
+            row = table.row_of_host_node.get((host, nodename))
+            if row is not None:
+                self.hosts_view.refresh_node(table.cell_of(row),
+                                             int(table.id[row]))
+        self.hosts_view.refresh_liveness()
 
     def _place(self, request, ignore_hosts=()):
         spec = self._spec(request, ignore_hosts)
@@ -151,7 +169,8 @@ class Loop:
         if group is not None:
             group = group.obj_clone()
         return request_spec.RequestSpec.from_components(
-            request.uuid, flavor, image=workload.IMAGE, pci_requests=pci,
+            request.uuid, flavor, image=self.image.obj_clone(),
+            pci_requests=pci,
             instance_group=group, availability_zone=request.zone,
             project_id=request.project, user_id="simulation",
             ignore_hosts=list(ignore_hosts) or None)

@@ -9,6 +9,12 @@ pools, JSON queries) apply a vectorized necessary condition first and run
 the exact check from ``hoststate.hardware`` only on what is left, once per
 distinct document (see ``scheduler.interned``).
 
+A filter whose mask is element-wise says what of the request it reads
+(``mask_key``): the scheduler then keeps its mask over every candidate as
+a derived column (``scheduler.derived``), refreshed as the table changes,
+and when every filter of a request is such, the whole run
+(``scheduler.filter_chain``).
+
 ``explain(table, removed_rows, request)`` may say why hosts were removed
 (for capacity: which resource, requested and at most free), and
 ``shortfalls(...)`` says it as ``hardware.capacity.Shortfall``s; NoValidHost
@@ -18,6 +24,8 @@ import numpy as np
 
 # (not as ``capacity``: that is the name of this package's capacity filters)
 from hoststate.hardware import capacity as hw_capacity
+from hoststate.hardware import row_runs
+from hoststate.scheduler import filter_chain
 from hoststate.scheduler import plugins
 
 
@@ -51,6 +59,23 @@ class BaseHostFilter:
 
     def filter_mask(self, table, rows, request):
         raise NotImplementedError
+
+    #: Whether the mask reads what a usage change (a claim, a consume)
+    #: writes: then a derived mask is computed again on the rows changed.
+    MASK_READS_USAGE = True
+
+    def mask_reads_usage(self, request):
+        """``MASK_READS_USAGE`` for ``request`` (a filter whose columns
+        depend on the request says which)."""
+        return self.MASK_READS_USAGE
+
+    def mask_key(self, request):
+        """What of ``request`` this filter's mask depends on (hashable),
+        when the mask is element-wise (each row's answer reads that row's
+        columns and nothing else) and never None: it is then kept as a
+        derived column (``scheduler.derived``) per table state and key.
+        None (the default): computed per request."""
+        return None
 
     def explain(self, table, removed_rows, request):
         """A sentence on why ``removed_rows`` failed, or None."""
@@ -88,17 +113,44 @@ class FilterOutcome:
         return f"FilterOutcome({self})"
 
 
-def run_filters(filters, table, rows, request, outcomes=None):
+def run_filters(filters, table, rows, request, outcomes=None, store=None):
     """Run ``filters`` in order on ``rows``; stop at zero hosts.
 
     Returns the surviving rows. When ``outcomes`` is a list, a
     FilterOutcome is appended for each filter that removed hosts (with its
     explanation only when it removed every host left, so a successful
     request pays nothing for it).
+
+    With ``store`` (the table's ``derived.Derived``; every row of ``rows``
+    must be a candidate) a filter with a ``mask_key`` reads its derived
+    column, and the survivors are a mask over the table until a filter
+    without one needs them as rows: no gather, no copy per filter. When
+    every filter has one, the run is ``filter_chain``'s, and the rows it
+    returns are read-only (shared by the selects that read them).
     """
-    for host_filter in filters:
-        if not host_filter.run_for(request):
+    running = [(f, None if store is None else f.mask_key(request))
+               for f in filters if f.run_for(request)]
+    if store is not None and all(key is not None for _, key in running):
+        # every filter reads a derived column: the run itself is kept
+        kept = filter_chain.survivors(store, table, rows, request, running)
+        if kept is not None:
+            survivors, removed = kept
+            if outcomes is not None:
+                outcomes.extend(FilterOutcome(f.name, before, count)
+                                for f, before, count in removed)
+            return survivors
+    alive = None                # mask over the table, while one is read
+    for host_filter, key in running:
+        if key is not None:
+            if alive is None:
+                alive = _mask_of(rows, table.size)
+            rows, alive = _apply_derived(host_filter, key, table, rows,
+                                         alive, request, outcomes, store)
+            if len(rows) == 0:
+                return rows
             continue
+        if alive is not None:
+            rows, alive = row_runs.of(np.flatnonzero(alive)), None
         mask = host_filter.filter_mask(table, rows, request)
         if mask is None:
             if outcomes is not None:
@@ -121,7 +173,56 @@ def run_filters(filters, table, rows, request, outcomes=None):
         rows = kept
         if len(rows) == 0:
             break
+    if alive is not None:
+        rows = row_runs.of(np.flatnonzero(alive))
     return rows
+
+
+def _mask_of(rows, size):
+    """``rows`` as a mask over ``size`` rows."""
+    mask = np.zeros(size, dtype=bool)
+    mask[getattr(rows, "span", None) or rows] = True
+    return mask
+
+
+def _apply_derived(host_filter, key, table, rows, alive, request, outcomes,
+                   store):
+    """One filter read from its derived column: (rows, mask) after it.
+    While hosts are left, ``rows`` only stands for their count (the
+    survivors are ``alive``); with none left it is an empty row array."""
+    column = store.column(
+        (host_filter.name, key),
+        lambda some: host_filter.filter_mask(table, some, request),
+        usage=host_filter.mask_reads_usage(request))
+    kept_mask = alive & column
+    before = len(rows)
+    kept = int(np.count_nonzero(kept_mask))
+    if kept == before:
+        return rows, alive
+    if outcomes is not None:
+        detail, shortfalls = None, ()
+        if kept == 0:
+            removed = np.flatnonzero(alive)
+            detail = host_filter.explain(table, removed, request)
+            shortfalls = host_filter.shortfalls(table, removed, request,
+                                                detail)
+        outcomes.append(FilterOutcome(host_filter.name, before,
+                                      before - kept, detail, shortfalls))
+    if kept == 0:
+        return np.zeros(0, dtype=np.intp), kept_mask
+    return _Count(kept), kept_mask
+
+
+class _Count:
+    """How many rows survive, while they are a mask (see run_filters)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self, count):
+        self.count = count
+
+    def __len__(self):
+        return self.count
 
 
 def all_rows_pass(rows):

@@ -62,6 +62,13 @@ class ServerGroupAntiAffinityFilter(BaseHostFilter):
 
     RUN_ON_REBUILD = False
     policy = "anti-affinity"
+    MASK_READS_USAGE = False
+
+    def mask_key(self, request):
+        """Without an anti-affinity group every host passes, whatever the
+        table holds: a derived column; with one, computed per request."""
+        return ("no group",) if request.group_policy != self.policy \
+            else None
 
     def filter_mask(self, table, rows, request):
         if request.group_policy != self.policy:
@@ -83,6 +90,13 @@ class ServerGroupAffinityFilter(BaseHostFilter):
 
     RUN_ON_REBUILD = False
     policy = "affinity"
+    MASK_READS_USAGE = False
+
+    def mask_key(self, request):
+        """Without an affinity group placed somewhere every host passes:
+        a derived column; with one, computed per request."""
+        return ("no group",) if request.group_policy != self.policy or \
+            not request.group_hosts else None
 
     def filter_mask(self, table, rows, request):
         if request.group_policy != self.policy or not request.group_hosts:

@@ -25,6 +25,7 @@ import weakref
 import numpy as np
 
 from hoststate.hardware.row_runs import take
+from hoststate.scheduler import derived
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import extra_specs_ops
 
@@ -260,6 +261,20 @@ class ComputeCapabilitiesFilter(BaseHostFilter):
     run_filter_once_per_request = True
     RUN_ON_REBUILD = False
 
+    def mask_reads_usage(self, request):
+        """Unless every requirement reads a number column no usage change
+        writes, or cpu_info (parsed as a dict, never None: never the stats
+        fallback), stats or usage may be read."""
+        return not all(_reads_no_usage(path[0]) for path, _, _ in
+                       capability_requirements(request.extra_specs))
+
+    def mask_key(self, request):
+        """The flavor's extra specs (None if one is not hashable)."""
+        try:
+            return frozenset(request.extra_specs.items())
+        except TypeError:
+            return None
+
     def filter_mask(self, table, rows, request):
         mask = np.ones(len(rows), dtype=bool)
         for path, requirement, unscoped in capability_requirements(
@@ -278,6 +293,14 @@ class ComputeCapabilitiesFilter(BaseHostFilter):
                 failures.append(f"{':'.join(path)} {requirement!r} excludes "
                                 f"{failed} hosts")
         return "; ".join(failures) or None
+
+
+def _reads_no_usage(name):
+    """Whether the lookup of attribute ``name`` reads nothing a usage
+    change writes (``derived.USAGE_WRITTEN``)."""
+    if name in INT_ATTRIBUTES or name in FLOAT_ATTRIBUTES:
+        return name not in derived.USAGE_WRITTEN
+    return INTERNED_ATTRIBUTES.get(name) == "cpu_info"
 
 
 # --- AggregateInstanceExtraSpecsFilter ---------------------------------------

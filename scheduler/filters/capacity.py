@@ -108,6 +108,9 @@ class _CapacityFilter(BaseHostFilter):
     def requested(self, request):
         raise NotImplementedError
 
+    def mask_key(self, request):
+        return (self.requested(request),)
+
     def filter_mask(self, table, rows, request):
         total, used = self.columns(table, rows)
         return capacity.fits(self.requested(request), total,

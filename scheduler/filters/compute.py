@@ -39,6 +39,12 @@ class ComputeFilter(BaseHostFilter):
     run_filter_once_per_request = True
     RUN_ON_REBUILD = False
 
+    #: services and liveness: never written by a usage change
+    MASK_READS_USAGE = False
+
+    def mask_key(self, request):
+        return ()
+
     def filter_mask(self, table, rows, request):
         return (~take(table.disabled, rows) & ~take(table.forced_down, rows)
                 & take(table.up, rows))

@@ -121,6 +121,22 @@ class ImagePropertiesFilter(BaseHostFilter):
     # A rebuild changes the image: it must be checked again.
     RUN_ON_REBUILD = True
 
+    #: supported instances, hypervisor version, cpu_info: never written
+    #: by a usage change
+    MASK_READS_USAGE = False
+
+    def mask_key(self, request):
+        """What the mask reads of the image (None if not hashable)."""
+        props = request.image_props
+        key = (requested_triple(props, self._default_architecture()),
+               props.get("img_hv_requested_version"),
+               props.get("hw_maxphysaddr_bits"))
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
     def filter_mask(self, table, rows, request):
         props = request.image_props
         wanted = requested_triple(props, self._default_architecture())

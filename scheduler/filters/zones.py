@@ -39,6 +39,12 @@ class AvailabilityZoneFilter(BaseHostFilter):
     run_filter_once_per_request = True
     RUN_ON_REBUILD = False
 
+    #: aggregates: never written by a usage change
+    MASK_READS_USAGE = False
+
+    def mask_key(self, request):
+        return (request.availability_zone or None,)
+
     def filter_mask(self, table, rows, request):
         zone = request.availability_zone
         if not zone:

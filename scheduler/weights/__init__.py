@@ -26,7 +26,10 @@ first error).
 import numpy as np
 
 from hoststate.conf import scheduler as scheduler_conf
+from hoststate.hardware.row_runs import take
+from hoststate.scheduler import derived
 from hoststate.scheduler import plugins
+from hoststate.scheduler import weight_totals
 
 
 class BaseHostWeigher:
@@ -47,6 +50,15 @@ class BaseHostWeigher:
 
     #: -1 for a weigher whose configured multiplier is a penalty size
     multiplier_sign = 1.0
+    #: The raw weight of a row reads that row's columns only, never the
+    #: request: it is then kept as a derived column (``derived``),
+    #: clamped, and the rows' weights are one gather.
+    RAW_PER_ROW = False
+
+    def raw_reads_usage(self):
+        """Whether the raw weights read what a usage change writes (see
+        ``derived.USAGE_WRITTEN``)."""
+        return True
 
     def config_multiplier(self):
         return float(self.conf.filter_scheduler[self.multiplier_option])
@@ -68,6 +80,13 @@ class BaseHostWeigher:
         ``request`` (a group weigher without a group): then it adds 0 and
         is not run at all."""
         return True
+
+    def constant(self, store):
+        """True when the raw weights are known to be equal on every
+        candidate row of ``store`` (the table's ``derived.Derived``), so
+        on any of them: the weigher then adds 0 (Nova's normalisation of
+        equal weights) and is not run. By default not known."""
+        return False
 
     def raw_weights(self, table, rows, request):
         raise NotImplementedError
@@ -94,6 +113,11 @@ def clamped(values, minval=None, maxval=None):
     neither is set."""
     if minval is None and maxval is None:
         return values
+    # what np.clip does with one bound (for floats), without its wrapper
+    if maxval is None:
+        return np.maximum(values, minval)
+    if minval is None:
+        return np.minimum(values, maxval)
     return np.clip(values, minval, maxval)
 
 
@@ -124,63 +148,126 @@ def _smallest_of(key):
 
 
 def has_aggregate_override(table, key):
-    """Whether some aggregate of some host sets (a valid) ``key``."""
-    by_set = table.per_aggregate_set(_smallest_of(key),
-                                     key=("multiplier", key))
-    cache = table.__dict__.setdefault("_override_cache", {})
-    known = cache.get(key)
-    if known is not None and known[0] is by_set:
-        return known[1]
-    answer = not np.isnan(by_set).all()
-    cache[key] = (by_set, answer)
-    return answer
+    """Whether some aggregate of some host sets (a valid) ``key``; kept
+    per table state (``derived``: aggregates change only with it)."""
+    return derived.of(table).value(
+        ("aggregate override", key),
+        lambda: not np.isnan(_multiplier_by_set(table, key)).all())
+
+
+def _multiplier_by_set(table, key):
+    return table.per_aggregate_set(_smallest_of(key),
+                                   key=("multiplier", key))
 
 
 def aggregate_multipliers(table, rows, key, default):
     """Per-row multiplier ``key``: the smallest aggregate value, else
-    ``default`` (no aggregate sets it, or one sets it to a non-number)."""
+    ``default`` (no aggregate sets it, or one sets it to a non-number).
+    The choice is made per aggregate set, then gathered for the rows."""
     if not has_aggregate_override(table, key):
         return np.full(len(rows), float(default))
-    by_set = table.per_aggregate_set(_smallest_of(key),
-                                     key=("multiplier", key))
-    values = by_set[table.aggregate_codes[rows]]
-    return np.where(np.isnan(values), default, values)
+    by_set = _multiplier_by_set(table, key)
+    by_set = np.where(np.isnan(by_set), default, by_set)
+    return by_set[take(table.aggregate_codes, rows)]
 
 
-def weigh(weighers, table, rows, request):
+def weigh(weighers, table, rows, request, store=None):
     """Total weight of each of ``rows`` (zeros when there is one or none).
 
     A weigher whose multiplier is 0 for every row adds nothing, so its raw
     weights are not computed (unless it sets ``weighs_when_multiplier_zero``,
     as MetricsWeigher does: a required metric that is missing must raise
-    whatever the multiplier).
+    whatever the multiplier); nor are those of a weigher ``constant`` on
+    the candidates of ``store`` (given when every row is a candidate).
+    With ``store``, raw weights and multipliers are derived columns, and
+    when every weigher's raw weights are (``RAW_PER_ROW``) the totals are
+    ``weight_totals``' (kept between selects, read-only).
     """
     total = np.zeros(len(rows))
     if len(rows) <= 1:
         return total
+    plan = []
     for weigher in weighers:
         if not weigher.applies(request):
             continue
-        multipliers = weigher.uniform_multiplier(table)
+        if store is not None and weigher.constant(store):
+            continue                # every normalised weight is 0
+        uniform = weigher.uniform_multiplier(table)
+        if uniform == 0 and not weigher.weighs_when_multiplier_zero:
+            continue                # silent: adds nothing
+        plan.append((weigher, uniform))
+    if store is not None and plan and \
+            all(weigher.RAW_PER_ROW for weigher, _ in plan):
+        return weight_totals.totals(store, table, rows, request, plan)
+    for weigher, multipliers in plan:
         if multipliers is None:
-            multipliers = weigher.multipliers(table, rows, request)
+            multipliers = multipliers_of(weigher, table, rows, request, store)
             silent = not multipliers.any()
         else:
             silent = multipliers == 0
         if silent and not weigher.weighs_when_multiplier_zero:
             continue
-        raw = clamped(np.asarray(weigher.raw_weights(table, rows, request),
-                                 dtype=np.float64),
-                      weigher.minval, weigher.maxval)
+        raw, fresh = _clamped_raw(weigher, table, rows, request, store)
         low, high = bounds(raw, weigher.minval, weigher.maxval)
         if low == high:
             continue                # Nova: every normalised weight is 0
-        # multipliers * ((raw - low) / (high - low)), in one new array
-        normalised = raw - low
-        normalised /= high - low
-        normalised *= multipliers
-        total += normalised
+        total += part(raw, low, high, multipliers, fresh)
     return total
+
+
+def part(raw, low, high, multipliers, fresh=False):
+    """One weigher's part of the total: multipliers * ((raw - low) /
+    (high - low)), in Nova's order of operations, in one new array
+    (``raw`` itself when ``fresh``: a copy the caller may change)."""
+    if fresh:
+        normalised = raw
+        if low != 0:                # x - 0.0 is x, bit for bit
+            normalised -= low
+    else:
+        normalised = raw - low
+    normalised /= high - low
+    normalised *= multipliers
+    return normalised
+
+
+def multipliers_of(weigher, table, rows, request, store):
+    """The weigher's multiplier of each row: from a derived column when
+    ``store`` is given (aggregates and the configured value change it,
+    never usage)."""
+    if store is None:
+        return weigher.multipliers(table, rows, request)
+    column = store.column(
+        ("multipliers", weigher.name, weigher.config_multiplier()),
+        lambda some: weigher.multipliers(table, some, request),
+        dtype=np.float64, fill=np.nan, usage=False)
+    return take(column, rows)
+
+
+def _clamped_raw(weigher, table, rows, request, store):
+    """(the weigher's raw weights of ``rows`` clamped into its bounds,
+    whether that array is a new copy the caller may change); from a
+    derived column when ``store`` is given and the weigher's raw weights
+    are per row (``RAW_PER_ROW``)."""
+    if store is None or not weigher.RAW_PER_ROW:
+        return _clamped(weigher, table, rows, request), False
+    column = raw_column(store, table, weigher, request)
+    span = getattr(rows, "span", None)
+    return (column[rows] if span is None else column[span].copy()), True
+
+
+def raw_column(store, table, weigher, request):
+    """The derived column of a ``RAW_PER_ROW`` weigher's clamped raw
+    weights."""
+    return store.column(
+        ("raw weights", weigher.name),
+        lambda some: _clamped(weigher, table, some, request),
+        dtype=np.float64, fill=np.nan, usage=weigher.raw_reads_usage())
+
+
+def _clamped(weigher, table, rows, request):
+    return clamped(np.asarray(weigher.raw_weights(table, rows, request),
+                              dtype=np.float64),
+                   weigher.minval, weigher.maxval)
 
 
 def load(conf, names=None):

@@ -36,9 +36,15 @@ class PCIWeigher(BaseHostWeigher):
 
     multiplier_option = "pci_weight_multiplier"
 
+    def constant(self, store):
+        """Every pci_stats document the table holds has as many free
+        devices (a cloud without PCI devices)."""
+        by_document = _free_by_document(store.table)
+        return bool(len(by_document)) and \
+            by_document.min() == by_document.max()
+
     def raw_weights(self, table, rows, request):
-        by_document = table.interned["pci_stats"].map(
-            free_devices, key=("PCIWeigher", "free_devices"))
+        by_document = _free_by_document(table)
         if len(by_document) and by_document.min() == by_document.max():
             # every document has as many free devices (a cloud without
             # PCI devices): one weight for all, no gather over the rows
@@ -46,3 +52,9 @@ class PCIWeigher(BaseHostWeigher):
                                                       MAX_DEVS - 1))
         free = by_document[take(table.codes("pci_stats"), rows)]
         return MAX_DEVS - np.minimum(free, MAX_DEVS - 1)
+
+
+def _free_by_document(table):
+    """Free devices of each distinct pci_stats document, by code."""
+    return table.interned["pci_stats"].map(
+        free_devices, key=("PCIWeigher", "free_devices"))

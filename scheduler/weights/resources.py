@@ -8,6 +8,7 @@ overcommitted host (negative free amount) widens the range and scores 0.
 """
 from hoststate.hardware import capacity
 from hoststate.hardware.row_runs import take
+from hoststate.scheduler import derived
 from hoststate.scheduler.weights import BaseHostWeigher
 
 
@@ -16,9 +17,18 @@ class ColumnWeigher(BaseHostWeigher):
 
     #: The HostTable column read as the raw weight.
     column = None
+    RAW_PER_ROW = True
+
+    def raw_reads_usage(self):
+        return self.column in derived.USAGE_WRITTEN
 
     def raw_weights(self, table, rows, request):
         return take(table.columns[self.column], rows)
+
+    def constant(self, store):
+        """The column holds one number on every candidate (see
+        ``derived.Derived.constant``)."""
+        return store.constant(self.column)
 
 
 class RAMWeigher(ColumnWeigher):
@@ -37,6 +47,7 @@ class CPUWeigher(BaseHostWeigher):
 
     minval = 0
     multiplier_option = "cpu_weight_multiplier"
+    RAW_PER_ROW = True
 
     def raw_weights(self, table, rows, request):
         return capacity.free(take(table.vcpus_total, rows),

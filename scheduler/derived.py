@@ -1,0 +1,164 @@
+"""Derived columns: per-row values computed once over the whole table and
+kept while the table does not change, instead of per request over
+gathered rows.
+
+A select reads the same things again and again: which rows are
+candidates, whether each is enabled and up, in the requested zone, has
+room for a flavor of this size, its raw weight for each weigher. Each is
+a function of the row's columns and of a few request values (the
+*key*: a zone name, a flavor's memory). A derived column holds that
+function's value for every candidate row (``fill`` elsewhere), built
+once per table state and key.
+
+Invalidation follows the table's ``version``: every write bumps it. A
+write that changed only one row's usage (``consume``, ``write_usage``)
+is logged by the table (``HostTable.rows_changed_since``), and then only
+that row is computed again, by the same function on that row alone (an
+element-wise computation gives the same bits on one row as on all).
+Any other write (nodes, services, aggregates, liveness, ratios) rebuilds
+every derived column on its next read, as does a usage change that made
+a row a candidate or not.
+
+The store hangs on the table (``of(table)``) and holds at most
+``MAX_COLUMNS`` columns (a cache keyed by request values would otherwise
+grow with every new flavor); past that it starts again.
+"""
+import numpy as np
+
+from hoststate.hardware import row_runs
+
+#: Derived columns kept per table before the store starts again.
+MAX_COLUMNS = 256
+#: What a usage change (``HostTable.consume`` and ``write_usage``, logged
+#: by ``_usage_changed``) may write: these columns, and the interned
+#: ``USAGE_WRITTEN_DOCUMENTS``. A derived column or value reading none of
+#: them survives a usage change as it is.
+USAGE_WRITTEN = frozenset((
+    "free_ram_mb", "free_disk_mb", "disk_mb_used", "vcpus_used",
+    "num_instances", "num_io_ops", "failed_builds", "generation", "ready"))
+USAGE_WRITTEN_DOCUMENTS = frozenset(("stats", "numa_topology", "pci_stats"))
+
+
+class _Column:
+    __slots__ = ("values", "version")
+
+    def __init__(self, values, version):
+        self.values = values
+        self.version = version
+
+
+class Derived:
+    """The derived columns of one table, and its candidate rows."""
+
+    def __init__(self, table):
+        self.table = table
+        self.version = None         # table version the candidates are of
+        self.mask = None            # candidate mask over ``size`` rows
+        self.rows = None            # candidate rows (a Run when one run)
+        self.columns = {}
+        self.values = {}            # key -> any value of the candidates
+        self.constants = {}         # column name -> [value or None, version]
+
+    def sync(self):
+        """Bring the candidates to the table's version: rebuild everything
+        after a change that is not a usage-only one, or that changed
+        whether a row is a candidate."""
+        table = self.table
+        if self.version == table.version:
+            return
+        changed = None if self.version is None else \
+            table.rows_changed_since(self.version)
+        if changed is not None and len(self.mask) == table.size:
+            mask = table.candidates()
+            if np.array_equal(mask, self.mask):
+                self.version = table.version
+                return
+        self.mask = table.candidates()
+        self.rows = row_runs.of(np.flatnonzero(self.mask))
+        self.columns.clear()
+        self.values.clear()
+        self.constants.clear()
+        self.version = table.version
+
+    def candidates(self):
+        """(mask over ``size`` rows, rows) of the candidate nodes."""
+        self.sync()
+        return self.mask, self.rows
+
+    def column(self, key, compute, dtype=bool, fill=False, usage=True):
+        """The derived column ``key``: ``compute(rows)`` (values for an
+        int array of candidate rows) at every candidate row, ``fill``
+        elsewhere. Read only; it changes in place when the table does.
+        ``usage=False`` says ``compute`` reads nothing a usage change
+        writes (see ``HostTable._usage_changed``): such a change then
+        leaves the column as it is."""
+        self.sync()
+        table = self.table
+        found = self.columns.get(key)
+        if found is not None and found.version != table.version:
+            changed = table.rows_changed_since(found.version) \
+                if usage else ()
+            if changed is None:
+                found = None        # the log no longer reaches back
+            else:
+                rows = [row for row in sorted(set(changed))
+                        if self.mask[row]]
+                if rows:
+                    rows = np.asarray(rows, dtype=np.intp)
+                    found.values[rows] = compute(rows)
+                found.version = table.version
+        if found is not None:
+            return found.values
+        if len(self.columns) >= MAX_COLUMNS:
+            self.columns.clear()
+        values = np.full(table.size, fill, dtype=dtype)
+        if len(self.rows):
+            values[self.rows] = compute(self.rows)
+        self.columns[key] = _Column(values, table.version)
+        return values
+
+    def value(self, key, compute):
+        """``compute()`` once per table state (nothing but a usage change
+        in between) and ``key``: for what depends only on the candidates
+        and on columns a usage change never writes."""
+        self.sync()
+        if key not in self.values:
+            if len(self.values) >= MAX_COLUMNS:
+                self.values.clear()
+            self.values[key] = compute()
+        return self.values[key]
+
+    def constant(self, name):
+        """Whether table column ``name`` holds one number on every
+        candidate row (NaN never counts as one). A usage change keeps the
+        answer when the rows it changed still hold that number; when they
+        do not, the answer is False until the next rebuild (never wrong,
+        at worst not known)."""
+        self.sync()
+        table = self.table
+        found = self.constants.get(name)
+        if found is not None and found[1] != table.version:
+            changed = table.rows_changed_since(found[1])
+            if changed is None:
+                found = None
+            else:
+                column = table.columns[name]
+                if found[0] is not None and any(
+                        self.mask[row] and not column[row] == found[0]
+                        for row in set(changed)):
+                    found[0] = None
+                found[1] = table.version
+        if found is None:
+            values = row_runs.take(table.columns[name], self.rows)
+            one = values[0] if len(values) and \
+                values.min() == values.max() else None
+            found = self.constants[name] = [one, table.version]
+        return found[0] is not None
+
+
+def of(table):
+    """The Derived store of ``table`` (made on first use)."""
+    store = table.__dict__.get("_derived")
+    if store is None:
+        store = table.__dict__["_derived"] = Derived(table)
+    return store
