@@ -17,6 +17,7 @@ from hoststate.objects import states
 from hoststate.db import schema
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
+from run_mode import full_mode
 
 HOST = "bench-host"
 
@@ -69,6 +70,8 @@ def _instance(ctx):
 
 
 NODES, PER_NODE, CHANGED = 1000, 50, 10
+#: nodes in the test run (run_mode): the same check, a fifth of the work
+SHORT_NODES = 200
 
 
 def _insert_instances(ctx, nodenames):
@@ -82,11 +85,12 @@ def _insert_instances(ctx, nodenames):
 
 
 def test_periodic_update_of_1000_nodes_with_50_instances_each(
-        benchmark, ctx, database, no_reserve, monkeypatch):
+        benchmark, ctx, database, no_reserve, monkeypatch, request):
     if database.backend == "mysql":
         pytest.skip("the issue measures SQLite and PostgreSQL")
+    full = full_mode(request.config)
     driver = fake_driver.FakeDriver.uniform(
-        NODES, prefix="node", vcpus=64, memory_mb=256 * 1024, local_gb=2000)
+        NODES if full else SHORT_NODES, prefix="node", vcpus=64, memory_mb=256 * 1024, local_gb=2000)
     nodenames = driver.get_available_nodes()
     _insert_instances(ctx, nodenames)
     agent = agent_mod.ComputeAgent(ctx, driver, host=HOST)
@@ -104,7 +108,8 @@ def test_periodic_update_of_1000_nodes_with_50_instances_each(
             driver.set_inventory(name, vcpus=64 + round_number[0])
 
     benchmark.pedantic(agent.update_available_resource,
-                       setup=change_some_nodes, rounds=3, iterations=1)
+                       setup=change_some_nodes, rounds=3 if full else 1,
+                       iterations=1)
     benchmark.extra_info["nodes_written"] = len(writes)
     assert len(writes) == CHANGED
     node = cn_obj.ComputeNode.get_by_host_and_nodename(ctx, HOST, nodenames[-1])

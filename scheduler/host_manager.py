@@ -6,9 +6,7 @@ last watermark (see ``db_reader``) and writes them into the table in place,
 re-reads the (small) aggregate tables, and refreshes the ``up`` column from
 the servicegroup driver in one bulk call, never per host.
 
-Candidate narrowing that comes before the filters (Nova's
-``get_filtered_hosts``) lives here too: a requested destination, ignored
-hosts (case-insensitive), forced hosts (case-insensitive) and forced nodes.
+Candidate narrowing before the filters is ``narrowing``'s.
 """
 import contextlib
 import gc
@@ -25,6 +23,7 @@ from hoststate.db import api as db_api
 from hoststate.scheduler import db_reader
 from hoststate.scheduler import host_state
 from hoststate.scheduler import host_table
+from hoststate.scheduler import narrowing
 from hoststate.scheduler import nodes as nodes_mod
 from hoststate.scheduler import table_consumption
 
@@ -356,58 +355,10 @@ class HostManager:
     # --- narrowing before the filters -------------------------------------------
 
     def narrow(self, rows, spec):
-        """Rows left after Nova's pre-filter narrowing of ``spec``.
-
-        Returns (rows, forced): ``forced`` is True when force_hosts or
-        force_nodes chose the rows, in which case the filters are skipped
-        (unless the request is a rebuild check).
-        """
-        table = self.table
-        destination = spec.obj_get("requested_destination")
-        if destination is not None:
-            rows = _narrow_to_destination(table, rows, destination)
-        ignored = spec.obj_get("ignore_hosts") or []
-        if ignored:
-            codes = table.host_codes(ignored, case_insensitive=True)
-            rows = rows[~np.isin(table.codes("host")[rows], codes)]
-        forced_hosts = spec.obj_get("force_hosts") or []
-        forced_nodes = spec.obj_get("force_nodes") or []
-        if not forced_hosts and not forced_nodes:
-            return rows, False
-        if forced_hosts:
-            codes = table.host_codes(forced_hosts, case_insensitive=True)
-            rows = rows[np.isin(table.codes("host")[rows], codes)]
-        if forced_nodes:
-            column = table.interned["nodename"]
-            codes = [column.find(n) for n in forced_nodes]
-            codes = np.asarray([c for c in codes if c is not None],
-                               dtype=np.int32)
-            rows = rows[np.isin(column.codes[rows], codes)]
-        return rows, True
-
-
-def _narrow_to_destination(table, rows, destination):
-    host = destination.obj_get("host")
-    node = destination.obj_get("node")
-    cell = destination.obj_get("cell")
-    if host:
-        rows = rows[table.codes("host")[rows] ==
-                    _code_or_missing(table, "host", host)]
-    if node:
-        rows = rows[table.codes("nodename")[rows] ==
-                    _code_or_missing(table, "nodename", node)]
-    if cell is not None and cell.obj_get("uuid"):
-        rows = rows[table.codes("cell")[rows] ==
-                    _code_or_missing(table, "cell", cell.uuid)]
-    aggregates = destination.obj_get("aggregates") or []
-    for entry in aggregates:
-        wanted = {u for u in entry.split(",") if u}
-        ids = {a.id for a in table.aggregates.values() if a.uuid in wanted}
-        in_any = table.per_aggregate_set(
-            lambda aggs, ids=frozenset(ids): any(a.id in ids for a in aggs),
-            dtype=bool, key=("destination_aggregates", frozenset(ids)))
-        rows = rows[in_any[table.aggregate_codes[rows]]]
-    return rows
+        """Rows left after Nova's pre-filter narrowing of ``spec`` (see
+        ``narrowing.narrow``): (rows, whether forced hosts or nodes chose
+        them)."""
+        return narrowing.narrow(self.table, rows, spec)
 
 
 def _unchanged(table, columns, positions):
@@ -438,11 +389,6 @@ def _collector_paused():
     finally:
         if enabled:
             gc.enable()
-
-
-def _code_or_missing(table, column, key):
-    code = table.interned[column].find(key)
-    return -1 if code is None else code
 
 
 def _service_dict(service):
