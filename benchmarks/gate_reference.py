@@ -26,6 +26,7 @@ import types
 
 from hoststate.objects import image_meta
 from hoststate.objects import pci as pci_obj
+from hoststate.scheduler.filters import metrics
 from hoststate.scheduler.filters import zones
 from support.host_tables import SERVICE_KEYS, node_record
 from unit.scheduler.filters import test_basic_filters_reference as basic
@@ -153,22 +154,8 @@ def build_request(described, conf, aggregates):
         # some aggregate carries it
         zone=zone if any(md.get(zones.ZONE_KEY) == zone
                          for _, _, md in aggregates) else None,
-        metric_setting=_metric_setting(conf.metrics.weight_setting))
-
-
-def _metric_setting(entries):
-    """Nova's parse_options for [metrics] weight_setting: (name, ratio)
-    pairs, entries that do not parse left out."""
-    setting = []
-    for entry in entries:
-        name, separator, ratio = entry.partition("=")
-        try:
-            ratio = float(ratio)
-        except ValueError:
-            continue
-        if name.strip() and separator:
-            setting.append((name.strip(), ratio))
-    return setting
+        metric_setting=metrics.parse_weight_setting(
+            conf.metrics.weight_setting))
 
 
 # --- filters -------------------------------------------------------------------
