@@ -1,5 +1,6 @@
 """Fixtures for the benchmarks: the same databases the tests use."""
-from support.databases import ctx, database, empty_database  # noqa: F401
+from support.databases import (  # noqa: F401
+    ctx, database, databases_dropped_at_the_end, empty_database)
 # Real ZooKeeper and memcached servers, one of each per test session.
 from support.memcached import memcached_factory, memcached_server  # noqa: F401,E402
 from support.zookeeper import zookeeper_server  # noqa: F401,E402

@@ -165,10 +165,13 @@ class HoststateObject(ovo_base.VersionedObject,
         caller, which must go through the checked constructor.
         """
         obj = cls.__new__(cls)
-        object.__setattr__(obj, "_context", None)
-        object.__setattr__(obj, "_changed_fields", set(values))
+        # straight into the instance's __dict__: the same attributes as
+        # object.__setattr__ one by one would make, at a third of the cost
+        found = obj.__dict__
+        found["_context"] = None
+        found["_changed_fields"] = set(values)
         for name, value in values.items():
-            object.__setattr__(obj, "_obj_" + name, value)
+            found["_obj_" + name] = value
         return obj
 
     def update(self, values):

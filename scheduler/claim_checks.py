@@ -12,6 +12,7 @@ from hoststate import exception
 from hoststate.hardware import capacity
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import filters as filters_mod
+from hoststate.scheduler.request_parts import field
 
 #: The FilterOutcome name of the claim check (see ``claimable``).
 CLAIM_CHECK = "capacity (claim check)"
@@ -19,7 +20,7 @@ CLAIM_CHECK = "capacity (claim check)"
 
 def forced(spec):
     """Whether ``spec`` forces hosts or nodes (see HostManager.narrow)."""
-    return bool(spec.obj_get("force_hosts") or spec.obj_get("force_nodes"))
+    return bool(field(spec, "force_hosts") or field(spec, "force_nodes"))
 
 
 def claimable(table, rows, request):

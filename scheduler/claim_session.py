@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from hoststate import exception
 from hoststate.db import api as db_api
+from hoststate.db import errors as db_errors
 from hoststate.db import schema
 from hoststate.scheduler import claims
 
@@ -102,7 +103,7 @@ def _deadlock_in(exc):
     transaction back on a deadlock, so undoing the savepoint fails next
     and that error is the one raised, with the deadlock as its context."""
     while exc is not None:
-        if db_api.is_deadlock(exc):
+        if db_errors.is_deadlock(exc):
             return exc
         exc = exc.__context__
     return None
@@ -114,4 +115,4 @@ def _named_errors():
     try:
         yield
     except sa.exc.IntegrityError as exc:
-        raise db_api.named_integrity_error(exc) from exc
+        raise db_errors.named_integrity_error(exc) from exc

@@ -34,6 +34,7 @@ from oslo_serialization import jsonutils
 
 from hoststate import exception
 from hoststate.db import api as db_api
+from hoststate.db import errors as db_errors
 from hoststate.db import engine as db_engine
 from hoststate.db import ledger as db_ledger
 from hoststate.db import schema
@@ -202,7 +203,7 @@ def _claim_in_one_statement(single, engine, node_id, request, instance_uuid,
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             return _landed(engine, node_id, instance_uuid)
-        if db_api.is_deadlock(exc):
+        if db_errors.is_deadlock(exc):
             return None
         raise
 

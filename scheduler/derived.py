@@ -58,19 +58,21 @@ class Derived:
         self.columns = {}
         self.values = {}            # key -> any value of the candidates
         self.constants = {}         # column name -> [value or None, version]
+        self._changed = (None, None)    # (version, to), changed_rows
+        self._candidates_changed = (None, None)
 
     def sync(self):
         """Bring the candidates to the table's version: rebuild everything
         after a change that is not a usage-only one, or that changed
-        whether a row is a candidate."""
+        whether a row is a candidate (only the rows changed are read)."""
         table = self.table
         if self.version == table.version:
             return
         changed = None if self.version is None else \
-            table.rows_changed_since(self.version)
+            self.changed_rows(self.version)
         if changed is not None and len(self.mask) == table.size:
-            mask = table.candidates()
-            if np.array_equal(mask, self.mask):
+            rows = np.asarray(changed, dtype=np.intp)
+            if (table.candidates(rows) == self.mask[rows]).all():
                 self.version = table.version
                 return
         self.mask = table.candidates()
@@ -79,6 +81,19 @@ class Derived:
         self.values.clear()
         self.constants.clear()
         self.version = table.version
+
+    def changed_rows(self, version):
+        """``HostTable.rows_changed_since(version)`` as a sorted list of
+        distinct rows (None when more than usage changed). The last
+        answer is kept: every cache of a select asks since the same
+        version, the one of the select before."""
+        table = self.table
+        asked = (version, table.version)
+        if self._changed[0] != asked:
+            changed = table.rows_changed_since(version)
+            self._changed = (asked, None if changed is None
+                             else sorted(set(changed)))
+        return self._changed[1]
 
     def candidates(self):
         """(mask over ``size`` rows, rows) of the candidate nodes."""
@@ -92,23 +107,16 @@ class Derived:
         ``usage=False`` says ``compute`` reads nothing a usage change
         writes (see ``HostTable._usage_changed``): such a change then
         leaves the column as it is."""
-        self.sync()
         table = self.table
         found = self.columns.get(key)
-        if found is not None and found.version != table.version:
-            changed = table.rows_changed_since(found.version) \
-                if usage else ()
-            if changed is None:
-                found = None        # the log no longer reaches back
-            else:
-                rows = [row for row in sorted(set(changed))
-                        if self.mask[row]]
-                if rows:
-                    rows = np.asarray(rows, dtype=np.intp)
-                    found.values[rows] = compute(rows)
-                found.version = table.version
         if found is not None:
-            return found.values
+            if found.version == table.version:
+                return found.values     # made at this version
+            self.sync()
+            if self.columns.get(key) is found and \
+                    self._caught_up(found, compute, usage):
+                return found.values
+        self.sync()
         if len(self.columns) >= MAX_COLUMNS:
             self.columns.clear()
         values = np.full(table.size, fill, dtype=dtype)
@@ -116,6 +124,33 @@ class Derived:
             values[self.rows] = compute(self.rows)
         self.columns[key] = _Column(values, table.version)
         return values
+
+    def _caught_up(self, found, compute, usage):
+        """Bring column ``found`` to the table's version: its changed
+        candidate rows computed again (none when ``compute`` reads no
+        usage); False when the log no longer reaches back."""
+        if usage:
+            rows = self._changed_candidates(found.version)
+            if rows is None:
+                return False
+            if len(rows):
+                found.values[rows] = compute(rows)
+        found.version = self.table.version
+        return True
+
+    def _changed_candidates(self, version):
+        """The candidate rows (an int array) among ``changed_rows``, or
+        None; the last answer is kept (read after ``sync``: the mask is
+        the one of the table's version)."""
+        asked = (version, self.table.version)
+        if self._candidates_changed[0] != asked:
+            changed = self.changed_rows(version)
+            if changed is not None:
+                mask = self.mask
+                changed = np.asarray([row for row in changed if mask[row]],
+                                     dtype=np.intp)
+            self._candidates_changed = (asked, changed)
+        return self._candidates_changed[1]
 
     def value(self, key, compute):
         """``compute()`` once per table state (nothing but a usage change
@@ -134,18 +169,23 @@ class Derived:
         answer when the rows it changed still hold that number; when they
         do not, the answer is False until the next rebuild (never wrong,
         at worst not known)."""
-        self.sync()
         table = self.table
         found = self.constants.get(name)
-        if found is not None and found[1] != table.version:
-            changed = table.rows_changed_since(found[1])
+        if found is not None and found[1] == table.version:
+            return found[0] is not None
+        self.sync()
+        found = self.constants.get(name)
+        if found is not None and found[0] is None:
+            found[1] = table.version    # not known until the next rebuild
+        elif found is not None:
+            changed = self.changed_rows(found[1])
             if changed is None:
                 found = None
             else:
                 column = table.columns[name]
                 if found[0] is not None and any(
                         self.mask[row] and not column[row] == found[0]
-                        for row in set(changed)):
+                        for row in changed):
                     found[0] = None
                 found[1] = table.version
         if found is None:

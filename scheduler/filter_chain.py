@@ -44,7 +44,7 @@ def survivors(store, table, rows, request, running):
                           tuple((f.name, key) for f, key in running)), dict)
     entry = holder.get("entry")
     if entry is None or entry.rows is not rows or \
-            not _caught_up(entry, table, columns):
+            not _caught_up(entry, store, table, columns):
         entry = _build(table, rows, columns)
         if entry is None:
             holder.pop("entry", None)
@@ -92,17 +92,17 @@ def _survivors(first_fail):
     return rows
 
 
-def _caught_up(entry, table, columns):
+def _caught_up(entry, store, table, columns):
     """Move the rows a usage change touched since the entry was made;
     False when it cannot (another change, the log gone, no survivor)."""
     if entry.version == table.version:
         return True
-    changed = table.rows_changed_since(entry.version)
+    changed = store.changed_rows(entry.version)
     if changed is None:
         return False
     first_fail, removed = entry.first_fail, entry.removed
     moved = False
-    for row in set(changed):
+    for row in changed:
         old = int(first_fail[row])
         if old == NOT_IN:
             continue

@@ -129,12 +129,13 @@ class HostTable(host_columns.HostColumns):
         """Row indices of live nodes (present), in row order."""
         return np.flatnonzero(self.columns["present"][:self.size])
 
-    def candidates(self):
-        """Mask (over ``size`` rows) of nodes a request may land on: live,
-        ready and served by a compute service."""
+    def candidates(self, rows=None):
+        """Mask (over ``size`` rows, or over ``rows`` when given) of nodes
+        a request may land on: live, ready and served by a compute
+        service."""
         c = self.columns
-        n = self.size
-        return c["present"][:n] & c["ready"][:n] & c["has_service"][:n]
+        at = slice(0, self.size) if rows is None else rows
+        return c["present"][at] & c["ready"][at] & c["has_service"][at]
 
     def __len__(self):
         return int(self.columns["present"][:self.size].sum())

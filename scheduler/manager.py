@@ -13,6 +13,7 @@ one seeded generator, so a run can be replayed.
 """
 import logging
 import random
+import re
 import uuid as uuid_mod
 
 import numpy as np
@@ -32,6 +33,7 @@ from hoststate.scheduler import ranking as ranking_mod
 from hoststate.scheduler import request as request_mod
 from hoststate.scheduler import request_filters
 from hoststate.scheduler import selections as selections_mod
+from hoststate.scheduler import weight_totals
 from hoststate.scheduler import weights as weights_mod
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +46,10 @@ MAX_CLAIM_ATTEMPTS = 64
 #: nodes again).
 REQUEST_ATTEMPTS = 4
 ALLOCATION_REQUEST_VERSION = selections_mod.ALLOCATION_REQUEST_VERSION
+#: A uuid as ``str(uuid.UUID(...))`` writes it: uuid-like without the
+#: parse ``uuidutils.is_uuid_like`` does (which still judges the rest).
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Placement:
@@ -325,7 +331,9 @@ class Scheduler:
         fs = self.conf.filter_scheduler
         ranking = ranking_mod.Ranking(
             rows, weights, top=max(ranking_mod.TOP, fs.host_subset_size),
-            keep_ties=fs.shuffle_best_same_weighed_hosts)
+            keep_ties=fs.shuffle_best_same_weighed_hosts,
+            pool=None if store is None else
+            weight_totals.pool(store, weights))
         best = ranking.head
         if fs.shuffle_best_same_weighed_hosts and len(best) > 1:
             tied = ranking.tied_at_top()
@@ -364,7 +372,8 @@ def _instance_count(spec, instance_uuids):
             field="instance_uuids", value=f"{len(instance_uuids)} uuids",
             reason=f"at most {limits.MAX_REQUEST_ITEMS} instances a request")
     wrong = [u for u in instance_uuids if not isinstance(u, str) or
-             not uuidutils.is_uuid_like(u)]
+             not (_CANONICAL_UUID.fullmatch(u) or
+                  uuidutils.is_uuid_like(u))]
     if wrong:
         raise exception.InvalidSchedulerRequest(
             field="instance_uuids", value=wrong[:3],

@@ -6,6 +6,8 @@ the host-state table's interned codes.
 """
 import numpy as np
 
+from hoststate.scheduler.request_parts import field
+
 
 def narrow(table, rows, spec):
     """Rows left after Nova's pre-filter narrowing of ``spec``.
@@ -14,15 +16,15 @@ def narrow(table, rows, spec):
     force_nodes chose the rows, in which case the filters are skipped
     (unless the request is a rebuild check).
     """
-    destination = spec.obj_get("requested_destination")
+    destination = field(spec, "requested_destination")
     if destination is not None:
         rows = _narrow_to_destination(table, rows, destination)
-    ignored = spec.obj_get("ignore_hosts") or []
+    ignored = field(spec, "ignore_hosts") or []
     if ignored:
         codes = table.host_codes(ignored, case_insensitive=True)
         rows = rows[~np.isin(table.codes("host")[rows], codes)]
-    forced_hosts = spec.obj_get("force_hosts") or []
-    forced_nodes = spec.obj_get("force_nodes") or []
+    forced_hosts = field(spec, "force_hosts") or []
+    forced_nodes = field(spec, "force_nodes") or []
     if not forced_hosts and not forced_nodes:
         return rows, False
     if forced_hosts:
@@ -38,19 +40,19 @@ def narrow(table, rows, spec):
 
 
 def _narrow_to_destination(table, rows, destination):
-    host = destination.obj_get("host")
-    node = destination.obj_get("node")
-    cell = destination.obj_get("cell")
+    host = field(destination, "host")
+    node = field(destination, "node")
+    cell = field(destination, "cell")
     if host:
         rows = rows[table.codes("host")[rows] ==
                     _code_or_missing(table, "host", host)]
     if node:
         rows = rows[table.codes("nodename")[rows] ==
                     _code_or_missing(table, "nodename", node)]
-    if cell is not None and cell.obj_get("uuid"):
+    if cell is not None and field(cell, "uuid"):
         rows = rows[table.codes("cell")[rows] ==
                     _code_or_missing(table, "cell", cell.uuid)]
-    aggregates = destination.obj_get("aggregates") or []
+    aggregates = field(destination, "aggregates") or []
     for entry in aggregates:
         wanted = {u for u in entry.split(",") if u}
         ids = {a.id for a in table.aggregates.values() if a.uuid in wanted}

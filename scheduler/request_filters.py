@@ -38,6 +38,7 @@ from hoststate.hardware.row_runs import take
 from hoststate.scheduler.filters import FilterOutcome
 from hoststate.scheduler.filters import zones
 from hoststate.scheduler import traits
+from hoststate.scheduler.request_parts import field
 
 ZONE_FILTER = "availability zone (request filter)"
 TENANT_FILTER = "tenant isolation (request filter)"
@@ -99,7 +100,7 @@ def _key(request):
                    scheduler.enable_isolated_aggregate_filtering)
     image = request.image
     image_key = None if image is None else (
-        image.obj_get("id") is None, image.obj_get("disk_format"))
+        field(image, "id") is None, field(image, "disk_format"))
     key = (request.availability_zone, request.project_id, request.traits,
            options, image_key)
     try:

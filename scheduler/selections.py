@@ -3,10 +3,10 @@ instance and its alternates, with the limits a claim there enforces.
 
 A request returns several (the chosen node and ``max_attempts - 1``
 alternates per instance), so they are built from values the table
-already holds: the limits are derived columns (``scheduler.derived``,
-total x ratio per resource, computed once per table state), the zone
-comes from the aggregate set's zone, and the objects are made with
-``trusted`` (no field coercion: every value is the table's own).
+already holds: the limits of a row (total x ratio per resource) are
+computed once and kept while only usage changes (``scheduler.derived``),
+the zone comes from the aggregate set's zone, and the objects are made
+with ``trusted`` (no field coercion: every value is the table's own).
 """
 import json
 
@@ -34,27 +34,30 @@ def of_placement(table, placement, placements, alternates):
     chosen = placement.row
     selected = {p.row for p in placements}
     cell = table.cell_of(chosen)
-    result = [selection(table, chosen, placement.claim)]
+    zones = table.zone_codes()
+    result = [selection(table, chosen, placement.claim, zones)]
     for row in placement.ranked:
         if len(result) > alternates:
             break
         if row in selected or table.cell_of(row) != cell:
             continue
-        result.append(selection(table, row))
+        result.append(selection(table, row, zones=zones))
     return result
 
 
-def selection(table, row, claim=None):
+def selection(table, row, claim=None, zones=None):
     """The Selection of ``row`` (the chosen node if ``claim`` is the
-    stored row a claim wrote, else an alternate)."""
-    codes, zones = table.zone_codes()
+    stored row a claim wrote, else an alternate); ``zones``: the table's
+    ``zone_codes()`` when the caller has them."""
+    codes, zones = zones or table.zone_codes()
+    uuid = table.uuid[row]
     allocation = None
     if claim is not None:
-        allocation = json.dumps({"compute_node_uuid": table.uuid[row],
+        allocation = json.dumps({"compute_node_uuid": uuid,
                                  "generation": int(claim["generation"])})
     return selection_obj.Selection.trusted(
         service_host=table.host_of(row), nodename=table.nodename_of(row),
-        compute_node_uuid=table.uuid[row], cell_uuid=table.cell_of(row),
+        compute_node_uuid=uuid, cell_uuid=table.cell_of(row),
         limits=limits(table, row), allocation_request=allocation,
         allocation_request_version=ALLOCATION_REQUEST_VERSION
         if allocation else None,
@@ -69,23 +72,29 @@ def limits(table, row):
         numa = numa_obj.NUMATopologyLimits(
             cpu_allocation_ratio=float(table.cpu_allocation_ratio[row]),
             ram_allocation_ratio=float(table.ram_allocation_ratio[row]))
+    return spec_obj.SchedulerLimits.trusted(numa_topology=numa,
+                                            **limit_values(table, row))
+
+
+def limit_values(table, row):
+    """{resource: int(total x ratio)} of ``row``: kept per candidate row
+    while nothing but usage changes (totals and ratios are never written
+    by a usage change: ``derived.Derived.value``), computed on the row
+    otherwise."""
     store = derived.of(table)
     mask, _ = store.candidates()
-    candidate = row < len(mask) and mask[row]
-    return spec_obj.SchedulerLimits.trusted(
-        numa_topology=numa, **{name: int(limit(table, row, name, candidate))
-                               for name in _LIMITS})
+    if not (row < len(mask) and mask[row]):
+        return _limit_values(table, row)
+    kept = store.value(("limits by row",), dict)
+    found = kept.get(row)
+    if found is None:
+        found = kept[row] = _limit_values(table, row)
+    return dict(found)
 
 
-def limit(table, row, name, candidate):
-    """total x ratio of resource ``name`` on ``row``: a derived column
-    read when ``row`` is a ``candidate``, else computed on the row."""
-    if candidate:
-        # totals and ratios: never written by a usage change
-        return derived.of(table).column(
-            ("limit", name), lambda rows: _limits(table, rows, name),
-            dtype=np.float64, fill=np.nan, usage=False)[row]
-    return _limits(table, np.array([row]), name)[0]
+def _limit_values(table, row):
+    rows = np.array([row])
+    return {name: int(_limits(table, rows, name)[0]) for name in _LIMITS}
 
 
 def _limits(table, rows, name):

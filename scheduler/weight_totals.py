@@ -19,12 +19,13 @@ those rows' raw weights only:
 Anything else (NaN weights, another table change, other rows) builds
 them again. The totals of the last ``MAX_KEPT`` row arrays are kept
 (requests of a few flavors take turns). The totals returned are
-read-only.
+read-only. Beside the last totals a ``ranking.Pool`` is kept (``pool``):
+the positions of the best few hundred totals, moved as the totals are,
+so the ranking sorts those instead of every row.
 """
-import math
-
 import numpy as np
 
+from hoststate.scheduler import ranking
 from hoststate.scheduler import weights as weights_mod
 
 #: Row arrays (requests) whose totals are kept per weigher plan.
@@ -43,7 +44,7 @@ class _Weigher:
 
 
 class _Totals:
-    __slots__ = ("rows", "weighers", "total", "version")
+    __slots__ = ("rows", "weighers", "total", "version", "pool")
 
 
 def totals(store, table, rows, request, plan):
@@ -62,7 +63,21 @@ def totals(store, table, rows, request, plan):
         if len(held) >= MAX_KEPT:
             held.clear()
         held[id(rows)] = entry
+    store.value(("weight totals: the last",), dict)["entry"] = entry
     return entry.total
+
+
+def pool(store, total):
+    """The ``ranking.Pool`` of ``total`` when it is the totals array
+    ``totals`` returned last (made on first use, kept while only a few
+    of its weights change in place), else None."""
+    entry = store.value(("weight totals: the last",), dict).get("entry")
+    if entry is None or entry.total is not total:
+        return None
+    if entry.pool is None:
+        # False: none for this array (ties), not looked for again
+        entry.pool = ranking.Pool.of(total) or False
+    return entry.pool or None
 
 
 def _build(store, table, rows, request, plan):
@@ -108,6 +123,7 @@ def _sum(entry, count):
             total += state.part
     total.flags.writeable = False
     entry.total = total
+    entry.pool = None
 
 
 def _caught_up(entry, store, table, request):
@@ -118,11 +134,8 @@ def _caught_up(entry, store, table, request):
     numpy's, so bit for bit the same arithmetic)."""
     if entry.version == table.version:
         return True
-    changed = table.rows_changed_since(entry.version)
-    if changed is None:
-        return False
-    changed = sorted(set(changed))
-    if len(changed) > FEW_ROWS:
+    changed = store.changed_rows(entry.version)
+    if changed is None or len(changed) > FEW_ROWS:
         return False
     rows = entry.rows
     found = []                      # (position in rows, table row)
@@ -153,8 +166,8 @@ def _move(state, found, column):
     raw = state.raw
     old = [float(raw[at]) for at, _ in found]
     new = [float(column[row]) for _, row in found]
-    if any(math.isnan(value) for value in old + new):
-        return None
+    if any(value != value for value in old + new):
+        return None                 # a NaN
     for (at, _), value in zip(found, new):
         raw[at] = value
     weigher = state.weigher
@@ -168,10 +181,11 @@ def _move(state, found, column):
         return True
     if state.part is not None:
         multipliers = state.multipliers
+        per_row = isinstance(multipliers, np.ndarray)
         for (at, _), value in zip(found, new):
             state.part[at] = weights_mod.part(
                 value, low, high, float(multipliers[at])
-                if np.ndim(multipliers) else multipliers, fresh=True)
+                if per_row else multipliers, fresh=True)
     return False
 
 
@@ -184,5 +198,7 @@ def _patch_total(entry, positions):
         for state in entry.weighers:
             if state.part is not None:
                 value += float(state.part[at])
+        if entry.pool and not entry.pool.moved(at, float(total[at]), value):
+            entry.pool = None
         total[at] = value
     total.flags.writeable = False

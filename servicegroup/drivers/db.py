@@ -349,7 +349,9 @@ def _up_until(read_at, now, heartbeats, down_time):
     down (``_NEVER`` for one that is down): its elapsed time only grows
     after the read."""
     up, seconds = _elapsed_up(now, heartbeats, down_time)
-    return np.where(up, read_at + down_time - seconds, _NEVER)
+    # the time left first: (read_at + down_time) - seconds can round to
+    # below read_at for a service exactly at the boundary, which is up
+    return np.where(up, read_at + (down_time - seconds), _NEVER)
 
 
 def _id_clause(wanted):

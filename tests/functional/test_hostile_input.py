@@ -31,7 +31,7 @@ from support import hostile
 
 #: (scheduler, claim, command) examples of the quick run and of the slow one
 QUICK = (60, 30, 80)
-THOROUGH = (600, 300, 800)
+THOROUGH = (300, 150, 400)
 #: Longest a single case may take before it counts as unbounded work.
 CASE_SECONDS = 20
 

@@ -477,7 +477,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 MACHINE_SETTINGS = settings(
-    max_examples=20, stateful_step_count=40, deadline=None,
+    max_examples=12, stateful_step_count=40, deadline=None,
     derandomize=True, database=None, print_blob=False,
     phases=[Phase.explicit, Phase.generate, Phase.shrink],
     suppress_health_check=list(HealthCheck))

@@ -24,7 +24,7 @@ from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import request_spec
 from support import hostile
 
-QUICK, THOROUGH = 150, 2000
+QUICK, THOROUGH = 150, 1000
 INSTANCE = str(uuid.UUID(int=3))
 INT32 = range(0, limits.INT32_MAX + 1)
 
