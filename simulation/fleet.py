@@ -73,8 +73,7 @@ class Fleet:
     def join(self):
         """Every host joins the service group; victims on a driver of their
         own, which ``kill`` makes crash."""
-        services = service_obj.ServiceList.get_by_binary(
-            self.context, service_obj.COMPUTE_BINARY, include_disabled=True)
+        services = seed_mod.compute_services(self.context)
         self.liveness = self._liveness_api()
         self.victim_liveness = self._liveness_api() if self.victims else None
         members = {True: [], False: []}

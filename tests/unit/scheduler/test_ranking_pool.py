@@ -23,7 +23,7 @@ def _head(weights, top, keep_ties, pool=None):
     return order.head, order.tied_at_top(), list(order)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.lists(WEIGHT, min_size=161, max_size=400), st.booleans(),
        st.integers(1, 32),
        st.lists(st.tuples(st.integers(0, 399), WEIGHT), max_size=60))
