@@ -130,7 +130,11 @@ def limit(total, ratio):
 
 
 def free(total, ratio, used):
-    """capacity − used: negative on an over-committed node."""
+    """capacity − used: negative on an over-committed node (a float for
+    numbers, see ``_as_numbers``)."""
+    numbers = _as_numbers(total, ratio, used)
+    if numbers is not None:
+        return _limit_and_free(*numbers)[1]
     with np.errstate(invalid="ignore"):
         return _limit_and_free(total, ratio, used)[1]
 
@@ -145,17 +149,44 @@ def _limit_and_free(total, ratio, used):
 def fits(requested, total, ratio, used, trust_counts=True):
     """Whether (per row, for arrays) ``requested`` fits: no more than
     free and no more than the node's total. ``trust_counts=False`` is
-    Nova's CoreFilter leniency (see the module docstring)."""
+    Nova's CoreFilter leniency (see the module docstring). On numbers
+    (one node, one table row) the answer is a bool, from the same rule on
+    Python floats: no numpy call, a tenth of the cost."""
+    numbers = _as_numbers(requested, total, ratio, used)
+    if numbers is not None:
+        return bool(_fits(*numbers, trust_counts))
     with np.errstate(invalid="ignore"):
-        capacity, available = _limit_and_free(total, ratio, used)
-        if trust_counts:
-            return np.logical_and(np.logical_not(total < requested),
-                                  available >= requested)
-        larger = np.logical_and(capacity > 0, requested > total)
-        return np.logical_or(
-            np.logical_and(np.logical_not(larger),
-                           np.logical_not(available < requested)),
-            total == 0)
+        return _fits(requested, total, ratio, used, trust_counts)
+
+
+def _fits(requested, total, ratio, used, trust_counts):
+    """The rule of ``fits`` on arrays or numbers alike: ``&``, ``|`` and
+    ``^ True`` (not) are numpy's logical operations on bool arrays and
+    Python's on bools; comparisons with NaN are False either way."""
+    capacity, available = _limit_and_free(total, ratio, used)
+    if trust_counts:
+        return ((total < requested) ^ True) & (available >= requested)
+    larger = (capacity > 0) & (requested > total)
+    return ((larger ^ True) & ((available < requested) ^ True)) | \
+        (total == 0)
+
+
+def _as_numbers(*values):
+    """``values`` as Python numbers when every one is a number (a float,
+    numpy's float64 included, or an int), else None. A float64 and a
+    Python float are the same IEEE double, so the arithmetic gives the
+    same bits; in Python it never warns (inf × 0 is NaN either way) and
+    costs no numpy call."""
+    numbers = []
+    for value in values:
+        kind = type(value)
+        if kind is np.float64:
+            numbers.append(float(value))
+        elif kind is float or kind is int:
+            numbers.append(value)
+        else:
+            return None
+    return numbers
 
 
 def claim_fits(requested, total, ratio, used):

@@ -40,6 +40,7 @@ from hoststate.objects import copying
 from hoststate.objects import row_loading
 
 remotable = ovo_base.remotable
+_UNSET = object()
 remotable_classmethod = ovo_base.remotable_classmethod
 
 
@@ -217,7 +218,12 @@ class HoststateObject(ovo_base.VersionedObject,
 
         ``obj_attr_is_set`` builds the list of field names on every call;
         a scheduler asks a few dozen times per request, so the set value
-        is looked up where oslo.versionedobjects keeps it."""
+        is looked up where oslo.versionedobjects keeps it: a set field's
+        value is ``_obj_<name>`` in the instance's ``__dict__``, what
+        ovo's getter returns."""
+        found = self.__dict__.get("_obj_" + name, _UNSET)
+        if found is not _UNSET and name in self.fields:
+            return found
         if name not in self.fields:
             self.obj_attr_is_set(name)          # raises for unknown names
         if hasattr(self, ovo_base._get_attrname(name)):

@@ -29,6 +29,8 @@ from hoststate.hardware import row_runs
 
 #: Derived columns kept per table before the store starts again.
 MAX_COLUMNS = 256
+#: Changed rows a column with a one-row face computes one by one.
+FEW_ROWS = 8
 #: What a usage change (``HostTable.consume`` and ``write_usage``, logged
 #: by ``_usage_changed``) may write: these columns, and the interned
 #: ``USAGE_WRITTEN_DOCUMENTS``. A derived column or value reading none of
@@ -70,17 +72,26 @@ class Derived:
             return
         changed = None if self.version is None else \
             self.changed_rows(self.version)
-        if changed is not None and len(self.mask) == table.size:
-            rows = np.asarray(changed, dtype=np.intp)
-            if (table.candidates(rows) == self.mask[rows]).all():
-                self.version = table.version
-                return
+        if changed is not None and len(self.mask) == table.size and \
+                self._still_candidates(changed):
+            self.version = table.version
+            return
         self.mask = table.candidates()
         self.rows = row_runs.of(np.flatnonzero(self.mask))
         self.columns.clear()
         self.values.clear()
         self.constants.clear()
         self.version = table.version
+
+    def _still_candidates(self, changed):
+        """Whether each of the rows ``changed`` is a candidate exactly
+        when the mask says it is (a few rows one by one, as numbers)."""
+        table, mask = self.table, self.mask
+        if len(changed) <= FEW_ROWS:
+            return all(bool(table.candidates(row)) == mask[row]
+                       for row in changed)
+        rows = np.asarray(changed, dtype=np.intp)
+        return bool((table.candidates(rows) == mask[rows]).all())
 
     def changed_rows(self, version):
         """``HostTable.rows_changed_since(version)`` as a sorted list of
@@ -100,21 +111,27 @@ class Derived:
         self.sync()
         return self.mask, self.rows
 
-    def column(self, key, compute, dtype=bool, fill=False, usage=True):
+    def column(self, key, compute, dtype=bool, fill=False, usage=True,
+               one_row=None):
         """The derived column ``key``: ``compute(rows)`` (values for an
         int array of candidate rows) at every candidate row, ``fill``
         elsewhere. Read only; it changes in place when the table does.
         ``usage=False`` says ``compute`` reads nothing a usage change
         writes (see ``HostTable._usage_changed``): such a change then
-        leaves the column as it is."""
+        leaves the column as it is. ``one_row(row)``, when given, is
+        ``compute`` on one int row (the same rule on numbers, the same
+        value): what a usage change of a few rows computes again, without
+        numpy's cost per call on arrays of one."""
         table = self.table
         found = self.columns.get(key)
         if found is not None:
-            if found.version == table.version:
+            version = table.version
+            if found.version == version:
                 return found.values     # made at this version
-            self.sync()
+            if self.version != version:
+                self.sync()             # may drop every column
             if self.columns.get(key) is found and \
-                    self._caught_up(found, compute, usage):
+                    self._caught_up(found, compute, usage, one_row):
                 return found.values
         self.sync()
         if len(self.columns) >= MAX_COLUMNS:
@@ -125,15 +142,20 @@ class Derived:
         self.columns[key] = _Column(values, table.version)
         return values
 
-    def _caught_up(self, found, compute, usage):
+    def _caught_up(self, found, compute, usage, one_row=None):
         """Bring column ``found`` to the table's version: its changed
         candidate rows computed again (none when ``compute`` reads no
-        usage); False when the log no longer reaches back."""
+        usage), one by one with ``one_row`` when there are few; False
+        when the log no longer reaches back."""
         if usage:
             rows = self._changed_candidates(found.version)
             if rows is None:
                 return False
-            if len(rows):
+            if one_row is not None and len(rows) <= FEW_ROWS:
+                values = found.values
+                for row in rows.tolist():
+                    values[row] = one_row(row)
+            elif len(rows):
                 found.values[rows] = compute(rows)
         found.version = self.table.version
         return True

@@ -37,8 +37,7 @@ def survivors(store, table, rows, request, running):
     removed hosts), or None when some host survives no filter (then the
     caller's own run explains why). ``running``: (filter, mask_key) of
     every filter the request runs, in order; every key is set."""
-    columns = [store.column((f.name, key), _computer(f, table, request),
-                            usage=f.mask_reads_usage(request))
+    columns = [mask_column(store, table, f, key, request)
                for f, key in running]
     holder = store.value(("filter chain",
                           tuple((f.name, key) for f, key in running)), dict)
@@ -59,8 +58,16 @@ def survivors(store, table, rows, request, running):
     return entry.survivors, removed
 
 
-def _computer(host_filter, table, request):
-    return lambda some: host_filter.filter_mask(table, some, request)
+def mask_column(store, table, host_filter, key, request):
+    """The derived column of ``host_filter``'s mask for ``key`` (its
+    ``mask_key`` of ``request``), with its one-row face when the filter
+    has one (``MASK_OF_ONE_ROW``)."""
+    def compute(some):
+        return host_filter.filter_mask(table, some, request)
+    return store.column((host_filter.name, key), compute,
+                        usage=host_filter.mask_reads_usage(request),
+                        one_row=compute if host_filter.MASK_OF_ONE_ROW
+                        else None)
 
 
 def _build(table, rows, columns):

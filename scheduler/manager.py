@@ -27,6 +27,7 @@ from hoststate.hardware import numa as hw_numa
 from hoststate.scheduler import claim_checks
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import claim_session
+from hoststate.scheduler import conf_values
 from hoststate.scheduler import derived
 from hoststate.scheduler import filters as filters_mod
 from hoststate.scheduler import ranking as ranking_mod
@@ -136,7 +137,8 @@ class Scheduler:
             raise exception.NoValidHost(reasons=[
                 f"claims deadlocked with other writers {REQUEST_ATTEMPTS} "
                 f"times; the last: {last}"])
-        alternates = self.conf.scheduler.max_attempts - 1 \
+        alternates = conf_values.option(self.conf, "scheduler",
+                                        "max_attempts") - 1 \
             if return_alternates else 0
         return [selections_mod.of_placement(self.table, p, placements,
                                             alternates)
@@ -328,19 +330,21 @@ class Scheduler:
         the table's derived store, when every row is a candidate."""
         weights = weights_mod.weigh(self.weighers, self.table, rows, request,
                                     store)
-        fs = self.conf.filter_scheduler
+        subset_size, shuffle = conf_values.kept(
+            self.conf, ("ranking",), lambda conf: (
+                conf.filter_scheduler.host_subset_size,
+                conf.filter_scheduler.shuffle_best_same_weighed_hosts))
         ranking = ranking_mod.Ranking(
-            rows, weights, top=max(ranking_mod.TOP, fs.host_subset_size),
-            keep_ties=fs.shuffle_best_same_weighed_hosts,
-            pool=None if store is None else
+            rows, weights, top=max(ranking_mod.TOP, subset_size),
+            keep_ties=shuffle, pool=None if store is None else
             weight_totals.pool(store, weights))
         best = ranking.head
-        if fs.shuffle_best_same_weighed_hosts and len(best) > 1:
+        if shuffle and len(best) > 1:
             tied = ranking.tied_at_top()
             top = best[:tied]
             self.random.shuffle(top)
             best[:tied] = top
-        subset = max(1, min(fs.host_subset_size, len(rows)))
+        subset = max(1, min(subset_size, len(rows)))
         chosen = self.random.randrange(subset) if subset > 1 else 0
         if chosen:
             best.insert(0, best.pop(chosen))

@@ -35,6 +35,7 @@ Placement) for the ``_nova_check_type=rebuild`` check, since the
 instance already holds its resources on the node it is rebuilt on.
 """
 from hoststate.hardware.row_runs import take
+from hoststate.scheduler import conf_values
 from hoststate.scheduler.filters import FilterOutcome
 from hoststate.scheduler.filters import zones
 from hoststate.scheduler import traits
@@ -93,11 +94,8 @@ def _key(request):
         return ("rebuild",)
     options = None
     if request.conf is not None:
-        scheduler = request.conf.scheduler
-        options = (scheduler.limit_tenants_to_placement_aggregate,
-                   scheduler.placement_aggregate_required_for_tenants,
-                   scheduler.query_placement_for_image_type_support,
-                   scheduler.enable_isolated_aggregate_filtering)
+        options = conf_values.kept(request.conf, ("request filters",),
+                                   _options)
     image = request.image
     image_key = None if image is None else (
         field(image, "id") is None, field(image, "disk_format"))
@@ -108,6 +106,15 @@ def _key(request):
     except TypeError:
         return None
     return key
+
+
+def _options(conf):
+    """The [scheduler] switches of the request filters."""
+    scheduler = conf.scheduler
+    return (scheduler.limit_tenants_to_placement_aggregate,
+            scheduler.placement_aggregate_required_for_tenants,
+            scheduler.query_placement_for_image_type_support,
+            scheduler.enable_isolated_aggregate_filtering)
 
 
 def availability_zone(table, rows, request):

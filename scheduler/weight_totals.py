@@ -107,8 +107,11 @@ def _build(store, table, rows, request, plan):
 def _full_part(state):
     """The weigher's bounds and part over every row."""
     weigher = state.weigher
-    state.low, state.high = weights_mod.bounds(state.raw, weigher.minval,
-                                               weigher.maxval)
+    low, high = weights_mod.bounds(state.raw, weigher.minval,
+                                   weigher.maxval)
+    # Python floats (the same doubles): ``_move`` does its arithmetic on
+    # them without numpy's scalar costs
+    state.low, state.high = float(low), float(high)
     state.part = None
     if not state.silent and state.low != state.high:
         state.part = weights_mod.part(state.raw, state.low, state.high,
@@ -164,8 +167,8 @@ def _move(state, found, column):
     again whole, False when only there, None when the entry must be
     built again (NaN)."""
     raw = state.raw
-    old = [float(raw[at]) for at, _ in found]
-    new = [float(column[row]) for _, row in found]
+    old = [raw.item(at) for at, _ in found]
+    new = [column.item(row) for _, row in found]
     if any(value != value for value in old + new):
         return None                 # a NaN
     for (at, _), value in zip(found, new):
@@ -173,9 +176,9 @@ def _move(state, found, column):
     weigher = state.weigher
     low, high = state.low, state.high
     if weigher.minval is None:
-        low = raw.min() if low in old else min(low, min(new))
+        low = raw.min().item() if low in old else min(low, min(new))
     if weigher.maxval is None:
-        high = raw.max() if high in old else max(high, max(new))
+        high = raw.max().item() if high in old else max(high, max(new))
     if low != state.low or high != state.high:
         _full_part(state)
         return True
@@ -184,7 +187,7 @@ def _move(state, found, column):
         per_row = isinstance(multipliers, np.ndarray)
         for (at, _), value in zip(found, new):
             state.part[at] = weights_mod.part(
-                value, low, high, float(multipliers[at])
+                value, low, high, multipliers.item(at)
                 if per_row else multipliers, fresh=True)
     return False
 
@@ -197,8 +200,8 @@ def _patch_total(entry, positions):
         value = 0.0
         for state in entry.weighers:
             if state.part is not None:
-                value += float(state.part[at])
-        if entry.pool and not entry.pool.moved(at, float(total[at]), value):
+                value += state.part.item(at)
+        if entry.pool and not entry.pool.moved(at, total.item(at), value):
             entry.pool = None
         total[at] = value
     total.flags.writeable = False

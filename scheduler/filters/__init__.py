@@ -60,6 +60,10 @@ class BaseHostFilter:
     def filter_mask(self, table, rows, request):
         raise NotImplementedError
 
+    #: ``filter_mask`` also takes one int row, and gives that row's
+    #: answer (a bool, by the same rule): a derived mask then computes
+    #: again the few rows a usage change touched one by one.
+    MASK_OF_ONE_ROW = False
     #: Whether the mask reads what a usage change (a claim, a consume)
     #: writes: then a derived mask is computed again on the rows changed.
     MASK_READS_USAGE = True
@@ -190,10 +194,8 @@ def _apply_derived(host_filter, key, table, rows, alive, request, outcomes,
     """One filter read from its derived column: (rows, mask) after it.
     While hosts are left, ``rows`` only stands for their count (the
     survivors are ``alive``); with none left it is an empty row array."""
-    column = store.column(
-        (host_filter.name, key),
-        lambda some: host_filter.filter_mask(table, some, request),
-        usage=host_filter.mask_reads_usage(request))
+    column = filter_chain.mask_column(store, table, host_filter, key,
+                                      request)
     kept_mask = alive & column
     before = len(rows)
     kept = int(np.count_nonzero(kept_mask))

@@ -94,6 +94,10 @@ class _CapacityFilter(BaseHostFilter):
     ``columns`` names, explained by one summed-up Shortfall."""
 
     RUN_ON_REBUILD = False
+    #: one int row: ``columns`` and ``ratios`` read numbers, and
+    #: ``capacity.fits`` answers on numbers (a subclass whose columns or
+    #: ratios take arrays only sets it False, as the Aggregate ones do)
+    MASK_OF_ONE_ROW = True
     #: the Shortfall resource, and Nova's CoreFilter leniency or not
     RESOURCE = None
     TRUST_COUNTS = True
@@ -142,12 +146,12 @@ class RamFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The RAM allocation ratio of each row."""
-        return take(table.ram_allocation_ratio, rows)
+        return take(table.columns["ram_allocation_ratio"], rows)
 
     def columns(self, table, rows):
         """(total, used) MiB per row, used = total - free."""
-        total = take(table.total_usable_ram_mb, rows)
-        return total, total - take(table.free_ram_mb, rows)
+        total = take(table.columns["total_usable_ram_mb"], rows)
+        return total, total - take(table.columns["free_ram_mb"], rows)
 
     def requested(self, request):
         return request.memory_mb
@@ -155,6 +159,8 @@ class RamFilter(_CapacityFilter):
 
 class AggregateRamFilter(RamFilter):
     """RamFilter with the ratio from aggregate ``ram_allocation_ratio``."""
+
+    MASK_OF_ONE_ROW = False       # the aggregates' ratios: arrays
 
     def ratios(self, table, rows):
         return aggregate_minimum(table, rows, "ram_allocation_ratio", float,
@@ -173,11 +179,12 @@ class CoreFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The CPU allocation ratio of each row."""
-        return take(table.cpu_allocation_ratio, rows)
+        return take(table.columns["cpu_allocation_ratio"], rows)
 
     def columns(self, table, rows):
         """(physical total, used) vCPUs per row."""
-        return take(table.vcpus_total, rows), take(table.vcpus_used, rows)
+        return (take(table.columns["vcpus_total"], rows),
+                take(table.columns["vcpus_used"], rows))
 
     def requested(self, request):
         return request.vcpus
@@ -185,6 +192,8 @@ class CoreFilter(_CapacityFilter):
 
 class AggregateCoreFilter(CoreFilter):
     """CoreFilter with the ratio from aggregate ``cpu_allocation_ratio``."""
+
+    MASK_OF_ONE_ROW = False       # the aggregates' ratios: arrays
 
     def ratios(self, table, rows):
         return aggregate_minimum(table, rows, "cpu_allocation_ratio", float,
@@ -201,13 +210,13 @@ class DiskFilter(_CapacityFilter):
 
     def ratios(self, table, rows):
         """The disk allocation ratio of each row."""
-        return take(table.disk_allocation_ratio, rows)
+        return take(table.columns["disk_allocation_ratio"], rows)
 
     def columns(self, table, rows):
         """(total, used) MiB per row, used = total - free_disk_mb (which
         honours disk_available_least)."""
-        total = take(table.total_usable_disk_gb, rows) * 1024
-        return total, total - take(table.free_disk_mb, rows)
+        total = take(table.columns["total_usable_disk_gb"], rows) * 1024
+        return total, total - take(table.columns["free_disk_mb"], rows)
 
     def requested(self, request):
         return request.disk_mb
@@ -227,6 +236,8 @@ class DiskFilter(_CapacityFilter):
 
 class AggregateDiskFilter(DiskFilter):
     """DiskFilter with the ratio from aggregate ``disk_allocation_ratio``."""
+
+    MASK_OF_ONE_ROW = False       # the aggregates' ratios: arrays
 
     def ratios(self, table, rows):
         return aggregate_minimum(table, rows, "disk_allocation_ratio", float,

@@ -27,6 +27,7 @@ from oslo_utils import versionutils
 
 from hoststate.hardware.row_runs import take
 from hoststate.objects import fields
+from hoststate.scheduler import conf_values
 from hoststate.scheduler.filters import BaseHostFilter
 from hoststate.scheduler.filters import capabilities
 
@@ -41,14 +42,33 @@ def _option(conf, name, default=None):
     """A [filter_scheduler] option, or ``default`` without a config."""
     if conf is None:
         return default
-    return getattr(conf.filter_scheduler, name)
+    return conf_values.option(conf, "filter_scheduler", name)
+
+
+#: (enum, text) -> its canonical answer: an enum's members and aliases
+#: are constants, and a select asks for the same few names every time
+_canonical_texts = {}
+#: Distinct texts kept before the memo starts again.
+MAX_TEXTS = 1024
 
 
 def _canonical(enum, value):
     """``value`` as the enum's member; a name the enum does not know stays
-    as written (it can then only match itself)."""
+    as written (it can then only match itself). Text answers are kept."""
     if value is None:
         return None
+    if type(value) is not str:
+        return _canonicalized(enum, value)
+    key = (enum, value)
+    found = _canonical_texts.get(key)
+    if found is None:
+        if len(_canonical_texts) >= MAX_TEXTS:
+            _canonical_texts.clear()
+        found = _canonical_texts[key] = _canonicalized(enum, value)
+    return found
+
+
+def _canonicalized(enum, value):
     try:
         return enum.canonicalize(value)
     except ValueError:

@@ -27,6 +27,7 @@ import numpy as np
 
 from hoststate.conf import scheduler as scheduler_conf
 from hoststate.hardware.row_runs import take
+from hoststate.scheduler import conf_values
 from hoststate.scheduler import derived
 from hoststate.scheduler import plugins
 from hoststate.scheduler import weight_totals
@@ -54,6 +55,10 @@ class BaseHostWeigher:
     #: request: it is then kept as a derived column (``derived``),
     #: clamped, and the rows' weights are one gather.
     RAW_PER_ROW = False
+    #: ``raw_weights`` also takes one int row and gives that row's raw
+    #: weight (a number, by the same rule): a derived raw-weight column
+    #: then computes again the few rows a usage change touched one by one.
+    RAW_OF_ONE_ROW = False
 
     def raw_reads_usage(self):
         """Whether the raw weights read what a usage change writes (see
@@ -61,7 +66,11 @@ class BaseHostWeigher:
         return True
 
     def config_multiplier(self):
-        return float(self.conf.filter_scheduler[self.multiplier_option])
+        """``[filter_scheduler] <multiplier_option>`` as a float, kept
+        while oslo.config keeps the option's value (``conf_values``)."""
+        return conf_values.kept(
+            self.conf, ("weigher multiplier", self.multiplier_option),
+            lambda conf: float(conf.filter_scheduler[self.multiplier_option]))
 
     def multipliers(self, table, rows, request):
         """The multiplier of each row: the aggregate override or config."""
@@ -258,10 +267,12 @@ def _clamped_raw(weigher, table, rows, request, store):
 def raw_column(store, table, weigher, request):
     """The derived column of a ``RAW_PER_ROW`` weigher's clamped raw
     weights."""
+    def compute(some):
+        return _clamped(weigher, table, some, request)
     return store.column(
-        ("raw weights", weigher.name),
-        lambda some: _clamped(weigher, table, some, request),
-        dtype=np.float64, fill=np.nan, usage=weigher.raw_reads_usage())
+        ("raw weights", weigher.name), compute,
+        dtype=np.float64, fill=np.nan, usage=weigher.raw_reads_usage(),
+        one_row=compute if weigher.RAW_OF_ONE_ROW else None)
 
 
 def _clamped(weigher, table, rows, request):

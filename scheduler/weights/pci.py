@@ -38,10 +38,18 @@ class PCIWeigher(BaseHostWeigher):
 
     def constant(self, store):
         """Every pci_stats document the table holds has as many free
-        devices (a cloud without PCI devices)."""
+        devices (a cloud without PCI devices). The answer is kept with
+        the array it was read from: ``InternedColumn.map`` gives the same
+        array until a document is added (then a new one), and never
+        changes one in place."""
         by_document = _free_by_document(store.table)
-        return bool(len(by_document)) and \
-            by_document.min() == by_document.max()
+        kept = self.__dict__.get("_constant_of")
+        if kept is not None and kept[0] is by_document:
+            return kept[1]
+        answer = bool(len(by_document)) and \
+            bool(by_document.min() == by_document.max())
+        self._constant_of = (by_document, answer)
+        return answer
 
     def raw_weights(self, table, rows, request):
         by_document = _free_by_document(table)

@@ -18,6 +18,9 @@ class ColumnWeigher(BaseHostWeigher):
     #: The HostTable column read as the raw weight.
     column = None
     RAW_PER_ROW = True
+    #: ``take`` of one int row is a number (a subclass with raw weights
+    #: of its own sets it again, to what they take)
+    RAW_OF_ONE_ROW = True
 
     def raw_reads_usage(self):
         return self.column in derived.USAGE_WRITTEN
@@ -48,11 +51,13 @@ class CPUWeigher(BaseHostWeigher):
     minval = 0
     multiplier_option = "cpu_weight_multiplier"
     RAW_PER_ROW = True
+    RAW_OF_ONE_ROW = True       # ``capacity.free`` of numbers is a float
 
     def raw_weights(self, table, rows, request):
-        return capacity.free(take(table.vcpus_total, rows),
-                             take(table.cpu_allocation_ratio, rows),
-                             take(table.vcpus_used, rows))
+        columns = table.columns
+        return capacity.free(take(columns["vcpus_total"], rows),
+                             take(columns["cpu_allocation_ratio"], rows),
+                             take(columns["vcpus_used"], rows))
 
 
 class DiskWeigher(ColumnWeigher):

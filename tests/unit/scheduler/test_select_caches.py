@@ -9,8 +9,6 @@ import numpy as np
 from oslo_config import cfg
 
 from hoststate import conf as hs_conf
-from hoststate.objects import flavor as flavor_obj
-from hoststate.objects import request_spec
 from hoststate.objects import selection as selection_obj
 from hoststate.scheduler import derived
 from hoststate.scheduler import host_manager
@@ -21,6 +19,7 @@ from hoststate.scheduler import weight_totals
 from hoststate.scheduler import weights as weights_mod
 from support import cloud_mix
 from support import host_tables
+from support import specs
 
 FILTERS = ["ComputeFilter", "RamFilter", "CoreFilter", "DiskFilter"]
 
@@ -39,15 +38,6 @@ def _scheduler(table):
     manager.table = table
     return manager_mod.Scheduler(manager, conf=options, seed=1,
                                  claim_in_database=False, refresh=False)
-
-
-def _spec():
-    flavor = flavor_obj.Flavor(id=1, flavorid="m1", name="m1", vcpus=2,
-                               memory_mb=4096, root_gb=40, ephemeral_gb=0,
-                               swap=0, extra_specs={})
-    return request_spec.RequestSpec.from_components(
-        str(uuid_lib.uuid4()), flavor, image={"id": str(uuid_lib.uuid4())},
-        project_id="p1")
 
 
 def test_changed_rows_are_the_distinct_rows_since_the_version_asked():
@@ -119,7 +109,8 @@ def test_the_kept_pool_ranks_as_the_whole_array_while_usage_changes():
     nodes = cloud_mix.table_nodes(1500)
     scheduler = _scheduler(host_tables.make_table(nodes))
     table = scheduler.table
-    request = scheduler.request_vector(_spec()).for_instance(0, "x")
+    spec = specs.plain_spec(vcpus=2, memory_mb=4096, root_gb=40)
+    request = scheduler.request_vector(spec).for_instance(0, "x")
     pooled = 0
     for step in range(60):
         rows, _, store = scheduler._candidates(request)
