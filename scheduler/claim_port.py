@@ -18,6 +18,7 @@ import logging
 
 from hoststate import exception
 from hoststate.hardware import capacity
+from hoststate.scheduler import claim_release
 from hoststate.scheduler import claim_session
 from hoststate.scheduler import claims as claims_mod
 
@@ -103,7 +104,7 @@ class DatabaseClaims:
         table = manager.table
         cell = table.cell_of(row)
         node_id = int(table.id[row])
-        stored = claims_mod.release(manager.context_of_cell(cell), node_id,
+        stored = claim_release.release(manager.context_of_cell(cell), node_id,
                                     instance_uuid)
         if stored is not None:
             manager.apply_claim(cell, stored)

@@ -15,7 +15,7 @@ pools of ``hardware.consumption``). One transaction writes
 so any number of schedulers in parallel never commit a node beyond its
 capacity (a lost compare-and-swap re-reads the node and checks again),
 the node's counters stay reserved + the sum of its ledger, and giving the
-claim back (``release``) returns exactly what the row says.
+claim back (``claim_release.release``) returns exactly what the row says.
 
 The usual claim is one statement: when the scheduler's table holds the
 node at the generation the database has (``Seen``), the table's copy is
@@ -44,7 +44,6 @@ from hoststate.hardware import node_stats
 from hoststate.hardware import usage as hw_usage
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import fields as obj_fields
-from hoststate.objects import instance as instance_obj
 from hoststate.objects import states
 from hoststate.scheduler import claim_statements as statements
 from hoststate.scheduler import db_reader
@@ -373,51 +372,3 @@ def _place_instance(conn, values, node_row):
         "host", "node", "compute_id", "launched_on", "numa_topology")
         if k in values}
     db_api.update_row(conn, table, existing["id"], placement)
-
-
-#: What a claim sets on an instance row, as it was before (a scheduler
-#: only claims unplaced instances).
-_UNPLACED = {"host": None, "node": None, "compute_id": None,
-             "launched_on": None, "numa_topology": None}
-
-
-def release(context, node_id, instance_uuid):
-    """Give back a claim this scheduler made (the request failed later):
-    exactly what the instance's ledger rows on the node hold, in one
-    transaction with the node's counters and the instance row, which is
-    unplaced. Returns the node row as stored, or None when the ledger
-    holds nothing for the instance there."""
-    for _ in range(CLAIM_RETRIES):
-        try:
-            with db_api.transaction(context) as conn:
-                return _release_on(conn, context, node_id, instance_uuid)
-        except exception.GenerationConflict:
-            continue
-    raise exception.GenerationConflict(
-        table="compute_nodes", row_id=node_id, seen_generation=-1)
-
-
-def _release_on(conn, context, node_id, instance_uuid):
-    held_rows = [row for row in db_ledger.rows_of(conn, node_id)
-                 if row["instance_uuid"] == instance_uuid]
-    if not held_rows:
-        return None
-    node = cn_obj.ComputeNode._from_db_object(
-        context, cn_obj.ComputeNode(context), db_api.select_one(
-            conn, schema.compute_nodes, exception.ComputeNodeNotFound(
-                key=node_id), id=node_id))
-    instances = db_api.select_rows(conn, schema.instances,
-                                   uuid=instance_uuid)
-    for row in held_rows:
-        cons.apply(node, cons.Consumption.held(row), -1)
-    if instances and instances[0]["compute_id"] == node_id:
-        instance = instance_obj.Instance._from_db_object(
-            context, instance_obj.Instance(context), instances[0])
-        node_stats.apply_stats(node, instance, -1)
-        db_api.update_row(conn, schema.instances, instance.id,
-                          dict(_UNPLACED))
-    node_values = node._column_values(node.obj_what_changed() - {"uuid"})
-    row = db_api.cas_update(conn, schema.compute_nodes, node.id,
-                            node.generation, node_values)
-    db_ledger.delete(conn, held_rows)
-    return row

@@ -32,6 +32,7 @@ from hoststate.objects import request_spec
 from hoststate.objects import states
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
+from hoststate.scheduler import claim_release
 from hoststate.scheduler import claims
 from hoststate.scheduler import host_manager
 from hoststate.scheduler.filters import numa as numa_filter
@@ -150,7 +151,7 @@ def scheduler_claim(ctx, the_flavor, pci=None):
     held = allocation_obj.Allocation.get_by_consumer(ctx, instance_uuid,
                                                      node.id)
     answer = _placed(cons.Consumption.held(held))
-    claims.release(ctx, node.id, instance_uuid)
+    claim_release.release(ctx, node.id, instance_uuid)
     return answer
 
 
