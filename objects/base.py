@@ -14,6 +14,7 @@ What hoststate adds to oslo.versionedobjects:
   into column values.
 """
 import datetime
+import re
 import warnings
 
 import netaddr
@@ -35,12 +36,12 @@ with warnings.catch_warnings():
 from hoststate import exception
 from hoststate.conf import utils as conf_utils
 from hoststate.db import api as db_api
+from hoststate.objects import attrs
 from hoststate.objects import changes
 from hoststate.objects import copying
 from hoststate.objects import row_loading
 
 remotable = ovo_base.remotable
-_UNSET = object()
 remotable_classmethod = ovo_base.remotable_classmethod
 
 
@@ -104,7 +105,7 @@ class HoststateObject(ovo_base.VersionedObject,
         """What ovo's field setter does, with the value coerced once
         (``_checked`` already did; ovo's setter would coerce it again,
         which doubled the cost of every assignment)."""
-        attribute = "_obj_" + name
+        attribute = attrs.PREFIX + name
         if field.read_only and attribute in self.__dict__:
             if self.__dict__[attribute] != value:
                 raise ovo_exception.ReadOnlyFieldError(field=name)
@@ -172,7 +173,7 @@ class HoststateObject(ovo_base.VersionedObject,
         found["_context"] = None
         found["_changed_fields"] = set(values)
         for name, value in values.items():
-            found["_obj_" + name] = value
+            found[attrs.PREFIX + name] = value
         return obj
 
     def update(self, values):
@@ -218,17 +219,10 @@ class HoststateObject(ovo_base.VersionedObject,
 
         ``obj_attr_is_set`` builds the list of field names on every call;
         a scheduler asks a few dozen times per request, so the set value
-        is looked up where oslo.versionedobjects keeps it: a set field's
-        value is ``_obj_<name>`` in the instance's ``__dict__``, what
-        ovo's getter returns."""
-        found = self.__dict__.get("_obj_" + name, _UNSET)
-        if found is not _UNSET and name in self.fields:
-            return found
+        is read where oslo.versionedobjects keeps it (``attrs``)."""
         if name not in self.fields:
             self.obj_attr_is_set(name)          # raises for unknown names
-        if hasattr(self, ovo_base._get_attrname(name)):
-            return getattr(self, name)
-        return default
+        return attrs.set_value(self, name, default)
 
 
 def field_invalid(objname, field, value, exc):
@@ -243,6 +237,18 @@ def field_invalid(objname, field, value, exc):
     return exception.ObjectFieldInvalid(message, value=value, **facts)
 
 
+_CANONICAL_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def is_uuid_like(value):
+    """``uuidutils.is_uuid_like``, without its parse for a text in the
+    canonical form (``str(uuid.UUID(...))``): a scheduler checks every
+    instance uuid of every request."""
+    return bool(isinstance(value, str) and _CANONICAL_UUID.fullmatch(value)) \
+        or uuidutils.is_uuid_like(value)
+
+
 def _check_strict(field, value):
     """Refuse what ovo would silently accept.
 
@@ -254,7 +260,7 @@ def _check_strict(field, value):
         if not isinstance(value, bool) and value not in (0, 1):
             raise ValueError("a boolean is required")
     elif isinstance(field._type, ovo_fields.UUID):
-        if not uuidutils.is_uuid_like(value):
+        if not is_uuid_like(value):
             raise ValueError("a UUID is required")
 
 

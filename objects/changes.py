@@ -6,6 +6,8 @@ every child object many times per request."""
 from oslo_versionedobjects import base as ovo_base
 from oslo_versionedobjects import fields as ovo_fields
 
+from hoststate.objects import attrs
+
 _CHILDREN = {}
 
 
@@ -39,7 +41,7 @@ def reset_changes(obj, fields=None, recursive=False):
         for name in what_changed(obj):
             if fields and name not in fields:
                 continue
-            value = attributes.get("_obj_" + name)
+            value = attributes.get(attrs.PREFIX + name)
             if value is None:
                 continue
             field = obj.fields[name]
@@ -60,7 +62,7 @@ def _children(cls):
     found = _CHILDREN.get(cls)
     if found is None:
         found = _CHILDREN[cls] = [
-            (name, "_obj_" + name,
+            (name, attrs.PREFIX + name,
              isinstance(field, ovo_fields.ListOfObjectsField))
             for name, field in cls.fields.items()]
     return found

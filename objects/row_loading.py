@@ -18,6 +18,7 @@ import re
 
 from oslo_versionedobjects import fields as ovo_fields
 
+from hoststate.objects import attrs
 from hoststate.objects import bounded
 
 #: the value was not checked fast: set it the checked way
@@ -120,7 +121,7 @@ def load(obj, row, skip=()):
         if name == "deleted":
             value = bool(value)
         fast = check(value)
-        attribute = "_obj_" + name
+        attribute = attrs.PREFIX + name
         if fast is SLOW or (read_only and attribute in attributes):
             setattr(obj, name, value)
         else:

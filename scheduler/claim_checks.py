@@ -10,9 +10,9 @@ claim.
 """
 from hoststate import exception
 from hoststate.hardware import capacity
+from hoststate.objects.attrs import set_value
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import filters as filters_mod
-from hoststate.scheduler.request_parts import field
 
 #: The FilterOutcome name of the claim check (see ``claimable``).
 CLAIM_CHECK = "capacity (claim check)"
@@ -20,7 +20,7 @@ CLAIM_CHECK = "capacity (claim check)"
 
 def forced(spec):
     """Whether ``spec`` forces hosts or nodes (see HostManager.narrow)."""
-    return bool(field(spec, "force_hosts") or field(spec, "force_nodes"))
+    return bool(set_value(spec, "force_hosts") or set_value(spec, "force_nodes"))
 
 
 def claimable(table, rows, request):

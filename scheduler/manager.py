@@ -13,17 +13,16 @@ one seeded generator, so a run can be replayed.
 """
 import logging
 import random
-import re
 import uuid as uuid_mod
 
 import numpy as np
-from oslo_utils import uuidutils
 
 from hoststate import exception
 from hoststate.conf import limits
 from hoststate.conf import CONF
 from hoststate.hardware import capacity
 from hoststate.hardware import numa as hw_numa
+from hoststate.objects import base as obj_base
 from hoststate.scheduler import claim_checks
 from hoststate.scheduler import claim_port
 from hoststate.scheduler import claim_session
@@ -47,10 +46,6 @@ MAX_CLAIM_ATTEMPTS = 64
 #: nodes again).
 REQUEST_ATTEMPTS = 4
 ALLOCATION_REQUEST_VERSION = selections_mod.ALLOCATION_REQUEST_VERSION
-#: A uuid as ``str(uuid.UUID(...))`` writes it: uuid-like without the
-#: parse ``uuidutils.is_uuid_like`` does (which still judges the rest).
-_CANONICAL_UUID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class Placement:
@@ -376,8 +371,7 @@ def _instance_count(spec, instance_uuids):
             field="instance_uuids", value=f"{len(instance_uuids)} uuids",
             reason=f"at most {limits.MAX_REQUEST_ITEMS} instances a request")
     wrong = [u for u in instance_uuids if not isinstance(u, str) or
-             not (_CANONICAL_UUID.fullmatch(u) or
-                  uuidutils.is_uuid_like(u))]
+             not obj_base.is_uuid_like(u)]
     if wrong:
         raise exception.InvalidSchedulerRequest(
             field="instance_uuids", value=wrong[:3],

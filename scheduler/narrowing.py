@@ -6,7 +6,7 @@ the host-state table's interned codes.
 """
 import numpy as np
 
-from hoststate.scheduler.request_parts import field
+from hoststate.objects.attrs import set_value
 
 
 def narrow(table, rows, spec):
@@ -16,15 +16,15 @@ def narrow(table, rows, spec):
     force_nodes chose the rows, in which case the filters are skipped
     (unless the request is a rebuild check).
     """
-    destination = field(spec, "requested_destination")
+    destination = set_value(spec, "requested_destination")
     if destination is not None:
         rows = _narrow_to_destination(table, rows, destination)
-    ignored = field(spec, "ignore_hosts") or []
+    ignored = set_value(spec, "ignore_hosts") or []
     if ignored:
         codes = table.host_codes(ignored, case_insensitive=True)
         rows = rows[~np.isin(table.codes("host")[rows], codes)]
-    forced_hosts = field(spec, "force_hosts") or []
-    forced_nodes = field(spec, "force_nodes") or []
+    forced_hosts = set_value(spec, "force_hosts") or []
+    forced_nodes = set_value(spec, "force_nodes") or []
     if not forced_hosts and not forced_nodes:
         return rows, False
     if forced_hosts:
@@ -40,19 +40,19 @@ def narrow(table, rows, spec):
 
 
 def _narrow_to_destination(table, rows, destination):
-    host = field(destination, "host")
-    node = field(destination, "node")
-    cell = field(destination, "cell")
+    host = set_value(destination, "host")
+    node = set_value(destination, "node")
+    cell = set_value(destination, "cell")
     if host:
         rows = rows[table.codes("host")[rows] ==
                     _code_or_missing(table, "host", host)]
     if node:
         rows = rows[table.codes("nodename")[rows] ==
                     _code_or_missing(table, "nodename", node)]
-    if cell is not None and field(cell, "uuid"):
+    if cell is not None and set_value(cell, "uuid"):
         rows = rows[table.codes("cell")[rows] ==
                     _code_or_missing(table, "cell", cell.uuid)]
-    aggregates = field(destination, "aggregates") or []
+    aggregates = set_value(destination, "aggregates") or []
     for entry in aggregates:
         wanted = {u for u in entry.split(",") if u}
         ids = {a.id for a in table.aggregates.values() if a.uuid in wanted}

@@ -11,8 +11,8 @@ import collections
 
 from hoststate.hardware import numa as hw_numa
 from hoststate.hardware import numa_pci_fit
+from hoststate.objects.attrs import set_value
 from hoststate.scheduler import request_parts
-from hoststate.scheduler.request_parts import field
 
 #: Scheduler hints that name instances whose location matters.
 INSTANCE_HINTS = ("same_host", "different_host")
@@ -42,9 +42,9 @@ class RequestVector:
         self.swap_mb = float(swap or 0)
         #: Nova's DiskFilter request: 1024 * (root + ephemeral) + swap, MiB
         self.disk_mb = 1024 * (self.root_gb + self.ephemeral_gb) + self.swap_mb
-        self.extra_specs = dict(field(flavor, "extra_specs") or {})
-        self.image = field(spec, "image")
-        self.image_id = field(self.image, "id") \
+        self.extra_specs = dict(set_value(flavor, "extra_specs") or {})
+        self.image = set_value(spec, "image")
+        self.image_id = set_value(self.image, "id") \
             if self.image is not None else None
         self.image_props = request_parts.image_properties(self.image)
         parts = request_parts.of(flavor, sizes, self.image_id,
@@ -58,27 +58,27 @@ class RequestVector:
         #: the traits the flavor and image require and forbid (a bad
         #: trait spec is InvalidSchedulerRequest, here, before any host)
         self.traits = parts.traits
-        self.project_id = field(spec, "project_id")
-        self.availability_zone = field(spec, "availability_zone")
+        self.project_id = set_value(spec, "project_id")
+        self.availability_zone = set_value(spec, "availability_zone")
         #: the guest's NUMA request; ``max_vcpus`` (the largest node's
         #: vCPUs) bounds the work of building it (NUMARequestTooLarge)
-        self.numa_request = field(spec, "numa_topology") or \
+        self.numa_request = set_value(spec, "numa_topology") or \
             parts.numa_constraints(
                 lambda: _constraints(flavor, self.image, max_vcpus))
         #: the PCI requests, carrying the flavor's or image's NUMA
         #: affinity policy as Nova's API copies it onto them
         self.pci_requests = numa_pci_fit.with_numa_policy(
-            field(spec, "pci_requests"),
+            set_value(spec, "pci_requests"),
             parts.pci_numa_policy(flavor, self.image))
         self.index = 0
-        self.instance_uuid = field(spec, "instance_uuid")
-        group = field(spec, "instance_group")
+        self.instance_uuid = set_value(spec, "instance_uuid")
+        group = set_value(spec, "instance_group")
         self.group = group
-        self.group_policy = field(group, "policy") if group else None
-        self.group_rules = dict(field(group, "rules") or {}) if group else {}
-        self.group_members = set(field(group, "members") or []) \
+        self.group_policy = set_value(group, "policy") if group else None
+        self.group_rules = dict(set_value(group, "rules") or {}) if group else {}
+        self.group_members = set(set_value(group, "members") or []) \
             if group else set()
-        self.group_hosts = list(field(group, "hosts") or []) if group else []
+        self.group_hosts = list(set_value(group, "hosts") or []) if group else []
         #: instance uuid -> host, for group members and hinted instances
         #: (filled by the HostManager from the database)
         self.instance_hosts = {}
@@ -87,7 +87,7 @@ class RequestVector:
         #: what the views of one request share: values computed once per
         #: request on first use (the claim's instance row)
         self.per_request = {}
-        destination = field(spec, "requested_destination")
+        destination = set_value(spec, "requested_destination")
         #: a move that may leave its cell (CrossCellWeigher prefers staying)
         self.allow_cross_cell_move = bool(
             destination is not None and

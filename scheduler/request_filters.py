@@ -35,11 +35,11 @@ Placement) for the ``_nova_check_type=rebuild`` check, since the
 instance already holds its resources on the node it is rebuilt on.
 """
 from hoststate.hardware.row_runs import take
+from hoststate.objects.attrs import set_value
 from hoststate.scheduler import conf_values
 from hoststate.scheduler.filters import FilterOutcome
 from hoststate.scheduler.filters import zones
 from hoststate.scheduler import traits
-from hoststate.scheduler.request_parts import field
 
 ZONE_FILTER = "availability zone (request filter)"
 TENANT_FILTER = "tenant isolation (request filter)"
@@ -98,7 +98,7 @@ def _key(request):
                                    _options)
     image = request.image
     image_key = None if image is None else (
-        field(image, "id") is None, field(image, "disk_format"))
+        set_value(image, "id") is None, set_value(image, "disk_format"))
     key = (request.availability_zone, request.project_id, request.traits,
            options, image_key)
     try:

@@ -16,6 +16,8 @@ from hoststate.hardware import capacity
 from hoststate.hardware import numa_pci_fit
 from hoststate.hardware import placement_specs
 from hoststate.hardware import usage as hw_usage
+from hoststate.objects import attrs
+from hoststate.objects.attrs import set_value
 from hoststate.scheduler import traits as traits_mod
 
 #: Distinct (flavor, image) parts kept before the memo starts again.
@@ -87,28 +89,19 @@ def _compute(flavor, image_id, extra_specs, props):
                  traits_mod.of_request(extra_specs, props))
 
 
-def field(obj, name, default=None):
-    """``obj.obj_get(name, default)`` for a field ``name`` of ``obj`` (a
-    versioned object): read where oslo.versionedobjects keeps a set field
-    (``_obj_<name>``, what its getter returns), without the field-name
-    check and the two attribute look-ups of ``obj_get``. A request vector
-    reads a few dozen fields per select."""
-    return vars(obj).get("_obj_" + name, default)
-
-
 def image_properties(image):
     """The image's properties that are set, as a plain dict (read where
-    oslo.versionedobjects keeps a set field, ``_obj_<name>``, as
-    ``obj_get`` does, in the order of the fields)."""
+    oslo.versionedobjects keeps a set field, ``attrs``, in the order of
+    the fields)."""
     if image is None:
         return {}
-    props = field(image, "properties")
+    props = set_value(image, "properties")
     if props is None:
         return {}
     found = vars(props)
     result = {}
     for name in props.fields:
-        value = found.get("_obj_" + name)
+        value = found.get(attrs.PREFIX + name)
         if value is not None:
             result[name] = value
     return result

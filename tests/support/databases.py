@@ -211,7 +211,7 @@ class IsolatedDatabase:
             return
         self.dropped = True
         self.admin.dispose()
-        if self.reusable and self.has_schema:
+        if self.reusable:
             _REUSED.give_back(self.backend, self.admin_url, self.name)
         else:
             _drop(self.admin_url, self.backend, self.name)
