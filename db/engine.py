@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from hoststate import exception
+from hoststate.db import sqlite_checkpoints
 
 _DEFAULT_DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -191,7 +192,8 @@ def create_engine(url, **kwargs):
     SQLite gets foreign keys on (SQLite leaves them off by default), a busy
     timeout instead of immediate "database is locked" errors, and WAL journal
     mode for a file database so readers (schedulers) never block the writer
-    (a compute agent's periodic update). An in-memory database is shared by
+    (a compute agent's periodic update), with the log's checkpoints in a
+    thread of their own (``sqlite_checkpoints``). An in-memory database is shared by
     every connection of the engine, otherwise each would see an empty one.
     """
     url = normalize_url(url)
@@ -209,7 +211,10 @@ def create_engine(url, **kwargs):
     engine = sa.create_engine(url, **kwargs)
     _record_url_on_errors(engine, url)
     if backend == "sqlite":
-        _install_sqlite_pragmas(engine, wal=not is_sqlite_memory(url))
+        wal = not is_sqlite_memory(url)
+        _install_sqlite_pragmas(engine, wal=wal)
+        if wal and not url.database.startswith("file:"):
+            sqlite_checkpoints.install(engine, url.database)
     return engine
 
 

@@ -10,10 +10,8 @@ with ``trusted`` (no field coercion: every value is the table's own).
 """
 import json
 
-import numpy as np
 
 from hoststate.hardware import capacity
-from hoststate.hardware.row_runs import take
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import request_spec as spec_obj
 from hoststate.objects import selection as selection_obj
@@ -93,11 +91,8 @@ def limit_values(table, row):
 
 
 def _limit_values(table, row):
-    rows = np.array([row])
-    return {name: int(_limits(table, rows, name)[0]) for name in _LIMITS}
-
-
-def _limits(table, rows, name):
-    total, ratio = _LIMITS[name]
-    return capacity.limit(take(table.columns[total], rows),
-                          take(table.columns[ratio], rows))
+    """The rule on the row's numbers (Python floats: no numpy call)."""
+    columns = table.columns
+    return {name: int(capacity.limit(float(columns[total][row]),
+                                     float(columns[ratio][row])))
+            for name, (total, ratio) in _LIMITS.items()}
