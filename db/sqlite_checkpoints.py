@@ -21,6 +21,7 @@ engine is disposed (and starts again if it is used after that, or in a
 forked child, where threads do not survive), and ends by itself once the
 engine is garbage.
 """
+import atexit
 import logging
 import sqlite3
 import threading
@@ -54,6 +55,18 @@ def of(engine):
 
 
 _OF_ENGINE = weakref.WeakKeyDictionary()
+#: every Checkpoints whose thread may run
+_LIVE = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all():
+    """End every thread before the interpreter does: a daemon thread is
+    frozen where it stands at exit, and its connection left open would
+    leave the log and its index behind next to the database (nothing is
+    lost, but the file alone is not the whole database then)."""
+    for checkpoints in list(_LIVE):
+        checkpoints.stop(timeout=1.0)
 
 
 class Checkpoints:
@@ -97,6 +110,7 @@ class Checkpoints:
                 target=self._run, args=(self._stop,), daemon=True,
                 name=THREAD_NAME)
             self._thread.start()
+            _LIVE.add(self)
 
     def stop(self, timeout=5.0):
         """End the thread (it finishes the checkpoint it is in)."""

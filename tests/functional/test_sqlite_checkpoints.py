@@ -1,6 +1,8 @@
 """SQLite's WAL checkpoints run in a thread of their own (issue 14: a
 claim whose commit checkpointed took 5-15 ms instead of 0.4)."""
 import os
+import subprocess
+import sys
 import threading
 
 import sqlalchemy as sa
@@ -78,3 +80,19 @@ def test_an_in_memory_database_has_none(tmp_path):
         assert sqlite_checkpoints.of(engine) is None
     finally:
         engine.dispose()
+
+
+def test_a_process_that_never_disposes_leaves_the_database_file_alone(
+        tmp_path):
+    """Its thread's connection is closed at exit, so the last connection's
+    close folds the log into the file and removes it (as SQLite does
+    without the thread)."""
+    script = ("import sys\n"
+              "from hoststate.db import engine\n"
+              "e = engine.create_engine(f'sqlite:///{sys.argv[1]}')\n"
+              "with e.begin() as c:\n"
+              "    c.exec_driver_sql('CREATE TABLE t (a)')\n"
+              "    c.exec_driver_sql('INSERT INTO t VALUES (1)')\n")
+    subprocess.run([sys.executable, "-c", script, f"{tmp_path}/p.sqlite"],
+                   check=True, timeout=60)
+    assert sorted(os.listdir(tmp_path)) == ["p.sqlite"]
