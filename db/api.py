@@ -319,26 +319,32 @@ def _raise_missing_or_unmatched(conn, table, row_id, action, constraint):
         reason=f"{table.name} row {row_id} no longer matches {constraint}")
 
 
-def delete_row(conn, table, row_id, seen_generation=None, **constraint):
+def delete_row(conn, table, row_id, seen_generation=None, read_back=False,
+               **constraint):
     """Delete a row: soft (``deleted = id``) where the table keeps history.
 
     ``constraint`` adds equality conditions that must still hold (Nova's
     ``destroy`` of a compute node checks the host did not change), and
     ``seen_generation`` makes the delete a compare-and-swap as well.
     Raises ``ObjectActionError`` if the row exists but a condition failed,
-    ``NotFound`` if there is no live row.
+    ``NotFound`` if there is no live row. ``read_back`` (a soft delete):
+    returns the row as deleted, with the UPDATE where the server returns
+    what it wrote (SQLite, PostgreSQL), else read after it.
     """
-    query = sa.update(table) if table.name in schema.SOFT_DELETE_TABLES \
-        else sa.delete(table)
-    query = query.where(table.c.id == row_id, not_deleted(table, "no"),
-                        *_equal(table, constraint))
+    equals = dict(constraint, id=row_id)
     if seen_generation is not None:
-        query = query.where(table.c.generation == seen_generation)
-    if table.name in schema.SOFT_DELETE_TABLES:
-        query = query.values(deleted=table.c.id, deleted_at=server_utcnow(),
-                             updated_at=table.c.updated_at)
-    if conn.execute(query).rowcount == 1:
-        return
+        equals["generation"] = seen_generation
+    returning = read_back and conn.dialect.update_returning
+    query, params = prebuilt.delete(table, equals, returning=returning)
+    if query is None:
+        query, params = _delete_statement(table, equals), {}
+    result = conn.execute(query, params)
+    deleted = result.first() if returning else None
+    if deleted is not None or (not returning and result.rowcount == 1):
+        if not read_back:
+            return None
+        return deleted._mapping if deleted is not None else select_one(
+            conn, table, exception.NotFound(), "yes", id=row_id)
     if seen_generation is not None and not constraint:
         _raise_missing_or_conflict(conn, table, row_id, seen_generation)
     _raise_missing_or_unmatched(conn, table, row_id, "destroy",
@@ -350,13 +356,22 @@ def delete_rows(conn, table, **equals):
 
     Returns how many rows were deleted.
     """
+    query, params = prebuilt.delete(table, equals)
+    if query is None:
+        query, params = _delete_statement(table, equals), {}
+    return conn.execute(query, params).rowcount
+
+
+def _delete_statement(table, equals):
+    """The delete of ``prebuilt.delete`` where a value is a collection
+    (an IN), built for this call."""
     soft = table.name in schema.SOFT_DELETE_TABLES
-    query = sa.update(table) if soft else sa.delete(table)
-    query = query.where(not_deleted(table, "no"), *_equal(table, equals))
+    query = (sa.update(table) if soft else sa.delete(table)).where(
+        not_deleted(table, "no"), *_equal(table, equals))
     if soft:
         query = query.values(deleted=table.c.id, deleted_at=server_utcnow(),
                              updated_at=table.c.updated_at)
-    return conn.execute(query).rowcount
+    return query
 
 
 def undelete_row(conn, table, row_id):

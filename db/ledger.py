@@ -29,8 +29,7 @@ def delete(conn, rows):
     ``consumer_uuid`` and ``compute_node_id``); LedgerConflict if one is
     gone already (another writer gave it back)."""
     for row in rows:
-        gone = conn.execute(sa.delete(TABLE).where(
-            TABLE.c.id == _get(row, "id"))).rowcount
+        gone = db_api.delete_rows(conn, TABLE, id=_get(row, "id"))
         if gone != 1:
             raise exception.LedgerConflict(
                 consumer=_get(row, "consumer_uuid"),

@@ -91,6 +91,26 @@ class Allocation(base.RowObject, base.HoststateObject,
                         compute_node_id=compute_node_id)
 
 
+#: The ledger's columns as a join reads them beside another table's
+#: (whose names they share: id, numa_topology...): (column, label).
+JOINED_COLUMNS = tuple((name, f"ledger_{name}")
+                       for name in schema.allocations.c.keys())
+
+
+def joined_columns():
+    """The ledger's columns, labelled, to select beside another table's."""
+    return [schema.allocations.c[name].label(label)
+            for name, label in JOINED_COLUMNS]
+
+
+def joined_rows(rows):
+    """The ledger rows (mappings of the table's own column names) in
+    ``rows`` read with ``joined_columns`` through an outer join (none
+    where the join found no row)."""
+    return [{name: row[label] for name, label in JOINED_COLUMNS}
+            for row in rows if row["ledger_id"] is not None]
+
+
 def pci_text(document):
     """The column text of a PCI allocation dict (None for none)."""
     if not document or not document.get("requests"):

@@ -5,7 +5,6 @@ every scheduler. Writes are compare-and-swap on ``generation``: a tracker
 that lost a race gets ``GenerationConflict`` and re-reads, it never
 overwrites what another writer stored.
 """
-import copy
 import functools
 
 import sqlalchemy as sa
@@ -19,24 +18,16 @@ from hoststate.conf import node_defaults
 from hoststate.db import api as db_api
 from hoststate.db import ledger as db_ledger
 from hoststate.db import schema
+from hoststate.objects import attrs
 from hoststate.objects import base
 from hoststate.objects import bounded
 from hoststate.objects import fields
 from hoststate.objects import hv_spec
+from hoststate.objects import node_columns
 from hoststate.objects import numa
 from hoststate.objects import pci
 from hoststate.objects import traits as traits_mod
 
-#: Fields stored as JSON documents (or child objects) rather than scalars,
-#: with the column each one lives in.
-_DOCUMENT_COLUMNS = {
-    "numa_topology": "numa_topology",
-    "pci_device_pools": "pci_stats",
-    "supported_hv_specs": "supported_instances",
-    "stats": "stats",
-    "driver_traits": "driver_traits",
-    "operator_traits": "operator_traits",
-}
 #: Trait fields: each the sorted names one writer gave the node (see
 #: ``hoststate.objects.traits``), stored as JSON text.
 TRAIT_FIELDS = traits_mod.COLUMNS
@@ -138,12 +129,14 @@ class ComputeNode(base.RowObject, base.HoststateObject,
 
     @staticmethod
     def _from_db_object(context, node, row, conf=None):
-        base.load_row(node, context, row, skip=set(_DOCUMENT_COLUMNS))
-        node.numa_topology = _document(numa.NUMATopology.from_json,
-                                       row["numa_topology"])
-        node.pci_device_pools = _document(pci.PciDevicePoolList.from_json,
-                                          row["pci_stats"])
-        node.supported_hv_specs = _document(
+        document = node_columns.document
+        base.load_row(node, context, row,
+                      skip=set(node_columns.DOCUMENT_COLUMNS))
+        node.numa_topology = document(numa.NUMATopology.from_json,
+                                      row["numa_topology"])
+        node.pci_device_pools = document(pci.PciDevicePoolList.from_json,
+                                         row["pci_stats"])
+        node.supported_hv_specs = document(
             hv_spec.from_json, row["supported_instances"]) or []
         node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
         for name in TRAIT_FIELDS:
@@ -170,15 +163,41 @@ class ComputeNode(base.RowObject, base.HoststateObject,
 
     def _column_values(self, names):
         """Column values for the fields ``names`` (documents as JSON)."""
-        values = {}
-        for name in names:
-            if name in _DOCUMENT_COLUMNS:
-                values[_DOCUMENT_COLUMNS[name]] = _dump_document(
-                    name, getattr(self, name))
-            elif name in self.TABLE.c and name not in (
-                    "id", "deleted", "generation"):
-                values[name] = base.column_value(getattr(self, name))
-        return values
+        return node_columns.column_values(
+            names, functools.partial(getattr, self))
+
+    def saved_as(self, row):
+        """This node, just written by a compare-and-swap, as ``row`` (the
+        row as stored after the write) has it: the generation and
+        updated_at are the database's; every other column holds what this
+        object wrote. Loading the whole row again (every document parsed
+        or copied) cost more than the write; a node with a field unset is
+        loaded all the same, as the row fills it."""
+        attributes = self.__dict__
+        if any(attrs.PREFIX + name not in attributes
+               for name in self.fields):
+            self._from_db_object(self._context, self, row)
+            return
+        base.load_row(self, self._context, {
+            "generation": row["generation"],
+            "updated_at": row["updated_at"]})
+        if self.stats is None:
+            self.stats = {}             # as a NULL column reads
+        self._fill_unset_allocation_ratios()
+        self.obj_reset_changes(recursive=True)
+
+    def stored_with(self, fields, row):
+        """A new node: this one (as stored) with ``fields`` ({field:
+        value}) set, after a write of exactly those fields on its
+        generation, which stored ``row``. It shares this node's other
+        values, child objects included: neither node is changed in place
+        (a tracker writes on a copy, and replaces its node)."""
+        node = type(self).__new__(type(self))
+        node.__dict__.update(self.__dict__)
+        node._changed_fields = set()
+        node.update(fields)
+        node.saved_as(row)
+        return node
 
     # --- persistence -----------------------------------------------------
 
@@ -202,7 +221,7 @@ class ComputeNode(base.RowObject, base.HoststateObject,
         with db_api.transaction(self._context) as conn:
             row = db_api.cas_update(conn, self.TABLE, self.id,
                                     self.generation, values)
-        self._from_db_object(self._context, self, row)
+        self.saved_as(row)
 
     @base.remotable
     def save_with_ledger(self, added, removed, rekeyed=None):
@@ -226,7 +245,7 @@ class ComputeNode(base.RowObject, base.HoststateObject,
             for consumer, new_consumer in rekeyed or ():
                 db_ledger.rekey(conn, consumer, new_consumer)
             db_ledger.insert(conn, [a.column_values() for a in added])
-        self._from_db_object(self._context, self, row)
+        self.saved_as(row)
 
     @base.remotable
     def destroy(self):
@@ -367,39 +386,6 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
     @base.remotable
     def get_by_service_id(cls, context, service_id):
         return cls._list(context, service_id=service_id)
-
-
-def _document(parse, text):
-    """``parse(text)`` as an object of its own (None for no text).
-
-    Parsed once per distinct text (nodes of one model share their
-    documents, and a node's change little from one write to the next) and
-    deep-copied after: parsing coerces every field of every NUMA cell
-    again, which cost more than the rest of reading a node."""
-    if not text:
-        return None
-    clone = copy.deepcopy(_parsed(parse, text))
-    for item in clone if isinstance(clone, list) else [clone]:
-        item.obj_reset_changes(recursive=True)
-    return clone
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed(parse, text):
-    return parse(text)
-
-
-def _dump_document(field, value):
-    """The column text of a document field (None stays NULL)."""
-    if value is None:
-        return None
-    if field == "supported_hv_specs":
-        return hv_spec.to_json(value)
-    if field == "stats":
-        return jsonutils.dumps(value, sort_keys=True)
-    if field in TRAIT_FIELDS:
-        return traits_mod.to_text(value)
-    return value.to_json()
 
 
 def _with_operator_traits(conn, row, added, removed):

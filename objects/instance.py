@@ -10,9 +10,13 @@ the object that was saved, at the version it was saved with.
 import copy
 import functools
 
+import sqlalchemy as sa
+
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.objects import allocation as allocation_obj
+from hoststate.objects import attrs
 from hoststate.objects import base
 from hoststate.objects import fields
 from hoststate.objects import flavor as flavor_obj
@@ -27,6 +31,9 @@ _DOCUMENTS = {
     "pci_requests": pci_obj.InstancePCIRequests,
     "migration_context": migration_context_obj.MigrationContext,
 }
+
+
+_DOCUMENT_NAMES = frozenset(_DOCUMENTS)
 
 
 def _dump(value):
@@ -96,10 +103,14 @@ class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
 
     @staticmethod
     def _from_db_object(context, instance, row):
-        base.load_row(instance, context, row, skip=set(_DOCUMENTS))
+        base.load_row(instance, context, row, skip=_DOCUMENT_NAMES)
+        # the documents as parsed from our own columns, each an object of
+        # its field's class with no changes: set where the field keeps its
+        # value (coercing them again checked nothing new), after the
+        # changes were reset
+        attributes = instance.__dict__
         for name, cls in _DOCUMENTS.items():
-            setattr(instance, name, _load(cls, row[name]))
-        instance.obj_reset_changes(recursive=True)
+            attributes[attrs.PREFIX + name] = _load(cls, row[name])
         return instance
 
     def _column_values(self):
@@ -149,13 +160,10 @@ class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
         constraint = {"host": self.host} if self.obj_get("host") else {}
         try:
             with db_api.transaction(self._context) as conn:
-                db_api.delete_row(conn, schema.instances, self.id,
-                                  **constraint)
+                row = db_api.delete_row(conn, schema.instances, self.id,
+                                        read_back=True, **constraint)
                 db_api.delete_rows(conn, schema.migrations,
                                    instance_uuid=self.uuid)
-                row = db_api.select_one(conn, schema.instances,
-                                        exception.NotFound(), "yes",
-                                        id=self.id)
         except exception.NotFound as exc:
             raise exception.InstanceNotFound(key=self.uuid) from exc
         self._from_db_object(self._context, self, row)
@@ -184,3 +192,44 @@ class InstanceList(base.RowObjectList, base.HoststateObjectListBase,
     @base.remotable
     def get_by_uuids(cls, context, uuids):
         return cls._list(context, uuid=list(uuids))
+
+
+def get_placed(context, instance_uuid):
+    """(Instance ``instance_uuid``, its ledger rows as mappings) read in
+    one query: what an agent adopting a scheduler's claim is handed (the
+    instance, as Nova's conductor hands it to the compute) and what the
+    claim holds, which the tracker adopts
+    (``ResourceTracker.instance_claim(..., held=)``). For a process with
+    the database at hand (the simulation's agents); InstanceNotFound if
+    there is no such instance (the newest of its rows, when deleted ones
+    are read too, as ``get_by_uuid`` reads)."""
+    with db_api.reading(context) as conn:
+        rows = [row._mapping for row in conn.execute(
+            _placed_query(context.read_deleted),
+            {"instance_uuid": instance_uuid})]
+    if not rows:
+        raise Instance.NOT_FOUND(key=instance_uuid)
+    newest = rows[0]["id"]
+    held = allocation_obj.joined_rows(
+        row for row in rows if row["id"] == newest)
+    return Instance._from_db_object(context, Instance(), rows[0]), held
+
+
+_PLACED_QUERIES = {}
+
+
+def _placed_query(read_deleted):
+    """The instance's rows (newest first), each joined with one of its
+    ledger rows (``allocation.joined_columns``; NULL when it holds
+    none), built once per soft-delete mode."""
+    query = _PLACED_QUERIES.get(read_deleted)
+    if query is None:
+        instances, ledger = schema.instances, schema.allocations
+        query = _PLACED_QUERIES[read_deleted] = (
+            sa.select(instances, *allocation_obj.joined_columns())
+            .select_from(instances.outerjoin(
+                ledger, ledger.c.instance_uuid == instances.c.uuid))
+            .where(db_api.not_deleted(instances, read_deleted),
+                   instances.c.uuid == sa.bindparam("instance_uuid"))
+            .order_by(instances.c.id.desc(), ledger.c.id))
+    return query

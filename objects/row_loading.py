@@ -114,15 +114,35 @@ def load(obj, row, skip=()):
     ``deleted`` (0 or the row id in the database) becomes a boolean.
     Marks nothing changed; the caller resets the changes anyway."""
     attributes = obj.__dict__
-    for name, (check, read_only) in plan(type(obj)).items():
-        if name in skip or name not in row:
+    # one dict look-up per field: asking a SQLAlchemy row mapping whether
+    # it has a key, then for it, cost more than checking the value
+    get = (row if type(row) is dict else dict(row)).get
+    for name, attribute, check, read_only in _steps(type(obj)):
+        if name in skip:
             continue
-        value = row[name]
+        value = get(name, _ABSENT)
+        if value is _ABSENT:
+            continue
         if name == "deleted":
             value = bool(value)
         fast = check(value)
-        attribute = attrs.PREFIX + name
         if fast is SLOW or (read_only and attribute in attributes):
             setattr(obj, name, value)
         else:
             attributes[attribute] = fast
+
+
+#: a column the row does not have
+_ABSENT = object()
+_STEPS = {}
+
+
+def _steps(cls):
+    """[(field name, its attribute, fast check, read only)] of ``cls``:
+    ``plan`` as ``load`` walks it, built once."""
+    found = _STEPS.get(cls)
+    if found is None:
+        found = _STEPS[cls] = [
+            (name, attrs.PREFIX + name, check, read_only)
+            for name, (check, read_only) in plan(cls).items()]
+    return found

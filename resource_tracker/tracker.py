@@ -24,6 +24,7 @@ from hoststate.objects import states
 from hoststate.hardware import consumption as cons
 from hoststate.hardware import node_stats
 from hoststate.resource_tracker import driver as driver_api
+from hoststate.resource_tracker import give_back
 from hoststate.resource_tracker import locks
 from hoststate.resource_tracker import moves
 from hoststate.resource_tracker import periodic
@@ -35,7 +36,7 @@ LOG = logging.getLogger(__name__)
 CAS_RETRIES = 50
 
 
-class ResourceTracker(moves.MoveClaims):
+class ResourceTracker(moves.MoveClaims, give_back.GiveBack):
     """Claims and usage of ``nodename``, a node of compute host ``host``."""
 
     def __init__(self, context, host, nodename, driver):
@@ -88,17 +89,22 @@ class ResourceTracker(moves.MoveClaims):
     # --- claims ----------------------------------------------------------
 
     @contextlib.contextmanager
-    def instance_claim(self, instance, image_meta=None):
+    def instance_claim(self, instance, image_meta=None, held=None):
         """Claim the resources of a new ``instance`` on this node.
 
         A context manager: the claim is aborted if the block raises. A claim
         that does not fit raises ComputeResourcesUnavailable with every
         reason, and changes neither the instance nor the node.
+
+        ``held``: the instance's ledger rows (mappings, on any node), when
+        the caller read them with the instance after the scheduler's
+        claim (``instance.get_placed``); otherwise an adoption reads its
+        row here.
         """
         with self.lock:
             self._require_enabled()
             if self._claimed_by_scheduler(instance):
-                fitted = self._adopted(instance)
+                fitted = self._adopted(instance, held)
             else:
                 fitted = self._claim_new(instance, image_meta)
             self.consumptions[instance.uuid] = fitted
@@ -124,11 +130,14 @@ class ResourceTracker(moves.MoveClaims):
             raise
         return fitted
 
-    def _adopted(self, instance):
+    def _adopted(self, instance, rows=None):
         """What a scheduler's claim took here for ``instance``: its ledger
         row, exactly (the instance's flavor if the row is missing; the
-        next recount records it)."""
-        held = self._held(instance.uuid)
+        next recount records it). ``rows``: the instance's rows as the
+        caller read them, None to read them here."""
+        held = self._held(instance.uuid) if rows is None else next(
+            (row for row in rows if row["consumer_uuid"] == instance.uuid
+             and row["compute_node_id"] == self.node.id), None)
         if held is None:
             return _consumption_of_instance(instance)
         return cons.Consumption.held(held).with_requests(
@@ -384,50 +393,6 @@ class ResourceTracker(moves.MoveClaims):
         self._count(node, consumption, instance, 1)
         edit.added.append(self._allocation(consumption.ledger_row(
             consumer, instance_uuid or consumer, node.id)))
-
-    def _give_back(self, consumer, instance=None):
-        """Give back exactly what the ledger holds for ``consumer`` here
-        (nothing if it holds nothing); the consumption given back."""
-        def give_back(node, edit):
-            held = self._held(consumer)
-            if held is None:
-                return None
-            fitted = cons.Consumption.held(held)
-            self._count(node, fitted, instance, -1)
-            edit.removed.append(held)
-            return fitted
-        return self._apply_with_retry(give_back)
-
-    def _give_back_instance(self, instance, tracked):
-        """Give back every row ``instance`` holds here (its own and a
-        same-node move's), and take it out of the node's stats if it is
-        counted there: ``tracked`` here, or holding a row of its own (a
-        scheduler's claim counts its instance in; a move claim, held by
-        the migration, does not)."""
-        # the node as stored: a scheduler's claims move it behind this
-        # tracker's back, and giving back on the node as last seen would
-        # mostly lose the compare-and-swap, then read it all the same
-        self._reread_node()
-
-        def give_back(node, edit):
-            rows = [row for row in allocation_obj.AllocationList
-                    .get_by_instance(self.context, instance.uuid)
-                    if row.compute_node_id == node.id]
-            for row in rows:
-                cons.apply(node, cons.Consumption.held(row), -1)
-                edit.removed.append(row)
-            if tracked or any(row.consumer_uuid == instance.uuid
-                              for row in rows):
-                node_stats.apply_stats(node, instance, -1)
-        self._apply_with_retry(give_back)
-
-    def _held(self, consumer):
-        """The ledger row of ``consumer`` on this node, or None."""
-        try:
-            return allocation_obj.Allocation.get_by_consumer(
-                self.context, consumer, self.node.id)
-        except exception.AllocationNotFound:
-            return None
 
     def _allocation(self, row):
         """An Allocation of ``row`` (stored row, or values to store)."""

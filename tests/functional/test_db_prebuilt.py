@@ -81,3 +81,55 @@ def test_a_read_takes_no_write_lock_on_sqlite(ctx):
         with db_api.reading(ctx) as conn:
             [row] = db_api.select_rows(conn, NODES, id=node)
     assert row["vcpus"] == 8          # the write was not committed yet
+
+
+# --- deletes on statements built once (issue 14) --------------------------------
+
+def test_a_prebuilt_delete_rebinds_and_deletes_only_the_row_named(ctx):
+    first, second = _insert(ctx, "n01"), _insert(ctx, "n02")
+    with db_api.transaction(ctx) as conn:
+        db_api.delete_row(conn, NODES, first, host="h1")
+        with pytest.raises(exception.NotFound):
+            db_api.delete_row(conn, NODES, first, host="h1")   # gone
+        # the same shape, another row: the statement is rebound
+        db_api.delete_row(conn, NODES, second, host="h1")
+    with db_api.reading(ctx) as conn:
+        rows = db_api.select_rows(conn, NODES, read_deleted="yes")
+    assert [(row["id"], row["deleted"]) for row in rows] == \
+        [(first, first), (second, second)]
+
+
+def test_read_back_returns_the_row_as_deleted(ctx):
+    node = _insert(ctx, "n01")
+    with db_api.transaction(ctx) as conn:
+        row = db_api.delete_row(conn, NODES, node, read_back=True)
+        stored = db_api.select_one(conn, NODES, exception.NotFound(), "yes",
+                                   id=node)
+    assert dict(row) == dict(stored)
+    assert row["deleted"] == node and row["deleted_at"] is not None
+    other = _insert(ctx, "n02")
+    with db_api.transaction(ctx) as conn:
+        assert db_api.delete_row(conn, NODES, other) is None
+
+
+def test_a_prebuilt_delete_with_a_failed_condition_changes_nothing(ctx):
+    node = _insert(ctx, "n01")
+    with db_api.transaction(ctx) as conn:
+        with pytest.raises(exception.ObjectActionError):
+            db_api.delete_row(conn, NODES, node, read_back=True, host="h2")
+        with pytest.raises(exception.GenerationConflict):
+            db_api.delete_row(conn, NODES, node, seen_generation=7)
+    with db_api.reading(ctx) as conn:
+        assert _ids(db_api.select_rows(conn, NODES)) == [node]
+
+
+def test_a_table_without_history_loses_the_row(ctx):
+    ledger = schema.allocations
+    node = _insert(ctx, "n01")
+    with db_api.transaction(ctx) as conn:
+        conn.execute(sa.insert(ledger).values(
+            consumer_uuid="c1", instance_uuid="c1", compute_node_id=node,
+            vcpus=1, memory_mb=512, disk_gb=1, created_at=db_api.utcnow()))
+        assert db_api.delete_rows(conn, ledger, consumer_uuid="c1") == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(
+            ledger)).scalar() == 0
