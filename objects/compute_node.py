@@ -351,7 +351,7 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
         """The names of ``host``'s live nodes, without loading the nodes (an
         agent compares them with what its driver reports every cycle)."""
         table = schema.compute_nodes
-        with db_api.transaction(context) as conn:
+        with db_api.reading(context) as conn:
             return sorted(conn.execute(
                 sa.select(table.c.hypervisor_hostname)
                 .where(table.c.host == host, table.c.deleted == 0)).scalars())

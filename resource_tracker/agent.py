@@ -22,6 +22,7 @@ from hoststate.conf import CONF
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
+from hoststate.resource_tracker import node_sources
 from hoststate.resource_tracker import periodic
 from hoststate.resource_tracker import recount_fast
 from hoststate.resource_tracker import tracker as tracker_mod
@@ -29,9 +30,7 @@ from hoststate.resource_tracker import usage_source
 
 LOG = logging.getLogger(__name__)
 
-#: Nodes per multi-row INSERT and per IN (...) read at registration: well
-#: under every database's limit of bound parameters in one statement
-#: (SQLite's 32,766; a node row has about 35 columns).
+
 class ComputeAgent:
     def __init__(self, context, driver, host=None):
         self.context = context
@@ -53,10 +52,13 @@ class ComputeAgent:
 
     def start(self):
         """Register (or find) this host's compute service and, in bulk, its
-        nodes; then count every node (the first periodic update)."""
+        nodes; then count every node (the first periodic update). The names
+        of the host's stored nodes, which that update compares with what
+        the driver reports, come from the read that found the nodes when
+        it found them all and nothing was created since."""
         self.service = _ensure_service(self.context, self.host)
-        self.register_nodes()
-        return self.update_available_resource()
+        _, stored_names = self._register()
+        return self._update_all(stored_names)
 
     def register_nodes(self):
         """Give a tracker to every node the driver reports that has none:
@@ -66,9 +68,16 @@ class ComputeAgent:
         without node uuids, a node whose inventory cannot be read) take the
         one-by-one path of the periodic update, which also reports their
         errors. Returns the names of the nodes it created."""
+        return self._register()[0]
+
+    def _register(self):
+        """``register_nodes``: (the names of the nodes created, the sorted
+        names of the host's live nodes as read, or None if not read or if
+        nodes were created)."""
         every_node_read_now = not self.trackers
         reported = self._reported_inventories()
-        stored = self._stored_by_uuid([r["uuid"] for r in reported.values()])
+        stored, names = self._stored_nodes(
+            [r["uuid"] for r in reported.values()])
         new = {}
         for nodename, resources in reported.items():
             node = stored.get(resources["uuid"])
@@ -80,7 +89,7 @@ class ComputeAgent:
             self._track(nodename, node)
             self._created_from[nodename] = new[nodename]
         self._nodes_fresh = every_node_read_now
-        return sorted(new)
+        return sorted(new), None if new else names
 
     def _reported_inventories(self):
         """{nodename: resources} of the reported nodes without a tracker
@@ -97,6 +106,26 @@ class ComputeAgent:
             if resources.get("uuid"):
                 found[nodename] = resources
         return found
+
+    def _stored_nodes(self, node_uuids):
+        """({uuid: ComputeNode} of the stored nodes of ``node_uuids``, the
+        sorted names of the host's live nodes or None).
+
+        The host's live rows are read first (one query): when they hold
+        every uuid asked (a restart, or a node seeded for the agent) they
+        are the stored nodes, and their names are the host's; otherwise
+        the nodes are looked up by uuid, deleted ones and other hosts' too
+        (a node to undelete or take over), and the names are not known."""
+        rows = [row for row in usage_source.read_nodes(self.context,
+                                                       self.host)
+                if not row.deleted]
+        by_uuid = {row.uuid: row for row in rows}
+        if not all(node_uuid in by_uuid for node_uuid in node_uuids):
+            return self._stored_by_uuid(node_uuids), None
+        nodes = usage_source.nodes_of_rows(
+            self.context, [by_uuid[node_uuid] for node_uuid in node_uuids])
+        return ({node.uuid: node for node in nodes},
+                sorted(row.hypervisor_hostname for row in rows))
 
     def _stored_by_uuid(self, node_uuids):
         """{uuid: ComputeNode} of the stored nodes (deleted ones too)."""
@@ -178,8 +207,13 @@ class ComputeAgent:
         A node whose update fails is logged and reported in the result; the
         other nodes are updated all the same.
         """
+        return self._update_all(None)
+
+    def _update_all(self, stored_names):
+        """``update_available_resource``; ``stored_names``: the names of
+        the host's live nodes if they were just read, else None."""
         nodenames = list(self.driver.get_available_nodes())
-        self._forget_vanished_nodes(set(nodenames))
+        self._forget_vanished_nodes(set(nodenames), stored_names)
         if not self._nodes_fresh:
             self._reload_nodes()
         self._nodes_fresh = False
@@ -189,7 +223,7 @@ class ComputeAgent:
         errors = {}
         for nodename in nodenames:
             try:
-                self._update_node(nodename, _sources_of(
+                self._update_node(nodename, node_sources.of_node(
                     self.host, nodename, by_node, migrations, others,
                     ledger), cycle)
             except Exception as exc:  # one node must not stop the others
@@ -307,10 +341,12 @@ class ComputeAgent:
                 f"{exc}") from exc
         return node
 
-    def _forget_vanished_nodes(self, reported):
-        """Delete nodes the driver no longer reports and says are gone."""
-        stored = cn_obj.ComputeNodeList.get_nodenames_by_host(self.context,
-                                                              self.host)
+    def _forget_vanished_nodes(self, reported, stored=None):
+        """Delete nodes the driver no longer reports and says are gone
+        (``stored``: the names of the host's live nodes, read if None)."""
+        if stored is None:
+            stored = cn_obj.ComputeNodeList.get_nodenames_by_host(
+                self.context, self.host)
         for name in sorted(set(stored) - reported):
             self.trackers.pop(name, None)
             self._read_rows.pop(name, None)
@@ -322,25 +358,6 @@ class ComputeAgent:
                 LOG.info("deleted node %s: the driver says it is gone", name)
             except (exception.ObjectActionError, exception.NotFound):
                 LOG.info("node %s was taken over by another host", name)
-
-
-def _sources_of(host, nodename, by_node, migrations, others, ledger):
-    """The part of a host-wide read that one node's recount needs (the
-    ledger by node id: the tracker picks its node's)."""
-    instances = by_node.get(nodename, [])
-    mine = [m for m in migrations
-            if (m.source_compute, m.source_node) == (host, nodename)
-            or (m.dest_compute, m.dest_node) == (host, nodename)]
-    by_uuid = {}
-    if mine:   # only the migrations' instances are looked up
-        by_uuid.update(others)
-        # a move between two nodes of this host: its instance lives on
-        # the other node, and is this host's too
-        moving = {m.instance_uuid for m in mine} - set(others)
-        for node_instances in by_node.values():
-            by_uuid.update((i.uuid, i) for i in node_instances
-                           if i.uuid in moving)
-    return instances, mine, by_uuid, ledger
 
 
 def _ensure_service(context, host):

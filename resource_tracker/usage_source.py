@@ -150,7 +150,7 @@ def read_host(context, host):
     ledger = collections.defaultdict(LedgerRows)
     node_of_instance = _COLUMNS.index("node")
     node_of_row = LedgerRows.COLUMNS.index("compute_node_id")
-    with db_api.transaction(context) as conn:
+    with db_api.reading(context) as conn:
         for row in _plain_rows(conn, query):
             by_node[row[node_of_instance]].rows.append(row)
         for row in _plain_rows(conn, _ledger_of_host(host)):
@@ -192,7 +192,7 @@ def read_nodes(context, host):
              .where(db_api.not_deleted(table, context.read_deleted),
                     table.c.host == host)
              .order_by(table.c.id))
-    with db_api.transaction(context) as conn:
+    with db_api.reading(context) as conn:
         return conn.execute(query).all()
 
 

@@ -25,6 +25,7 @@ from hoststate.scheduler import host_state
 from hoststate.scheduler import host_table
 from hoststate.scheduler import narrowing
 from hoststate.scheduler import nodes as nodes_mod
+from hoststate.scheduler import service_rows
 from hoststate.scheduler import table_consumption
 
 LOG = logging.getLogger(__name__)
@@ -165,15 +166,17 @@ class HostManager:
     def _apply_services(self, services, gone, replace):
         table = self.table
         known = table.services
-        if replace or any(known.get(s.host) is None or
-                          known[s.host].id != s.id for s in services):
-            self._services_moved = True
         if gone:
             still = {s.host for s in services}
             for host in gone:
                 if host not in still and host in known:
                     self._services_moved = True
                     table.remove_service(host)
+        if not replace:
+            services = service_rows.restamp_heartbeats(known, services)
+        if replace or any(known.get(s.host) is None or
+                          known[s.host].id != s.id for s in services):
+            self._services_moved = True
         if services or replace:
             table.set_services(services, replace=replace)
 
@@ -302,10 +305,11 @@ class HostManager:
         by columns where it answers so, else one dict per service."""
         group = self.servicegroup
         if not hasattr(group, "services_up_columns"):
-            return group.services_up([_service_dict(s) for s in services])
+            return group.services_up([service_rows.as_dict(s)
+                                      for s in services])
         return group.services_up_columns(
             [s.id for s in services], [s.forced_down for s in services],
-            lambda: [_service_dict(s) for s in services])
+            lambda: [service_rows.as_dict(s) for s in services])
 
     def _liveness_unknown(self, now, exc):
         """One warning per outage (a refresh runs per request); the rest
@@ -389,11 +393,3 @@ def _collector_paused():
     finally:
         if enabled:
             gc.enable()
-
-
-def _service_dict(service):
-    return {"id": service.id, "host": service.host, "topic": "compute",
-            "binary": "nova-compute", "forced_down": service.forced_down,
-            "created_at": service.created_at,
-            "last_seen_up": service.last_seen_up,
-            "updated_at": service.updated_at}

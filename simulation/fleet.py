@@ -77,9 +77,9 @@ class Fleet:
         self.liveness = self._liveness_api()
         self.victim_liveness = self._liveness_api() if self.victims else None
         members = {True: [], False: []}
-        for service in services:
-            members[service.host in self.victims].append(
-                (service.host, service_obj.COMPUTE_TOPIC, service))
+        for host, service in services:
+            members[host in self.victims].append(
+                (host, service_obj.COMPUTE_TOPIC, service))
         self.liveness.join_many(members[False])
         if self.victim_liveness is not None:
             self.victim_liveness.join_many(members[True])
@@ -126,9 +126,10 @@ class Fleet:
         Only an instance that will be deleted is kept (about 4 KiB each),
         the others are counted."""
         agent = self.agent(host)
-        instance = instance_obj.Instance.get_by_uuid(self.context,
-                                                     instance_uuid)
-        with agent.instance_claim(instance, nodename):
+        # the instance and its claim's ledger rows in one read, as the
+        # conductor would hand the instance over with the build
+        instance, held = instance_obj.get_placed(self.context, instance_uuid)
+        with agent.tracker(nodename).instance_claim(instance, held=held):
             pass                # a hypervisor would spawn it here
         if deletable:
             self.instances[instance_uuid] = (instance, host)

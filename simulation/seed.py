@@ -3,13 +3,15 @@
 Services, nodes and aggregates of every host, and the pre-filled
 instances (``prefill``), in one transaction. A node row is what a new
 agent would write: the tracker's own functions of the driver's
-inventory, ``periodic.baseline`` for an empty node and
+inventory, ``periodic.new_node`` for an empty node and
 ``periodic.recount`` of its instances for a pre-filled one, so a cloud
 of 100,000 hosts exists in seconds and agrees with what each agent
-counts when it starts.
+counts when it starts: its first recount writes nothing. (An empty node
+seeded as ``periodic.baseline`` lacked the stats of no instances, so
+every agent's start wrote them, and a cloud with both empty and filled
+nodes could not be seeded at all: their rows had different columns.)
 """
 import functools
-import uuid as uuid_lib
 
 import sqlalchemy as sa
 
@@ -20,6 +22,7 @@ from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import fake_driver
 from hoststate.resource_tracker import periodic
 from hoststate.resource_tracker import usage_source
+from hoststate.simulation import bulk_rows
 from hoststate.simulation import cloud
 from hoststate.simulation import prefill as prefill_mod
 
@@ -34,20 +37,16 @@ def seed(context, conf, hosts, prefill=0.0, seed=0):
     """Insert the rows of ``hosts``; the number of pre-filled instances.
 
     Hosts are written CHUNK at a time, their instances planned, counted
-    and inserted with them, so memory does not grow with the cloud."""
+    and inserted with them, so memory does not grow with the cloud. Rows
+    go in through ``bulk_rows``: values shared by every row of a statement
+    (the time stamps, an empty node of one model) are converted once."""
     models = _Models(conf)
     plans = prefill_mod.plan(hosts, prefill, models.room, seed)
     documents = usage_source.DocumentCache()
     now = db_api.utcnow()
     placed = 0
     with db_api.engine_of(context).begin() as conn:
-        for part in _chunks(hosts):
-            conn.execute(sa.insert(schema.services), [dict(
-                uuid=uuid5("service", h.host), host=h.host,
-                binary=service_obj.COMPUTE_BINARY,
-                topic=service_obj.COMPUTE_TOPIC, disabled=False,
-                forced_down=False, report_count=0, created_at=now,
-                updated_at=now, last_seen_up=now) for h in part])
+        _seed_services(conn, hosts, now)
         service_ids = _ids(conn, schema.services.c.host,
                            schema.services.c.id)
         for part in _chunks(hosts, CHUNK):
@@ -55,28 +54,74 @@ def seed(context, conf, hosts, prefill=0.0, seed=0):
                     for h, names in zip(part, plans)}
             counted = {h.host: models.node_values(h, prefill_mod.records(
                 rows[h.host], documents)) for h in part}
-            conn.execute(sa.insert(schema.compute_nodes), [dict(
-                counted[h.host][0], uuid=h.node_uuid, host=h.host,
-                hypervisor_hostname=h.nodename,
-                service_id=service_ids[h.host], created_at=now,
-                updated_at=now) for h in part])
+            _seed_nodes(conn, part, counted, service_ids, now)
+            if not any(rows.values()):
+                continue
             node_ids = _ids(conn, schema.compute_nodes.c.host,
                             schema.compute_nodes.c.id,
                             schema.compute_nodes.c.host.in_(list(rows)))
-            instances = [dict(row, compute_id=node_ids[host], created_at=now,
-                              updated_at=now)
-                         for host, host_rows in rows.items()
-                         for row in host_rows]
-            if instances:
-                conn.execute(sa.insert(schema.instances), instances)
-            ledger = [dict(row, compute_node_id=node_ids[host],
-                           created_at=now)
-                      for host, (_, held) in counted.items() for row in held]
-            if ledger:
-                conn.execute(sa.insert(schema.allocations), ledger)
-            placed += len(instances)
+            placed += _insert_dicts(conn, schema.instances, [
+                dict(row, compute_id=node_ids[host])
+                for host, host_rows in rows.items() for row in host_rows],
+                created_at=now, updated_at=now)
+            _insert_dicts(conn, schema.allocations, [
+                dict(row, compute_node_id=node_ids[host])
+                for host, (_, held) in counted.items() for row in held],
+                created_at=now)
         _seed_aggregates(conn, hosts, now)
     return placed
+
+
+def _seed_services(conn, hosts, now):
+    """One compute service per host, born reporting (``last_seen_up``)."""
+    shared = dict(binary=service_obj.COMPUTE_BINARY,
+                  topic=service_obj.COMPUTE_TOPIC, disabled=False,
+                  forced_down=False, report_count=0, created_at=now,
+                  updated_at=now, last_seen_up=now)
+    for part in _chunks(hosts):
+        bulk_rows.insert_many(conn, schema.services, ("uuid", "host"), [
+            (uuid5("service", h.host), h.host) for h in part], shared)
+
+
+def _seed_nodes(conn, hosts, counted, service_ids, now):
+    """The node rows of ``hosts`` (``counted``: host -> (values, ledger)),
+    in the order of ``hosts`` (the ids, hence the scheduler's rows, follow
+    it); one statement per run of nodes with the same columns. The values
+    of an empty node are one dict per model: made a tuple once."""
+    shared = dict(created_at=now, updated_at=now)
+    as_tuple = {}
+    run, keys = [], None
+    for h in hosts:
+        values = counted[h.host][0]
+        if values.keys() != keys:
+            _insert_nodes(conn, keys, run, shared)
+            run, keys = [], values.keys()
+        held = as_tuple.get(id(values))
+        if held is None or held[0] is not values:
+            held = as_tuple[id(values)] = (values, tuple(values.values()))
+        run.append((h.node_uuid, h.host, h.nodename, service_ids[h.host])
+                   + held[1])
+    _insert_nodes(conn, keys, run, shared)
+
+
+def _insert_nodes(conn, keys, rows, shared):
+    if rows:
+        bulk_rows.insert_many(conn, schema.compute_nodes,
+                              _IDENTITY + tuple(keys), rows, shared)
+
+
+def _insert_dicts(conn, table, rows, **shared):
+    """Insert ``rows`` (dicts), in order, a statement per run of rows with
+    the same keys; their number."""
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end == len(rows) or rows[end].keys() != rows[start].keys():
+            columns = tuple(rows[start])
+            bulk_rows.insert_many(conn, table, columns, [
+                tuple(map(row.get, columns)) for row in rows[start:end]],
+                shared)
+            start = end
+    return len(rows)
 
 
 class _Models:
@@ -94,8 +139,9 @@ class _Models:
 
     @functools.lru_cache(maxsize=None)
     def empty(self, model):
-        return _values(periodic.baseline(self.conf, self.resources(model),
-                                         None))
+        """An empty node as its agent's first recount finds it (the stats
+        of no instances included: nothing for that recount to write)."""
+        return _values(periodic.new_node(self.conf, self.resources(model)))
 
     def node_values(self, host, instances):
         """(the node row, its ledger rows without the node's id)."""
@@ -130,27 +176,34 @@ def _seed_aggregates(conn, hosts, now):
             uuid=uuid5("aggregate", name), name=name,
             created_at=now)).inserted_primary_key[0]
         for part in _chunks(members):
-            conn.execute(sa.insert(schema.aggregate_hosts), [dict(
-                host=h, aggregate_id=aggregate_id, created_at=now)
-                for h in part])
+            bulk_rows.insert_many(
+                conn, schema.aggregate_hosts, ("host",),
+                [(h,) for h in part],
+                dict(aggregate_id=aggregate_id, created_at=now))
         conn.execute(sa.insert(schema.aggregate_metadata), [dict(
             aggregate_id=aggregate_id, key=k, value=v, created_at=now)
             for k, v in metadata.items()])
 
 
 def compute_services(context):
-    """Every compute service seeded, as the Service objects a bulk join
-    takes (id, host, binary and topic set): read as two columns, since a
-    hundred thousand fully loaded Service objects cost seconds."""
+    """(host, Service) of every compute service seeded, in id order: the
+    Service objects a bulk join takes (id, host, binary and topic set),
+    read as two columns, since a hundred thousand fully loaded Service
+    objects cost seconds."""
     services = schema.services
     with db_api.reading(context) as conn:
         ids = _ids(conn, services.c.host, services.c.id,
                    services.c.binary == service_obj.COMPUTE_BINARY,
                    services.c.deleted == 0)
-    return [service_obj.Service.trusted(
-        id=service_id, host=host, binary=service_obj.COMPUTE_BINARY,
-        topic=service_obj.COMPUTE_TOPIC)
-        for host, service_id in sorted(ids.items(), key=lambda i: i[1])]
+    trusted = service_obj.Service.trusted
+    return [(host, trusted(id=service_id, host=host,
+                           binary=service_obj.COMPUTE_BINARY,
+                           topic=service_obj.COMPUTE_TOPIC))
+            for host, service_id in sorted(ids.items(), key=_second)]
+
+
+def _second(item):
+    return item[1]
 
 
 def _ids(conn, key, value, *where):
@@ -164,4 +217,4 @@ def _chunks(items, size=_CHUNK):
 
 def uuid5(kind, name):
     """A repeatable uuid for a simulated row of ``kind`` named ``name``."""
-    return str(uuid_lib.uuid5(cloud.NODE_NAMESPACE, f"{kind}:{name}"))
+    return cloud.name_uuid(f"{kind}:{name}")

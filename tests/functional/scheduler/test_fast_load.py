@@ -23,6 +23,7 @@ from hoststate.objects import pci as pci_obj
 from hoststate.objects import traits
 from hoststate.scheduler import db_reader
 from hoststate.scheduler import host_manager
+from hoststate.scheduler import service_rows
 from hoststate.scheduler import host_table
 from hoststate.scheduler.records import AggregateRecord
 from hoststate.servicegroup import api as sg_api
@@ -146,7 +147,7 @@ def _one_at_a_time(ctx, conf):
                           ratio_defaults=manager.ratio_defaults())
     group = sg_api.API(conf=conf, context=ctx)
     for service in services:
-        [up] = group.services_up([host_manager._service_dict(service)])
+        [up] = group.services_up([service_rows.as_dict(service)])
         table.set_up({service.host: up})
     return table
 
