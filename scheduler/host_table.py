@@ -24,6 +24,7 @@ import numpy as np
 from hoststate.scheduler import host_columns
 from hoststate.scheduler import interned
 from hoststate.scheduler import nodes
+from hoststate.scheduler import usage_rewrites
 
 #: Usage-only changes remembered for derived columns (``_usage_changed``).
 USAGE_LOG = 256
@@ -162,11 +163,18 @@ class HostTable(host_columns.HostColumns):
         if not len(columns):
             return np.zeros(0, dtype=np.intp)
         rows, new = self._rows_for(columns["uuid"])
+        before = None if len(new) else \
+            usage_rewrites.outside_usage(self, rows)
         self._index_columns(rows, new, columns)
         self._write_scalars(rows, columns, ratio_defaults or {})
         self._write_interned(rows, columns, cell)
         self._attach_services(rows)
-        self.version += 1
+        if before is not None and \
+                usage_rewrites.outside_usage(self, rows) == before:
+            for row in rows.tolist():
+                self._usage_changed(row)
+        else:
+            self.version += 1
         return rows
 
     def _rows_for(self, uuids):
