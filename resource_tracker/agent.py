@@ -189,17 +189,18 @@ class ComputeAgent:
             raise exception.ComputeHostNotFound(
                 host=f"{self.host}/{nodename}") from None
 
-    def instance_claim(self, instance, nodename, image_meta=None):
+    def instance_claim(self, instance, nodename, image_meta=None,
+                       held=None):
         """Claim ``instance`` on ``nodename`` (a context manager, as the
-        tracker's). A node this agent does not manage is refused with
-        ComputeResourcesUnavailable, like a disabled one, and nothing
-        changes."""
+        tracker's; ``held``: see there). A node this agent does not
+        manage is refused with ComputeResourcesUnavailable, like a
+        disabled one, and nothing changes."""
         tracker = self.trackers.get(nodename)
         if tracker is None:
             raise exception.ComputeResourcesUnavailable(
                 node=nodename, reasons=[
                     f"node {nodename} is not managed by host {self.host}"])
-        return tracker.instance_claim(instance, image_meta)
+        return tracker.instance_claim(instance, image_meta, held=held)
 
     def update_available_resource(self):
         """One periodic cycle over every node; returns {nodename: error}.

@@ -129,7 +129,7 @@ class Fleet:
         # the instance and its claim's ledger rows in one read, as the
         # conductor would hand the instance over with the build
         instance, held = instance_obj.get_placed(self.context, instance_uuid)
-        with agent.tracker(nodename).instance_claim(instance, held=held):
+        with agent.instance_claim(instance, nodename, held=held):
             pass                # a hypervisor would spawn it here
         if deletable:
             self.instances[instance_uuid] = (instance, host)
