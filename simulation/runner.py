@@ -44,7 +44,7 @@ FILTERS = ["AvailabilityZoneFilter", "ComputeFilter", "RamFilter",
 #: tenth of the way in (RamFilter: no host has 256 GiB free), GPU and
 #: pinned flavors from about a third, and in the last third most intervals
 #: refuse several requests, mostly for disk, while nearly all the free
-#: capacity left is stranded (fragmentation near 100 %). About 12 s on
+#: capacity left is stranded (fragmentation near 100 %). About 7 s on
 #: two cores. (Measured for seed 0; see the README's example.)
 DEFAULT_NODES = 100
 DEFAULT_REQUESTS = 3000

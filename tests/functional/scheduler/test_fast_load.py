@@ -12,11 +12,8 @@ changes must hold exactly what a full load of the changed database holds.
 import datetime
 import json
 
-import pytest
 import sqlalchemy as sa
-from oslo_config import cfg
 
-from hoststate import conf as hs_conf
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import pci as pci_obj
@@ -33,13 +30,6 @@ from unit.hardware import numa_builders as nb
 
 NODES = schema.compute_nodes
 SERVICES = schema.services
-
-
-@pytest.fixture
-def conf():
-    options = cfg.ConfigOpts()
-    hs_conf.load(args=[], config_files=[], conf=options)
-    return options
 
 
 def _manager(ctx, conf):

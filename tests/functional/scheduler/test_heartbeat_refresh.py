@@ -3,11 +3,8 @@ service's ``updated_at``, so a refresh reads the service again; a row
 that only heartbeat is written into the held record in place (its stamps)
 without touching the table's columns or version, and any other change,
 even one heartbeated over before the refresh, is taken whole."""
-import pytest
 import sqlalchemy as sa
-from oslo_config import cfg
 
-from hoststate import conf as hs_conf
 from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.scheduler import host_manager
@@ -16,13 +13,6 @@ from support import cloud
 from support import table_snapshot
 
 SERVICES = schema.services
-
-
-@pytest.fixture
-def conf():
-    options = cfg.ConfigOpts()
-    hs_conf.load(args=[], config_files=[], conf=options)
-    return options
 
 
 def _manager(ctx, conf):

@@ -2,23 +2,13 @@
 nodes without services or not ready, aggregates, liveness in bulk."""
 import datetime
 
-import pytest
 import sqlalchemy as sa
-from oslo_config import cfg
 
-from hoststate import conf as hs_conf
 from hoststate import exception
 from hoststate.db import schema
 from hoststate.scheduler import host_manager
 from hoststate.servicegroup import api as sg_api
 from support import cloud
-
-
-@pytest.fixture
-def conf():
-    options = cfg.ConfigOpts()
-    hs_conf.load(args=[], config_files=[], conf=options)
-    return options
 
 
 def _manager(ctx, conf, **kwargs):
