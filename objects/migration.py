@@ -8,6 +8,7 @@ it: any status that is not terminal.
 import sqlalchemy as sa
 
 from hoststate import exception
+from hoststate.db import api as db_api
 from hoststate.db import schema
 from hoststate.objects import base
 from hoststate.objects import fields
@@ -176,8 +177,30 @@ class MigrationList(base.RowObjectList, base.HoststateObjectListBase,
     @classmethod
     @base.remotable
     def get_in_progress_by_host(cls, context, host):
-        """Unfinished migrations with any node of ``host`` at either end."""
+        """Unfinished migrations with any node of ``host`` at either end
+        (every agent start and periodic update asks)."""
+        with db_api.reading(context) as conn:
+            rows = [row._mapping for row in conn.execute(
+                _in_progress_by_host(context.read_deleted), {"host": host})]
+        return base.ovo_base.obj_make_list(context, cls(context), rows)
+
+
+_BUILT = {}
+
+
+def _in_progress_by_host(read_deleted):
+    """The statement of ``get_in_progress_by_host``, ``host`` a
+    parameter, built once per soft-delete mode: building it cost more
+    than running it."""
+    query = _BUILT.get(read_deleted)
+    if query is None:
         table = schema.migrations
-        return cls._list(context, where=[
-            sa.or_(table.c.source_compute == host, table.c.dest_compute == host),
-            table.c.status.notin_(DONE_STATUSES)])
+        host = sa.bindparam("host", type_=table.c.source_compute.type)
+        query = _BUILT[read_deleted] = (
+            sa.select(table)
+            .where(db_api.not_deleted(table, read_deleted),
+                   sa.or_(table.c.source_compute == host,
+                          table.c.dest_compute == host),
+                   table.c.status.notin_(sorted(DONE_STATUSES)))
+            .order_by(table.c.id))
+    return query

@@ -143,17 +143,16 @@ def read_host(context, host):
     instance of a migration that lives on another host}, {node id:
     LedgerRows})."""
     cache = DocumentCache()
-    table = schema.instances
-    query = (sa.select(*(table.c[name] for name in _COLUMNS))
-             .where(table.c.host == host, table.c.deleted == 0))
     by_node = collections.defaultdict(lambda: NodeInstances(cache))
     ledger = collections.defaultdict(LedgerRows)
     node_of_instance = _COLUMNS.index("node")
     node_of_row = LedgerRows.COLUMNS.index("compute_node_id")
     with db_api.reading(context) as conn:
-        for row in _plain_rows(conn, query):
+        for row in _plain_rows(conn, _built("instances of host"),
+                               {"host": host}):
             by_node[row[node_of_instance]].rows.append(row)
-        for row in _plain_rows(conn, _ledger_of_host(host)):
+        for row in _plain_rows(conn, _built("ledger of host"),
+                               {"host": host}):
             ledger[row[node_of_row]].append(row)
     migrations = list(migration_obj.MigrationList.get_in_progress_by_host(
         context, host))
@@ -166,20 +165,41 @@ def read_host(context, host):
     return by_node, migrations, others, ledger
 
 
-def _plain_rows(conn, query, batch=100):
+def _plain_rows(conn, query, params, batch=100):
     """The rows of ``query`` as plain tuples, fetched a batch at a time:
     a SQLAlchemy row is an object the garbage collector tracks, a tuple
     of strings and numbers is not, and a hundred thousand rows kept for
     a cycle made it walk them over and over."""
-    for part in conn.execute(query).partitions(batch):
+    for part in conn.execute(query, params).partitions(batch):
         yield from map(tuple, part)
 
 
-def _ledger_of_host(host):
-    """The ledger rows of every live node of ``host``, in one query."""
-    rows, nodes = schema.allocations, schema.compute_nodes
-    return (sa.select(rows).join(nodes, nodes.c.id == rows.c.compute_node_id)
-            .where(nodes.c.host == host, nodes.c.deleted == 0))
+_BUILT = {}
+
+
+def _built(name, read_deleted="no"):
+    """One of the statements an agent's start and every periodic update
+    run, ``host`` a parameter, built once (building cost more than
+    running them): the live instances of a host (``_COLUMNS``), the
+    ledger rows of its live nodes, its nodes (as ``read_deleted`` says)
+    in id order."""
+    query = _BUILT.get((name, read_deleted))
+    if query is None:
+        instances, ledger = schema.instances, schema.allocations
+        nodes = schema.compute_nodes
+        host = sa.bindparam("host", type_=nodes.c.host.type)
+        query = _BUILT[name, read_deleted] = {
+            "instances of host": lambda: sa.select(
+                *(instances.c[column] for column in _COLUMNS)).where(
+                    instances.c.host == host, instances.c.deleted == 0),
+            "ledger of host": lambda: sa.select(ledger).join(
+                nodes, nodes.c.id == ledger.c.compute_node_id).where(
+                    nodes.c.host == host, nodes.c.deleted == 0),
+            "nodes of host": lambda: sa.select(nodes).where(
+                db_api.not_deleted(nodes, read_deleted),
+                nodes.c.host == host).order_by(nodes.c.id),
+        }[name]()
+    return query
 
 
 def read_nodes(context, host):
@@ -187,13 +207,9 @@ def read_nodes(context, host):
     get_all_by_host`` reads), as SQLAlchemy rows: an agent compares them
     with the rows its nodes were built from, and builds objects only for
     the rows that changed."""
-    table = schema.compute_nodes
-    query = (sa.select(table)
-             .where(db_api.not_deleted(table, context.read_deleted),
-                    table.c.host == host)
-             .order_by(table.c.id))
     with db_api.reading(context) as conn:
-        return conn.execute(query).all()
+        return conn.execute(_built("nodes of host", context.read_deleted),
+                            {"host": host}).all()
 
 
 def nodes_of_rows(context, rows):
