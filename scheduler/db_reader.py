@@ -84,9 +84,13 @@ def _first(row):
 
 
 def read_node(conn, node_id):
-    """The row of node ``node_id`` (deleted or not), as a list of 0 or 1."""
-    query = _node_query().where(_NODES.c.id == node_id)
-    return [row._mapping for row in conn.execute(query)]
+    """The row of node ``node_id`` (deleted or not), as a list of 0 or 1
+    (a statement built once: the loop of a simulation reads the node of
+    every delete)."""
+    return [row._mapping for row in conn.execute(_ONE_NODE, {"id": node_id})]
+
+
+_ONE_NODE = _node_query().where(_NODES.c.id == sa.bindparam("id"))
 
 
 def read_services(conn, since=None):
