@@ -334,10 +334,11 @@ def delete_row(conn, table, row_id, seen_generation=None, read_back=False,
     equals = dict(constraint, id=row_id)
     if seen_generation is not None:
         equals["generation"] = seen_generation
-    returning = read_back and conn.dialect.update_returning
+    returning = read_back and conn.dialect.update_returning and \
+        table.name in schema.SOFT_DELETE_TABLES
     query, params = prebuilt.delete(table, equals, returning=returning)
     if query is None:
-        query, params = _delete_statement(table, equals), {}
+        query, params = _delete_where(table, equals, returning), {}
     result = conn.execute(query, params)
     deleted = result.first() if returning else None
     if deleted is not None or (not returning and result.rowcount == 1):
@@ -358,20 +359,29 @@ def delete_rows(conn, table, **equals):
     """
     query, params = prebuilt.delete(table, equals)
     if query is None:
-        query, params = _delete_statement(table, equals), {}
+        query, params = _delete_where(table, equals), {}
     return conn.execute(query, params).rowcount
 
 
-def _delete_statement(table, equals):
-    """The delete of ``prebuilt.delete`` where a value is a collection
-    (an IN), built for this call."""
-    soft = table.name in schema.SOFT_DELETE_TABLES
-    query = (sa.update(table) if soft else sa.delete(table)).where(
+def delete_statement(table, returning=False):
+    """The delete of some of ``table``'s rows, its WHERE still to add:
+    soft (``deleted = id``, ``deleted_at`` the server's now,
+    ``updated_at`` kept) where the table keeps history, else a DELETE;
+    ``returning`` (a soft delete): the rows come back with it."""
+    if table.name not in schema.SOFT_DELETE_TABLES:
+        return sa.delete(table)
+    query = sa.update(table).values(deleted=table.c.id,
+                                    deleted_at=server_utcnow(),
+                                    updated_at=table.c.updated_at)
+    return query.returning(*table.c) if returning else query
+
+
+def _delete_where(table, equals, returning=False):
+    """The delete of the live rows matching ``equals`` where a value is a
+    collection (an IN), built for this call (``prebuilt.delete`` builds
+    the others once)."""
+    return delete_statement(table, returning).where(
         not_deleted(table, "no"), *_equal(table, equals))
-    if soft:
-        query = query.values(deleted=table.c.id, deleted_at=server_utcnow(),
-                             updated_at=table.c.updated_at)
-    return query
 
 
 def undelete_row(conn, table, row_id):

@@ -9,7 +9,6 @@ delete mode, order, lock) and its values are bound as parameters.
 import sqlalchemy as sa
 
 from hoststate.db import api as db_api
-from hoststate.db import schema
 
 _BUILT = {}
 
@@ -41,27 +40,18 @@ def select(table, read_deleted, for_update, newest_first, equals):
 
 def delete(table, equals, returning=False):
     """(statement, parameters) of deleting the live rows whose columns
-    equal scalar ``equals``: soft (``deleted = id``, ``deleted_at`` the
-    server's now, ``updated_at`` kept) where the table keeps history,
-    else a DELETE; ``returning``: the soft-deleted rows come back with
-    it. Built once per shape, as ``select``; (None, None) for an IN."""
+    equal scalar ``equals`` (``db.api.delete_statement``: soft where the
+    table keeps history; ``returning`` the soft-deleted rows). Built once
+    per shape, as ``select``; (None, None) for an IN."""
     shape = _shape(equals)
     if shape is None:
         return None, None
     names, nulls = shape
-    soft = table.name in schema.SOFT_DELETE_TABLES
-    key = ("delete", table.name, names, nulls, soft and returning)
+    key = ("delete", table.name, names, nulls, returning)
     query = _BUILT.get(key)
     if query is None:
-        query = (sa.update(table) if soft else sa.delete(table)).where(
+        query = _BUILT[key] = db_api.delete_statement(table, returning).where(
             db_api.not_deleted(table, "no"), *_clauses(table, names, nulls))
-        if soft:
-            query = query.values(deleted=table.c.id,
-                                 deleted_at=db_api.server_utcnow(),
-                                 updated_at=table.c.updated_at)
-            if returning:
-                query = query.returning(*table.c)
-        _BUILT[key] = query
     return query, _params(equals, names, nulls)
 
 

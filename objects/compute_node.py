@@ -138,7 +138,7 @@ class ComputeNode(base.RowObject, base.HoststateObject,
                                          row["pci_stats"])
         node.supported_hv_specs = document(
             hv_spec.from_json, row["supported_instances"]) or []
-        node.stats = jsonutils.loads(row["stats"]) if row["stats"] else {}
+        node.stats = node_columns.stats_of(row["stats"])
         for name in TRAIT_FIELDS:
             setattr(node, name, traits_mod.from_text(row[name]))
         node._fill_unset_allocation_ratios(conf)

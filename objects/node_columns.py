@@ -28,6 +28,17 @@ DOCUMENT_COLUMNS = {
     "operator_traits": "operator_traits",
 }
 
+
+def stats_of(text):
+    """The stats dict of a ``stats`` column's text (NULL reads as {})."""
+    return jsonutils.loads(text) if text else {}
+
+
+def stats_text(stats):
+    """The ``stats`` column's text of a stats dict."""
+    return jsonutils.dumps(stats, sort_keys=True)
+
+
 def document(parse, text):
     """``parse(text)`` as an object of its own (None for no text).
 
@@ -75,7 +86,7 @@ def _dump_document(field, value):
     if field == "supported_hv_specs":
         return hv_spec.to_json(value)
     if field == "stats":
-        return jsonutils.dumps(value, sort_keys=True)
+        return stats_text(value)
     if field in traits_mod.COLUMNS:
         return traits_mod.to_text(value)
     return value.to_json()

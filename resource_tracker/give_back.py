@@ -12,7 +12,6 @@ delete) are given back with plain numbers on the row as read, without
 building a ComputeNode: that cost more than the whole transaction.
 """
 import sqlalchemy as sa
-from oslo_serialization import jsonutils
 
 from hoststate import exception
 from hoststate.db import api as db_api
@@ -178,9 +177,7 @@ class _StoredUsage:
         if name in self.changed:
             value = self.changed[name]
         elif name == "stats":
-            # the dict a ComputeNode reads from the column
-            text = self.row["stats"]
-            value = jsonutils.loads(text) if text else {}
+            value = node_columns.stats_of(self.row["stats"])
         else:
             value = self.row[name]
         return default if value is None else value

@@ -30,7 +30,6 @@ import dataclasses
 import logging
 
 import sqlalchemy as sa
-from oslo_serialization import jsonutils
 
 from hoststate import exception
 from hoststate.db import api as db_api
@@ -44,6 +43,7 @@ from hoststate.hardware import node_stats
 from hoststate.hardware import usage as hw_usage
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import fields as obj_fields
+from hoststate.objects import node_columns
 from hoststate.objects import states
 from hoststate.scheduler import claim_statements as statements
 from hoststate.scheduler import db_reader
@@ -302,9 +302,9 @@ def _scalar_claim(conn, read, wanted, request, instance, instance_uuid):
 def _stats_values(stats_text, instance):
     """The stats, running_vms and current_workload columns with the
     instance counted in."""
-    stats = node_stats.stats_with(
-        jsonutils.loads(stats_text) if stats_text else {}, instance, 1)
-    return {"stats": jsonutils.dumps(stats, sort_keys=True),
+    stats = node_stats.stats_with(node_columns.stats_of(stats_text),
+                                  instance, 1)
+    return {"stats": node_columns.stats_text(stats),
             "running_vms": int(stats["num_instances"]),
             "current_workload": int(stats["io_workload"])}
 
