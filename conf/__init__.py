@@ -29,6 +29,7 @@ from hoststate.conf import files
 from hoststate.conf import metrics
 from hoststate.conf import netconf
 from hoststate.conf import paths
+from hoststate.conf import rpc
 from hoststate.conf import scheduler
 from hoststate.conf import service
 from hoststate.conf import servicegroup
@@ -53,6 +54,7 @@ _MODULES = (
     metrics,
     database,
     cells,
+    rpc,
 )
 
 

@@ -39,6 +39,7 @@ from hoststate.db import api as db_api
 from hoststate.objects import attrs
 from hoststate.objects import changes
 from hoststate.objects import copying
+from hoststate.objects import indirection
 from hoststate.objects import row_loading
 
 remotable = ovo_base.remotable
@@ -83,6 +84,9 @@ class HoststateObject(ovo_base.VersionedObject,
 
     #: {field name: version that added it}; older targets lose the field.
     FIELDS_ADDED = {}
+
+    #: where remotable calls go (see hoststate.objects.indirection)
+    indirection_api = indirection.IndirectionSlot()
 
     def __init__(self, context=None, **kwargs):
         unknown = sorted(set(kwargs) - set(self.fields))

@@ -13,6 +13,7 @@ from hoststate import context as hs_context
 from hoststate import exception
 from hoststate.objects import base
 from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import indirection
 from hoststate.objects import service as service_obj
 
 
@@ -26,12 +27,9 @@ class InProcessConductor:
     @contextlib.contextmanager
     def _serving(self, context):
         # While serving, calls run locally instead of looping back here.
-        base.HoststateObject.indirection_api = None
-        try:
+        with indirection.serving_locally():
             yield hs_context.RequestContext.from_dict(context.to_dict(),
                                                       engine=self.engine)
-        finally:
-            base.HoststateObject.indirection_api = self
 
     @staticmethod
     def _over_the_wire(obj, versions=None):
@@ -73,11 +71,11 @@ class InProcessConductor:
 @pytest.fixture
 def remote_ctx(ctx):
     conductor = InProcessConductor(ctx.engine)
-    base.HoststateObject.indirection_api = conductor
+    indirection.set_api(conductor)
     try:
         yield hs_context.get_admin_context(engine=None), conductor
     finally:
-        base.HoststateObject.indirection_api = None
+        indirection.set_api(None)
 
 
 def test_create_save_and_get_through_the_conductor(remote_ctx):

@@ -1,0 +1,51 @@
+"""Where remotable calls go: the process's indirection API, per thread.
+
+oslo.versionedobjects sends a remotable call to ``indirection_api`` when a
+class has one, and runs it locally otherwise. A compute agent without
+database access sets the conductor's client here, for the whole process.
+
+One process may also hold both sides: ``hoststate simulate`` on the
+in-process bus runs agents and a conductor together, and the conductor's
+threads must run the calls they serve against the database, not send them
+back onto the bus. :func:`serving_locally` makes the calls of the current
+thread local for a while, without touching any other thread; setting the
+class attribute to None, as a bare test would, is not thread-safe.
+"""
+import contextlib
+import threading
+
+_process = {"api": None}
+_thread = threading.local()
+
+
+class IndirectionSlot:
+    """``HoststateObject.indirection_api``: read by ovo as a class or an
+    instance attribute; the per-thread override wins."""
+
+    def __get__(self, obj, owner=None):
+        if getattr(_thread, "local", False):
+            return None
+        return _process["api"]
+
+
+def set_api(api):
+    """Send every remotable call of this process to ``api`` (None: run
+    them locally); returns the API it replaces."""
+    previous, _process["api"] = _process["api"], api
+    return previous
+
+
+def current_api():
+    return _process["api"]
+
+
+@contextlib.contextmanager
+def serving_locally():
+    """Run the current thread's remotable calls locally until the block
+    ends (a conductor serving a call in a process that also has agents)."""
+    before = getattr(_thread, "local", False)
+    _thread.local = True
+    try:
+        yield
+    finally:
+        _thread.local = before
