@@ -25,12 +25,16 @@ class RequestContext(oslo_context.RequestContext):
     them too, "only" shows nothing else.
     """
 
-    def __init__(self, engine=None, read_deleted="no", cell_uuid=None, **kwargs):
+    def __init__(self, engine=None, read_deleted="no", cell_uuid=None,
+                 service_host=None, **kwargs):
         super().__init__(**kwargs)
         _check_read_deleted(read_deleted)
         self.engine = engine
         self.read_deleted = read_deleted
         self.cell_uuid = cell_uuid
+        #: the host of the service acting (a compute agent's): what the
+        #: conductor lets it write (hoststate.conductor.policy)
+        self.service_host = service_host
 
     def elevated(self, read_deleted=None):
         """An admin copy of this context (for service-internal reads)."""
@@ -50,12 +54,14 @@ class RequestContext(oslo_context.RequestContext):
         values = super().to_dict()
         values["read_deleted"] = self.read_deleted
         values["cell_uuid"] = self.cell_uuid
+        values["service_host"] = self.service_host
         return values
 
     @classmethod
     def from_dict(cls, values, engine=None, **kwargs):
         kwargs.setdefault("read_deleted", values.get("read_deleted", "no"))
         kwargs.setdefault("cell_uuid", values.get("cell_uuid"))
+        kwargs.setdefault("service_host", values.get("service_host"))
         ctx = super().from_dict(values, **kwargs)
         ctx.engine = engine
         return ctx

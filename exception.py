@@ -254,3 +254,20 @@ class ClaimRejected(DoesNotFit):
     scheduler last looked); ``reasons`` names each shortfall."""
 
     msg_fmt = "Node %(node)s cannot take the claim: %(reason)s"
+
+
+# --- the conductor -----------------------------------------------------------
+
+class ConductorRefused(HoststateError, PermissionError):
+    """The conductor refused a remotable call: not on its allow-list, or a
+    write to a row the calling host does not own."""
+
+    msg_fmt = ("conductor refused %(objname)s.%(method)s for host "
+               "%(caller)r: %(reason)s")
+
+
+class UnknownObject(HoststateError, LookupError):
+    """A primitive or a call names an object class or version this side
+    does not know."""
+
+    msg_fmt = "unknown object %(objname)s %(version)s: %(reason)s"

@@ -303,20 +303,25 @@ class ComputeNode(base.RowObject, base.HoststateObject,
 # Version 1.0: initial
 # Version 1.1: get_nodenames_by_host
 # Version 1.2: update_operator_traits
+# Version 1.3: create_all is remotable (agents without a database)
 @base.HoststateObjectRegistry.register
 class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
                       base.HoststateObject):
-    VERSION = "1.2"
+    VERSION = "1.3"
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
 
     @classmethod
+    @base.remotable
     def create_all(cls, context, nodes):
         """Insert new ``nodes`` (ComputeNodes with every field they set
         already checked) in one transaction, multi-row INSERTs of
         BULK_ROWS, then complete each with what the database filled in (id,
         time stamps, generation, defaults) by one narrow read: loading
         thousands of full rows back would cost more than the rest together.
-        DuplicateRecord, and nothing inserted, when one collides."""
+        DuplicateRecord, and nothing inserted, when one collides.
+
+        Returns the nodes: through a conductor they are new objects (the
+        ones sent are not completed), so callers use what it returns."""
         if not nodes:
             return nodes
         rows = [node._column_values(n for n in node.fields

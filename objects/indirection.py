@@ -39,6 +39,14 @@ def current_api():
     return _process["api"]
 
 
+def is_remote():
+    """Whether the current thread's remotable calls leave the process
+    (code with a faster local path than a remotable method, such as an
+    agent's raw reads, asks this to take the remotable one instead)."""
+    return _process["api"] is not None and not getattr(_thread, "local",
+                                                       False)
+
+
 @contextlib.contextmanager
 def serving_locally():
     """Run the current thread's remotable calls locally until the block

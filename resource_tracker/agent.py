@@ -166,7 +166,7 @@ class ComputeAgent:
         if not nodes:
             return {}
         try:
-            cn_obj.ComputeNodeList.create_all(self.context, nodes)
+            nodes = cn_obj.ComputeNodeList.create_all(self.context, nodes)
         except exception.DuplicateRecord:
             return {}
         LOG.debug("host %s registered %d new node(s)", self.host, len(nodes))

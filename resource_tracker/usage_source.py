@@ -21,6 +21,7 @@ from hoststate.db import schema
 from hoststate.objects import base as obj_base
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import fields as hs_fields
+from hoststate.objects import indirection
 from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import migration as migration_obj
@@ -141,27 +142,44 @@ class LedgerRows(list):
 def read_host(context, host):
     """({nodename: NodeInstances}, [Migration in progress], {uuid:
     instance of a migration that lives on another host}, {node id:
-    LedgerRows})."""
+    LedgerRows}); from the database, or from a conductor when this
+    process has none (``hoststate.resource_tracker.host_rows``)."""
+    if indirection.is_remote():
+        from hoststate.resource_tracker import host_rows
+        read = host_rows.usage_of_host(context, host)
+    else:
+        read = read_host_rows(context, host)
+    return _grouped(*read)
+
+
+def read_host_rows(context, host):
+    """(instance rows, ledger rows, [Migration in progress], {uuid:
+    instance of such a migration living on another host})."""
+    with db_api.reading(context) as conn:
+        instances = list(_plain_rows(conn, _built("instances of host"),
+                                     {"host": host}))
+        ledger = list(_plain_rows(conn, _built("ledger of host"),
+                                  {"host": host}))
+    migrations = list(migration_obj.MigrationList.get_in_progress_by_host(
+        context, host))
+    uuid_at = _COLUMNS.index("uuid")
+    local = {row[uuid_at] for row in instances}
+    remote = sorted({m.instance_uuid for m in migrations} - local)
+    others = {i.uuid: i for i in instance_obj.InstanceList.get_by_uuids(
+        context, remote)} if remote else {}
+    return instances, ledger, migrations, others
+
+
+def _grouped(instances, ledger_rows, migrations, others):
     cache = DocumentCache()
     by_node = collections.defaultdict(lambda: NodeInstances(cache))
     ledger = collections.defaultdict(LedgerRows)
     node_of_instance = _COLUMNS.index("node")
     node_of_row = LedgerRows.COLUMNS.index("compute_node_id")
-    with db_api.reading(context) as conn:
-        for row in _plain_rows(conn, _built("instances of host"),
-                               {"host": host}):
-            by_node[row[node_of_instance]].rows.append(row)
-        for row in _plain_rows(conn, _built("ledger of host"),
-                               {"host": host}):
-            ledger[row[node_of_row]].append(row)
-    migrations = list(migration_obj.MigrationList.get_in_progress_by_host(
-        context, host))
-    uuid_at = _COLUMNS.index("uuid")
-    local = {row[uuid_at] for instances in by_node.values()
-             for row in instances.rows}
-    remote = sorted({m.instance_uuid for m in migrations} - local)
-    others = {i.uuid: i for i in instance_obj.InstanceList.get_by_uuids(
-        context, remote)} if remote else {}
+    for row in instances:
+        by_node[row[node_of_instance]].rows.append(row)
+    for row in ledger_rows:
+        ledger[row[node_of_row]].append(row)
     return by_node, migrations, others, ledger
 
 
@@ -204,9 +222,12 @@ def _built(name, read_deleted="no"):
 
 def read_nodes(context, host):
     """The host's live ``compute_nodes`` rows (what ``ComputeNodeList.
-    get_all_by_host`` reads), as SQLAlchemy rows: an agent compares them
-    with the rows its nodes were built from, and builds objects only for
-    the rows that changed."""
+    get_all_by_host`` reads), as SQLAlchemy rows (or rows alike, from a
+    conductor): an agent compares them with the rows its nodes were built
+    from, and builds objects only for the rows that changed."""
+    if indirection.is_remote():
+        from hoststate.resource_tracker import host_rows
+        return host_rows.nodes_of_host(context, host)
     with db_api.reading(context) as conn:
         return conn.execute(_built("nodes of host", context.read_deleted),
                             {"host": host}).all()

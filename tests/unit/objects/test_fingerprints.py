@@ -10,6 +10,8 @@ from oslo_versionedobjects import fields as ovo_fields
 from oslo_versionedobjects import fixture
 
 import hoststate.objects  # noqa: F401  (registers every object)
+# the agents' remotable row reads, registered where they live
+import hoststate.resource_tracker.host_rows  # noqa: F401
 from hoststate.objects import base
 
 EXPECTED = {
@@ -20,7 +22,8 @@ EXPECTED = {
     "CellMapping": "1.0-4301173bad9ba09e6f0f24ecb17ecf97",
     "CellMappingList": "1.0-4ee0d9efdfd681fed822da88376e04d2",
     "ComputeNode": "1.7-07c32093702e6fdd6aff1d6a7dc406eb",
-    "ComputeNodeList": "1.2-fb0479fa777f87db15149aadb9ed2782",
+    "ComputeHostRows": "1.0-437348e56780203aaccf854f40ca1e61",
+    "ComputeNodeList": "1.3-859174c9754734fa30ecaf2e6f9e45a3",
     "Destination": "1.1-d3feef87d3a92cd4cd7389b5a899fffa",
     "Flavor": "1.1-e6eba5af80444371b75f77fbc4c307d5",
     "HVSpec": "1.1-7c8d93cb705132da53aa0f65d36f6292",

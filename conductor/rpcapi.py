@@ -1,0 +1,65 @@
+"""The conductor's client: where an agent without a database sends its
+remotable object calls.
+
+:class:`ConductorAPI` is an oslo.versionedobjects indirection API; an agent
+installs it with :func:`use_conductor` and from then on every remotable
+method of every hoststate object runs on some conductor (whichever takes
+the message off the shared ``conductor`` topic), with the agent's context
+naming its host.
+
+``[upgrade_levels] conductor`` caps the RPC version sent, so agents can be
+upgraded before conductors.
+"""
+import warnings
+
+with warnings.catch_warnings():   # see hoststate.objects.base
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    from oslo_versionedobjects import base as ovo_base
+
+from hoststate import rpc
+from hoststate.conductor import manager
+from hoststate.objects import indirection
+
+TOPIC = "conductor"
+
+
+class ConductorAPI(ovo_base.VersionedObjectIndirectionAPI):
+    def __init__(self, conf):
+        self._client = rpc.get_client(
+            conf, TOPIC, manager.OBJECT_API_VERSION,
+            version_cap=conf.upgrade_levels.conductor
+            if conf.upgrade_levels.conductor != "auto" else None,
+            timeout=conf.rpc_response_timeout)
+        self._objects = self._client.prepare(namespace="objects")
+
+    def object_class_action_versions(self, context, objname, objmethod,
+                                     object_versions, args, kwargs):
+        return self._objects.call(
+            context, "object_class_action_versions", objname=objname,
+            objmethod=objmethod, object_versions=object_versions,
+            args=args, kwargs=kwargs)
+
+    def object_action(self, context, objinst, objmethod, args, kwargs):
+        return self._objects.call(
+            context, "object_action", objinst=objinst, objmethod=objmethod,
+            args=args, kwargs=kwargs)
+
+    def object_backport_versions(self, context, objinst, object_versions):
+        return self._objects.call(
+            context, "object_backport_versions", objinst=objinst,
+            object_versions=object_versions)
+
+    # ovo's older entry points, which hoststate never serves
+    def object_class_action(self, *args, **kwargs):
+        raise NotImplementedError("use object_class_action_versions")
+
+    def object_backport(self, *args, **kwargs):
+        raise NotImplementedError("use object_backport_versions")
+
+
+def use_conductor(conf):
+    """Send this process's remotable calls to the conductors of ``conf``'s
+    bus; returns the API (``indirection.set_api(None)`` undoes it)."""
+    api = ConductorAPI(conf)
+    indirection.set_api(api)
+    return api

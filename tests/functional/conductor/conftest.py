@@ -1,0 +1,43 @@
+"""A conductor serving the test's database, and an agent's side of it."""
+import pytest
+from oslo_config import cfg
+
+from hoststate import conf as hconf
+from hoststate import context as hs_context
+from hoststate import rpc
+from hoststate.conductor import rpcapi
+from hoststate.conductor import service
+from hoststate.objects import indirection
+
+
+@pytest.fixture(params=["local", "rabbit"])
+def bus_conf(request):
+    conf = hconf.load([], conf=cfg.ConfigOpts())
+    conf.set_override("rpc_response_timeout", 20)
+    if request.param == "rabbit":
+        conf.set_override("transport_url",
+                          request.getfixturevalue("rabbitmq_url"))
+    yield conf
+    rpc.cleanup()
+
+
+@pytest.fixture
+def conductor(bus_conf, ctx):
+    """One conductor serving ``ctx``'s database; this process's remotable
+    calls go to it (the test's own reads of the database use
+    ``indirection.serving_locally()`` or plain SQL)."""
+    server = service.make_server(bus_conf, ctx.engine, "conductor-1")
+    server.start()
+    api = rpcapi.use_conductor(bus_conf)
+    try:
+        yield api
+    finally:
+        indirection.set_api(None)
+        server.stop()
+        server.wait()
+
+
+def agent_context(host="compute-1"):
+    """What an agent without database access calls with."""
+    return hs_context.RequestContext(engine=None, service_host=host,
+                                     is_admin=True, roles=["admin"])

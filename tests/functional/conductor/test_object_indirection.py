@@ -1,0 +1,111 @@
+"""Remotable calls of an agent with no database, served by a conductor
+over the bus (in-process and RabbitMQ), on every database backend."""
+import pytest
+
+from hoststate import exception
+from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import indirection
+from hoststate.objects import service as service_obj
+from support.databases import snapshot
+
+from tests.functional.conductor.conftest import agent_context
+
+
+def _node(ctx, host, name, **fields):
+    values = dict(host=host, hypervisor_hostname=name, vcpus=8,
+                  memory_mb=16384, local_gb=100, vcpus_used=0,
+                  memory_mb_used=512, local_gb_used=0, hypervisor_type="fake",
+                  hypervisor_version=1, cpu_info="{}")
+    values.update(fields)
+    node = cn_obj.ComputeNode(ctx, **values)
+    node.create()
+    return node
+
+
+def test_an_agent_registers_and_reports_through_the_conductor(conductor,
+                                                               ctx):
+    agent = agent_context("compute-1")
+    service = service_obj.Service(agent, host="compute-1",
+                                  binary="nova-compute", topic="compute")
+    service.create()
+    node = _node(agent, "compute-1", "node-a")
+    node.vcpus_used = 3
+    node.save()
+    service.report_count = 5
+    service.save()
+
+    assert agent.engine is None        # so all of it went over the bus
+    with indirection.serving_locally():
+        stored = cn_obj.ComputeNode.get_by_uuid(ctx, node.uuid)
+        stored_service = service_obj.Service.get_by_id(ctx, service.id)
+    assert (stored.host, stored.vcpus_used, stored.generation) == (
+        "compute-1", 3, node.generation)
+    assert node.obj_what_changed() == set()
+    assert stored_service.report_count == 5
+
+
+def test_reads_of_any_host_are_served(conductor, ctx):
+    with indirection.serving_locally():
+        other = _node(ctx, "compute-2", "node-b")
+    found = cn_obj.ComputeNode.get_by_uuid(agent_context("compute-1"),
+                                           other.uuid)
+    assert (found.id, found.host) == (other.id, "compute-2")
+
+
+def _refused(ctx, call, reason):
+    before = snapshot(ctx.engine)
+    with pytest.raises(exception.ConductorRefused) as info:
+        call()
+    assert reason in str(info.value)
+    assert snapshot(ctx.engine) == before
+    return info.value
+
+
+def test_a_node_of_another_host_cannot_be_written(conductor, ctx):
+    with indirection.serving_locally():
+        theirs = _node(ctx, "compute-2", "node-b")
+    forged = cn_obj.ComputeNode.get_by_uuid(agent_context("compute-1"),
+                                            theirs.uuid)
+    forged.vcpus_used = 8
+    error = _refused(ctx, forged.save,
+                     "the ComputeNode as sent belongs to compute-2")
+    assert (error.objname, error.method, error.caller) == (
+        "ComputeNode", "save", "compute-1")
+
+
+def test_claiming_another_hosts_row_by_its_id_is_refused(conductor, ctx):
+    with indirection.serving_locally():
+        theirs = _node(ctx, "compute-2", "node-b")
+    forged = cn_obj.ComputeNode.get_by_uuid(agent_context("compute-1"),
+                                            theirs.uuid)
+    forged.host = "compute-1"          # names the caller, keeps their id
+    forged.vcpus_used = 8
+    _refused(ctx, forged.save, "the ComputeNode as stored belongs to "
+                               "compute-2")
+
+
+def test_creating_a_node_for_another_host_is_refused(conductor, ctx):
+    _refused(ctx, lambda: _node(agent_context("compute-1"), "compute-2",
+                                "node-z"),
+             "the ComputeNode as sent belongs to compute-2")
+
+
+def test_a_method_off_the_allow_list_is_refused(conductor, ctx):
+    agent = agent_context("compute-1")
+    _refused(ctx, lambda: cn_obj.ComputeNodeList.update_operator_traits(
+        agent, "compute-1", "node-a", ["CUSTOM_X"]),
+        "not on the conductor's allow-list")
+    _refused(ctx, lambda: service_obj.ServiceList.get_all(agent),
+             "not on the conductor's allow-list")
+
+
+def test_a_context_without_a_host_is_refused(conductor, ctx):
+    anonymous = agent_context(host=None)
+    _refused(ctx, lambda: service_obj.Service.get_by_compute_host(
+        anonymous, "compute-1"), "names no service host")
+
+
+def test_a_not_found_error_reaches_the_agent_typed(conductor):
+    with pytest.raises(exception.ComputeNodeNotFound):
+        cn_obj.ComputeNode.get_by_uuid(
+            agent_context(), "6b5b1a54-7a4e-4c35-a2c7-3f0f4a9e0c11")
