@@ -271,3 +271,9 @@ class UnknownObject(HoststateError, LookupError):
     does not know."""
 
     msg_fmt = "unknown object %(objname)s %(version)s: %(reason)s"
+
+
+class BuildFailed(HoststateError):
+    """A driver could not start an instance on a node."""
+
+    msg_fmt = "build of instance %(instance)s on node %(node)s failed: %(reason)s"

@@ -20,6 +20,12 @@ changed, while instances are on them) and prints each one deleted.
 Logging (``hoststate.cli.logs``): a service's format, with time stamps;
 the global ``--debug`` logs debug messages and full tracebacks.
 
+Without database access: with ``[database] connection`` unset, no
+``--database-url`` and ``[DEFAULT] transport_url`` set, the agent sends
+every read and write to the conductors on that bus
+(:mod:`hoststate.conductor`), as a nova-compute without database
+credentials does; it may then write only its own host's rows.
+
 The driver is ``[DEFAULT] compute_driver`` (``linux``: this machine, one
 node), or, with ``--fake-nodes N`` (at most 100,000, see
 :data:`MAX_FAKE_NODES`), N in-memory nodes named ``<host>-node1`` ..
@@ -34,6 +40,7 @@ import threading
 
 from oslo_config import types
 
+from hoststate import context as hs_context
 from hoststate import exception
 from hoststate.cli import common
 from hoststate.cli import inventory
@@ -126,13 +133,47 @@ def compute_command(args):
     conf = common.load_conf(args)
     host = args.host or conf.host
     driver, driver_name = build_driver(args, conf, host)
-    _, context = inventory.connect(args)
+    context = agent_context(args, conf, host)
     if args.prune:
+        if context.engine is None:
+            raise OptionConflict(
+                option="--prune",
+                reason="needs database access; this agent has none (it "
+                       "works through a conductor)")
         prune(context, driver, host)
-    if args.once:
-        return _run_once(context, driver, host, driver_name)
-    _require_shared_liveness(conf)
-    return _serve(conf, context, driver, host, driver_name)
+    try:
+        if args.once:
+            return _run_once(context, driver, host, driver_name)
+        _require_shared_liveness(conf)
+        return _serve(conf, context, driver, host, driver_name)
+    finally:
+        if context.engine is None:
+            from hoststate import rpc
+            rpc.cleanup()
+
+
+def through_conductor(args, conf):
+    """Whether the agent works without database access: no database is
+    named (``[database] connection`` or ``--database-url``) and a bus is
+    (``transport_url``), as for a nova-compute with no database
+    credentials."""
+    return (not args.database_url and not conf.database.connection
+            and bool(conf.transport_url))
+
+
+def agent_context(args, conf, host):
+    """The context the agent acts with: on its database, or, through a
+    conductor, with no engine and its host named for the conductor's
+    ownership checks (every remotable call of the process goes there)."""
+    if through_conductor(args, conf):
+        from hoststate.conductor import rpcapi   # only without a database
+        rpcapi.use_conductor(conf)
+        return hs_context.RequestContext(
+            engine=None, service_host=host, is_admin=True, roles=["admin"],
+            overwrite=False)
+    _, context = inventory.connect(args)
+    context.service_host = host
+    return context
 
 
 def prune(context, driver, host):

@@ -59,6 +59,8 @@ ALLOWED = {
     ("ComputeNodeList", "create_all"): WRITE_EACH,
     ("ComputeHostRows", "nodes_of_host"): READ,
     ("ComputeHostRows", "usage_of_host"): READ,
+    ("ComputeHostRows", "placed_instance"): READ,
+    ("Instance", "destroy"): WRITE,
     ("Instance", "get_by_uuid"): READ,
     ("Instance", "save"): WRITE,
     ("InstanceList", "get_by_host"): READ,

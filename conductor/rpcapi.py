@@ -17,6 +17,7 @@ with warnings.catch_warnings():   # see hoststate.objects.base
     from oslo_versionedobjects import base as ovo_base
 
 from hoststate import rpc
+from hoststate.conductor import build
 from hoststate.conductor import manager
 from hoststate.objects import indirection
 
@@ -55,6 +56,40 @@ class ConductorAPI(ovo_base.VersionedObjectIndirectionAPI):
 
     def object_backport(self, *args, **kwargs):
         raise NotImplementedError("use object_backport_versions")
+
+
+class ComputeTaskAPI:
+    """The build flow's client: ``hoststate boot`` and ``delete``, and
+    agents reporting a failed build."""
+
+    def __init__(self, conf, timeout=None):
+        cap = conf.upgrade_levels.conductor
+        client = rpc.get_client(
+            conf, TOPIC, build.TASK_API_VERSION,
+            version_cap=None if cap == "auto" else cap,
+            timeout=timeout or conf.rpc_response_timeout)
+        self._tasks = client.prepare(namespace="compute_task")
+
+    def schedule_and_build_instances(self, context, request_spec,
+                                     instance_uuids):
+        return self._tasks.call(context, "schedule_and_build_instances",
+                                request_spec=request_spec,
+                                instance_uuids=list(instance_uuids))
+
+    def build_failed(self, context, instance_uuid, host, nodename,
+                     request_spec, alternates, reasons):
+        self._tasks.cast(context, "build_failed", instance_uuid=instance_uuid,
+                         host=host, nodename=nodename,
+                         request_spec=request_spec, alternates=alternates,
+                         reasons=reasons)
+
+    def instance_states(self, context, instance_uuids):
+        return self._tasks.call(context, "instance_states",
+                                instance_uuids=list(instance_uuids))
+
+    def delete_instance(self, context, instance_uuid):
+        return self._tasks.call(context, "delete_instance",
+                                instance_uuid=instance_uuid)
 
 
 def use_conductor(conf):

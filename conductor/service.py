@@ -7,17 +7,26 @@ is a compare-and-swap or a single transaction), so adding a conductor
 adds capacity with no coordination.
 """
 from hoststate import rpc
+from hoststate.conductor import build
 from hoststate.conductor import manager
 from hoststate.conductor import rpcapi
 # registers the agents' remotable row reads (ComputeHostRows)
 from hoststate.resource_tracker import host_rows  # noqa: F401
+from hoststate.resource_tracker import compute_rpc
 
 
-def endpoints():
-    return [manager.ObjectEndpoint()]
+def endpoints(conf, scheduler=None):
+    """The object endpoint, and the build flow when there is a scheduler
+    to ask (``scheduler``: the scheduler service's client, or anything
+    with its ``select_destinations``)."""
+    served = [manager.ObjectEndpoint()]
+    if scheduler is not None:
+        served.append(build.ComputeTaskEndpoint(
+            conf, scheduler, compute_rpc.ComputeAPI(conf)))
+    return served
 
 
-def make_server(conf, engine, server_name=None):
+def make_server(conf, engine, server_name=None, scheduler=None):
     """The conductor's server (not started) for ``engine``'s database."""
     return rpc.get_server(conf, rpcapi.TOPIC, server_name or conf.host,
-                          endpoints(), engine=engine)
+                          endpoints(conf, scheduler), engine=engine)

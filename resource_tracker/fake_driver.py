@@ -18,6 +18,7 @@ import dataclasses
 import threading
 import uuid as uuidlib
 
+from hoststate import exception
 from hoststate.objects import numa
 from hoststate.resource_tracker import driver
 
@@ -76,6 +77,11 @@ class FakeDriver(driver.VirtDriver):
                        for name, inv in (nodes or {}).items()}
         self._unavailable = set()
         self._deleted = set()
+        self._failing_builds = set()
+        #: (instance uuid, nodename) of each spawn, in order, and of each
+        #: spawn that failed (fail_builds)
+        self.spawned = []
+        self.failed_spawns = []
         self.host_enabled = True
         self.maintenance_mode = False
         #: host_power_action calls, in order
@@ -164,7 +170,24 @@ class FakeDriver(driver.VirtDriver):
             self.host_enabled = bool(enabled)
         return "enabled" if enabled else "disabled"
 
+    def spawn(self, instance, nodename):
+        """Start ``instance`` on ``nodename``: nothing to start here, unless
+        the node was told to fail its builds (``fail_builds``)."""
+        with self._lock:
+            if nodename in self._failing_builds:
+                self.failed_spawns.append((instance.uuid, nodename))
+                raise exception.BuildFailed(
+                    instance=instance.uuid, node=nodename,
+                    reason="the fake driver was told to fail builds here")
+            self.spawned.append((instance.uuid, nodename))
+
     # -- test mutators ----------------------------------------------------
+
+    def fail_builds(self, nodename, failing=True):
+        """Make every spawn on ``nodename`` fail (or succeed again)."""
+        with self._lock:
+            (self._failing_builds.add if failing
+             else self._failing_builds.discard)(nodename)
 
     def add_node(self, nodename, inventory):
         """Add (or replace) a node; a node once deleted comes back."""

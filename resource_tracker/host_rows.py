@@ -14,6 +14,7 @@ ISO text. The agent only compares rows with rows read the same way and
 loads them into objects, whose fields parse that text.
 """
 from hoststate.objects import base
+from hoststate.objects import indirection
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import migration as migration_obj
 from hoststate.resource_tracker import usage_source
@@ -61,7 +62,7 @@ def rows_of(columns, values):
 class ComputeHostRows(base.HoststateObject):
     """Remotable reads of one host's rows, answered as plain values."""
 
-    # Version 1.0: nodes_of_host, usage_of_host
+    # Version 1.0: nodes_of_host, usage_of_host, placed_instance
     VERSION = "1.0"
     fields = {}
 
@@ -86,6 +87,14 @@ class ComputeHostRows(base.HoststateObject):
                 "others": instance_obj.InstanceList(
                     objects=list(others.values()))}
 
+    @classmethod
+    @base.remotable
+    def placed_instance(cls, context, instance_uuid):
+        """{"instance": Instance, "held": [its ledger rows]}: what an agent
+        adopting a claim is handed (``instance.get_placed``)."""
+        instance, held = instance_obj.get_placed(context, instance_uuid)
+        return {"instance": instance, "held": [dict(row) for row in held]}
+
 
 def nodes_of_host(context, host):
     answer = ComputeHostRows.nodes_of_host(context, host)
@@ -99,3 +108,11 @@ def usage_of_host(context, host):
             [tuple(row) for row in answer["ledger"]],
             list(answer["migrations"]),
             {i.uuid: i for i in answer["others"]})
+
+
+def placed_instance(context, instance_uuid):
+    """(Instance, its ledger rows): from the database, or a conductor."""
+    if not indirection.is_remote():
+        return instance_obj.get_placed(context, instance_uuid)
+    answer = ComputeHostRows.placed_instance(context, instance_uuid)
+    return answer["instance"], answer["held"]

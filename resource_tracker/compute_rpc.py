@@ -1,0 +1,127 @@
+"""The compute agent on the bus: builds and deletes cast to its host.
+
+The conductor casts ``build_and_run_instance`` to the chosen host's agent
+(topic ``compute``, server = the host). The agent adopts the claim the
+scheduler (or the conductor, for an alternate) took in the database, asks
+its driver to spawn the instance, and marks it ACTIVE. When the claim
+cannot be adopted or the spawn fails, the agent gives the claim back
+(the tracker's abort) and casts ``build_failed`` to the conductor, which
+tries the next alternate.
+
+``terminate_instance`` deletes an instance on its host: the row first,
+then the usage given back, in that order (see ``simulation.fleet``).
+
+Everything the agent writes goes through its context: the database, or a
+conductor for an agent without one; the context of a cast names the
+conductor's identity, so the agent acts as its own host
+(``service_host``) before it writes anything.
+"""
+import copy
+import logging
+
+import oslo_messaging as messaging
+
+from hoststate import exception
+from hoststate import rpc
+from hoststate.objects import instance as instance_obj
+from hoststate.objects import states
+from hoststate.resource_tracker import host_rows
+
+LOG = logging.getLogger(__name__)
+
+TOPIC = "compute"
+#: the compute API's RPC version; history:
+#: 1.0 - build_and_run_instance, terminate_instance
+VERSION = "1.0"
+
+
+class ComputeEndpoint:
+    """What the conductor asks of one compute agent."""
+
+    target = messaging.Target(version=VERSION)
+
+    def __init__(self, agent, conductor):
+        self.agent = agent
+        #: the conductor's compute-task client (build_failed)
+        self.conductor = conductor
+
+    @messaging.expose
+    def build_and_run_instance(self, context, instance_uuid, nodename,
+                               request_spec, alternates, reasons=()):
+        context = self._as_agent(context)
+        try:
+            instance, held = host_rows.placed_instance(context,
+                                                       instance_uuid)
+            with self.agent.instance_claim(instance, nodename, held=held):
+                self._spawn(instance, nodename)
+            instance.vm_state = states.ACTIVE
+            instance.task_state = None
+            instance.save()
+        except Exception as exc:   # noqa: BLE001 - every failure reschedules
+            LOG.warning("build of instance %s on node %s failed: %s",
+                        instance_uuid, nodename, exc)
+            self.conductor.build_failed(
+                context, instance_uuid, self.agent.host, nodename,
+                request_spec, alternates, list(reasons) + [
+                    f"{self.agent.host}/{nodename}: {_reason(exc)}"])
+            return
+        LOG.info("instance %s is ACTIVE on node %s", instance_uuid, nodename)
+
+    @messaging.expose
+    @messaging.expected_exceptions(exception.HoststateError)
+    def terminate_instance(self, context, instance_uuid):
+        context = self._as_agent(context)
+        instance = instance_obj.Instance.get_by_uuid(context, instance_uuid)
+        if instance.host != self.agent.host:
+            raise exception.InstanceNotFound(
+                key=f"{instance_uuid} on host {self.agent.host}")
+        instance.destroy()
+        instance.vm_state = states.DELETED
+        instance.task_state = None
+        self.agent.tracker(instance.node).update_usage(instance)
+        return instance.node
+
+    def _as_agent(self, context):
+        context = copy.copy(context)
+        context.service_host = self.agent.host
+        if context.engine is None:
+            context.engine = self.agent.context.engine
+        return context
+
+    def _spawn(self, instance, nodename):
+        spawn = getattr(self.agent.driver, "spawn", None)
+        if spawn is not None:
+            spawn(instance, nodename)
+
+
+def _reason(exc):
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class ComputeAPI:
+    """The conductor's client of the compute agents."""
+
+    def __init__(self, conf):
+        cap = conf.upgrade_levels.compute
+        self._client = rpc.get_client(
+            conf, TOPIC, VERSION, version_cap=None if cap == "auto" else cap,
+            timeout=conf.rpc_response_timeout)
+
+    def build_and_run_instance(self, context, host, instance_uuid, nodename,
+                               request_spec, alternates, reasons):
+        self._client.prepare(server=host).cast(
+            context, "build_and_run_instance", instance_uuid=instance_uuid,
+            nodename=nodename, request_spec=request_spec,
+            alternates=alternates, reasons=reasons)
+
+    def terminate_instance(self, context, host, instance_uuid):
+        return self._client.prepare(server=host).call(
+            context, "terminate_instance", instance_uuid=instance_uuid)
+
+
+def make_server(conf, agent, conductor):
+    """The agent's RPC server (not started) on its host's compute queue."""
+    return rpc.get_server(conf, TOPIC, agent.host,
+                          [ComputeEndpoint(agent, conductor)],
+                          engine=agent.context.engine)
