@@ -202,9 +202,29 @@ def _serve(conf, context, driver, host, driver_name):
                 _start(service, conf.servicegroup_driver)
                 _log_start(service, driver_name, conf.servicegroup_driver,
                            interval)
-        _run_in_thread(service)
+        with _builds_served(conf, service):
+            _run_in_thread(service)
     LOG.info("compute agent of host %s stopped", host)
     return 0
+
+
+@contextlib.contextmanager
+def _builds_served(conf, service):
+    """With a bus configured, the agent takes builds and deletes from the
+    conductors (``resource_tracker.compute_rpc``) while it runs."""
+    if not conf.transport_url or service.stopping:
+        yield
+        return
+    from hoststate.conductor import rpcapi
+    from hoststate.resource_tracker import compute_rpc
+    server = compute_rpc.make_server(conf, service.agent,
+                                     rpcapi.ComputeTaskAPI(conf))
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop()
+        server.wait()
 
 
 def _run_in_thread(service):

@@ -65,6 +65,9 @@ _ZOOKEEPER_ERRORS = (
     ("kazoo.handlers.threading", ("KazooTimeoutError",)),
 )
 _MEMCACHED_ERRORS = (("pymemcache.exceptions", ("MemcacheError",)),)
+#: the message bus: a call nobody answered in time, and the rest
+_BUS_TIMEOUTS = (("oslo_messaging.exceptions", ("MessagingTimeout",)),)
+_BUS_ERRORS = (("oslo_messaging.exceptions", ("MessagingException",)),)
 #: configuration files oslo.config could not read (until hoststate.conf
 #: says ConfigFileInvalid itself, see common.load_conf)
 _CONFIG_ERRORS = (("oslo_config.cfg", ("Error",)),)
@@ -157,6 +160,19 @@ def _memcached(exc):
                    f"running at [DEFAULT] memcached_servers", EXIT_FAILURE)
 
 
+def _bus_timeout(_exc):
+    from hoststate.conf import CONF
+    return Failure(f"no answer within rpc_response_timeout "
+                   f"({CONF.rpc_response_timeout} s); check that a "
+                   f"conductor and a scheduler are running on [DEFAULT] "
+                   f"transport_url", EXIT_FAILURE)
+
+
+def _bus(exc):
+    return Failure(f"message bus error: {one_line(exc)}; check [DEFAULT] "
+                   f"transport_url and the broker", EXIT_FAILURE)
+
+
 def _broken_pipe(_exc):
     """The reader of stdout went away (``| head``): nothing to tell it."""
     return Failure(None, EXIT_SIGNAL_BASE + int(signal.SIGPIPE))
@@ -186,6 +202,8 @@ _RULES = (
     (_unusable_sqlite_file, _database),
     (lambda e: isinstance(e, classes(_ZOOKEEPER_ERRORS)), _zookeeper),
     (lambda e: isinstance(e, classes(_MEMCACHED_ERRORS)), _memcached),
+    (lambda e: isinstance(e, classes(_BUS_TIMEOUTS)), _bus_timeout),
+    (lambda e: isinstance(e, classes(_BUS_ERRORS)), _bus),
     (lambda e: isinstance(e, BrokenPipeError), _broken_pipe),
     (lambda e: isinstance(e, (ConnectionError, TimeoutError))
      and getattr(e, "filename", None) is None, _network),
