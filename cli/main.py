@@ -57,9 +57,15 @@ COMMANDS = (
                             "compute nodes",
         "hypervisor-delete": "delete a compute node its driver no longer "
                              "reports"}),
+    ("scheduler_command", {
+        "scheduler": "serve select_destinations on the bus until stopped"}),
     ("compute_command", {
         "compute": "run a compute agent: register this host and its nodes, "
                    "keep them up to date until stopped"}),
+    ("boot_commands", {
+        "boot": "build instances through the conductor (no database "
+                "needed)",
+        "delete": "delete an instance through the conductor"}),
 )
 
 #: dest of each global option given after the command (merged by

@@ -60,6 +60,7 @@ ALLOWED = {
     ("ComputeHostRows", "nodes_of_host"): READ,
     ("ComputeHostRows", "usage_of_host"): READ,
     ("ComputeHostRows", "placed_instance"): READ,
+    ("ComputeHostRows", "changes_of_host"): READ,
     ("Instance", "destroy"): WRITE,
     ("Instance", "get_by_uuid"): READ,
     ("Instance", "save"): WRITE,

@@ -26,6 +26,7 @@ from hoststate.conf import cells
 from hoststate.conf import compute
 from hoststate.conf import database
 from hoststate.conf import files
+from hoststate.conf import logging as log_conf
 from hoststate.conf import metrics
 from hoststate.conf import netconf
 from hoststate.conf import paths
@@ -55,6 +56,7 @@ _MODULES = (
     database,
     cells,
     rpc,
+    log_conf,
 )
 
 
@@ -151,6 +153,7 @@ def validate(conf):
         if isinstance(value, cfg.ConfigOpts.GroupAttr):
             for opt_name in list(value):
                 _read(conf, name, opt_name)
+    rpc.validate(conf)
 
 
 def _read(conf, group, name):

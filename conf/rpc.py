@@ -14,7 +14,9 @@ import warnings
 
 from oslo_config import cfg
 
+from hoststate import exception
 from hoststate.conf import limits
+from hoststate.conf import utils
 
 with warnings.catch_warnings():   # see hoststate.objects.base
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
@@ -83,6 +85,30 @@ Unset means one per CPU of the host.
 ]
 
 
+#: oslo.messaging's numbers hoststate relies on, bounded here (the library
+#: leaves them open: a timeout of 10**30 s would overflow a thread's wait
+#: deep in a call): {(group, option): (lowest, highest)}
+LIBRARY_BOUNDS = {
+    ('DEFAULT', 'rpc_response_timeout'): (1, limits.ONE_DAY),
+    ('DEFAULT', 'executor_thread_pool_size'): (1, 10_000),
+    ('oslo_messaging_rabbit', 'heartbeat_timeout_threshold'):
+        (0, limits.ONE_DAY),
+    ('oslo_messaging_rabbit', 'rpc_conn_pool_size'): (1, 10_000),
+    ('oslo_messaging_rabbit', 'rabbit_qos_prefetch_count'): (0, 65_535),
+}
+
+
+def validate(conf):
+    """Refuse an oslo.messaging number outside ``LIBRARY_BOUNDS``."""
+    for (group, name), (low, high) in LIBRARY_BOUNDS.items():
+        value = conf[name] if group == 'DEFAULT' else conf[group][name]
+        if value is None or not low <= value <= high:
+            # None: written empty, which oslo.config reads as no value
+            raise exception.ConfigInvalid(
+                group=group, option=name, value=value,
+                reason=f'must be a number between {low} and {high}')
+
+
 def _messaging_opts(groups=MESSAGING_GROUPS):
     found = {}
     for group, opts in messaging_opts.list_opts():
@@ -102,10 +128,9 @@ def register_opts(conf):
     # "rabbit://" on localhost: a single process needs no broker.
     conf.set_default('transport_url', None)
     conf.register_opts(rpc_opts)
-    conf.register_group(upgrade_levels_group)
-    conf.register_opts(upgrade_levels_opts, group=upgrade_levels_group)
-    conf.register_group(conductor_group)
-    conf.register_opts(conductor_opts, group=conductor_group)
+    utils.register_group_opts(conf, upgrade_levels_group,
+                              upgrade_levels_opts)
+    utils.register_group_opts(conf, conductor_group, conductor_opts)
 
 
 def list_opts():

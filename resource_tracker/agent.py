@@ -22,6 +22,7 @@ from hoststate.conf import CONF
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
+from hoststate.resource_tracker import host_rows
 from hoststate.resource_tracker import node_sources
 from hoststate.resource_tracker import periodic
 from hoststate.resource_tracker import recount_fast
@@ -49,6 +50,9 @@ class ComputeAgent:
         #: the next update (which has nothing to recount for such a node
         #: while the inventory is the same and nothing is on it)
         self._created_from = {}
+        #: what this agent read through a conductor, kept between cycles
+        #: (unused with a database: local reads are cheap)
+        self._mirror = host_rows.HostMirror(self.host)
 
     def start(self):
         """Register (or find) this host's compute service and, in bulk, its
@@ -116,9 +120,8 @@ class ComputeAgent:
         are the stored nodes, and their names are the host's; otherwise
         the nodes are looked up by uuid, deleted ones and other hosts' too
         (a node to undelete or take over), and the names are not known."""
-        rows = [row for row in usage_source.read_nodes(self.context,
-                                                       self.host)
-                if not row.deleted]
+        rows = [row for row in usage_source.read_nodes(
+            self.context, self.host, self._mirror) if not row.deleted]
         by_uuid = {row.uuid: row for row in rows}
         if not all(node_uuid in by_uuid for node_uuid in node_uuids):
             return self._stored_by_uuid(node_uuids), None
@@ -219,7 +222,7 @@ class ComputeAgent:
             self._reload_nodes()
         self._nodes_fresh = False
         by_node, migrations, others, ledger = usage_source.read_host(
-            self.context, self.host)
+            self.context, self.host, self._mirror)
         cycle = recount_fast.CycleMemo()
         errors = {}
         for nodename in nodenames:
@@ -250,7 +253,7 @@ class ComputeAgent:
         """
         if not self.trackers:
             return
-        rows = usage_source.read_nodes(self.context, self.host)
+        rows = usage_source.read_nodes(self.context, self.host, self._mirror)
         if not rows:
             return
         changed = [row for row in rows if not self._node_of_row(row)]

@@ -13,10 +13,14 @@ Over a real broker the rows travel as JSON: a time stamp arrives as its
 ISO text. The agent only compares rows with rows read the same way and
 loads them into objects, whose fields parse that text.
 """
+import datetime
+import threading
+
 from hoststate.objects import base
 from hoststate.objects import indirection
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import migration as migration_obj
+from hoststate.resource_tracker import host_deltas
 from hoststate.resource_tracker import usage_source
 
 
@@ -62,7 +66,8 @@ def rows_of(columns, values):
 class ComputeHostRows(base.HoststateObject):
     """Remotable reads of one host's rows, answered as plain values."""
 
-    # Version 1.0: nodes_of_host, usage_of_host, placed_instance
+    # Version 1.0: nodes_of_host, usage_of_host, placed_instance,
+    #              changes_of_host
     VERSION = "1.0"
     fields = {}
 
@@ -89,11 +94,97 @@ class ComputeHostRows(base.HoststateObject):
 
     @classmethod
     @base.remotable
+    def changes_of_host(cls, context, host, known, since):
+        """What changed on ``host`` since ``since`` for an agent holding
+        ``known`` ([[node id, generation]]): ``host_deltas.changes``."""
+        answer = host_deltas.changes(context, host, dict(known),
+                                     _as_datetime(since))
+        answer["migrations"] = migration_obj.MigrationList(
+            objects=answer["migrations"])
+        answer["others"] = instance_obj.InstanceList(
+            objects=list(answer["others"].values()))
+        return answer
+
+    @classmethod
+    @base.remotable
     def placed_instance(cls, context, instance_uuid):
         """{"instance": Instance, "held": [its ledger rows]}: what an agent
         adopting a claim is handed (``instance.get_placed``)."""
         instance, held = instance_obj.get_placed(context, instance_uuid)
         return {"instance": instance, "held": [dict(row) for row in held]}
+
+
+def _as_datetime(value):
+    """A time stamp sent back by an agent: a datetime on the in-process
+    bus, its ISO text over a broker (JSON)."""
+    if value is None or isinstance(value, datetime.datetime):
+        return value
+    return datetime.datetime.fromisoformat(value)
+
+
+class HostMirror:
+    """What one agent read of its host through a conductor, kept between
+    cycles and brought up to date with one ``changes_of_host`` call each
+    (see ``host_deltas``): the node rows, the instances, the ledger rows,
+    the migrations in progress."""
+
+    _NODE_AT = usage_source.INSTANCE_COLUMNS.index("node")
+    _LEDGER_NODE_AT = usage_source.LEDGER_COLUMNS.index("compute_node_id")
+
+    def __init__(self, host):
+        self.host = host
+        self._lock = threading.Lock()
+        self._since = None
+        self._nodes = {}         # node id -> WireRow
+        self._instances = {}     # uuid -> row tuple
+        self._ledger = {}        # node id -> [row tuple]
+        self._migrations, self._others = [], {}
+
+    def node_rows(self, context):
+        """The host's live node rows, in id order, as of now."""
+        with self._lock:
+            self._refresh(context)
+            return [self._nodes[i] for i in sorted(self._nodes)]
+
+    def usage(self, context):
+        """(instance rows, ledger rows, [Migration], {uuid: Instance}) as
+        ``usage_source.read_host_rows``, as of now."""
+        with self._lock:
+            self._refresh(context)
+            return (list(self._instances.values()),
+                    [row for rows in self._ledger.values() for row in rows],
+                    list(self._migrations), dict(self._others))
+
+    def _refresh(self, context):
+        known = [[node_id, row.generation]
+                 for node_id, row in self._nodes.items()]
+        self._merge(ComputeHostRows.changes_of_host(context, self.host,
+                                                    known, self._since))
+
+    def _merge(self, answer):
+        live = set(answer["live"])
+        for node_id in [i for i in self._nodes if i not in live]:
+            del self._nodes[node_id]
+            self._ledger.pop(node_id, None)
+        for row in rows_of(answer["node_columns"], answer["nodes"]):
+            self._nodes[row.id] = row
+        names = set(answer["changed_names"])
+        if names:
+            self._instances = {uuid: row for uuid, row in
+                               self._instances.items()
+                               if row[self._NODE_AT] not in names}
+        for row in answer["instances"]:
+            self._instances[row[0]] = tuple(row)
+        for uuid in answer["removed"]:
+            self._instances.pop(uuid, None)
+        for node_id in answer["changed"]:
+            self._ledger[node_id] = []
+        for row in answer["ledger"]:
+            self._ledger.setdefault(row[self._LEDGER_NODE_AT], []).append(
+                tuple(row))
+        self._migrations = list(answer["migrations"])
+        self._others = {i.uuid: i for i in answer["others"]}
+        self._since = answer["now"]
 
 
 def nodes_of_host(context, host):

@@ -139,14 +139,16 @@ class LedgerRows(list):
         return [dict(zip(self.COLUMNS, row)) for row in self]
 
 
-def read_host(context, host):
+def read_host(context, host, mirror=None):
     """({nodename: NodeInstances}, [Migration in progress], {uuid:
     instance of a migration that lives on another host}, {node id:
     LedgerRows}); from the database, or from a conductor when this
-    process has none (``hoststate.resource_tracker.host_rows``)."""
+    process has none: only what changed since the last read when the
+    agent keeps a ``mirror`` (``hoststate.resource_tracker.host_rows``)."""
     if indirection.is_remote():
         from hoststate.resource_tracker import host_rows
-        read = host_rows.usage_of_host(context, host)
+        read = mirror.usage(context) if mirror is not None else \
+            host_rows.usage_of_host(context, host)
     else:
         read = read_host_rows(context, host)
     return _grouped(*read)
@@ -160,14 +162,22 @@ def read_host_rows(context, host):
                                      {"host": host}))
         ledger = list(_plain_rows(conn, _built("ledger of host"),
                                   {"host": host}))
+    uuid_at = _COLUMNS.index("uuid")
+    migrations, others = migrations_of_host(
+        context, host, {row[uuid_at] for row in instances})
+    return instances, ledger, migrations, others
+
+
+def migrations_of_host(context, host, local=()):
+    """([Migration in progress with ``host`` at an end], {uuid: instance
+    of such a migration living on another host}). ``local``: uuids known
+    to be the host's live instances (not looked up again)."""
     migrations = list(migration_obj.MigrationList.get_in_progress_by_host(
         context, host))
-    uuid_at = _COLUMNS.index("uuid")
-    local = {row[uuid_at] for row in instances}
-    remote = sorted({m.instance_uuid for m in migrations} - local)
-    others = {i.uuid: i for i in instance_obj.InstanceList.get_by_uuids(
-        context, remote)} if remote else {}
-    return instances, ledger, migrations, others
+    wanted = sorted({m.instance_uuid for m in migrations} - set(local))
+    found = instance_obj.InstanceList.get_by_uuids(context, wanted) \
+        if wanted else ()
+    return migrations, {i.uuid: i for i in found if i.host != host}
 
 
 def _grouped(instances, ledger_rows, migrations, others):
@@ -220,13 +230,16 @@ def _built(name, read_deleted="no"):
     return query
 
 
-def read_nodes(context, host):
+def read_nodes(context, host, mirror=None):
     """The host's live ``compute_nodes`` rows (what ``ComputeNodeList.
     get_all_by_host`` reads), as SQLAlchemy rows (or rows alike, from a
-    conductor): an agent compares them with the rows its nodes were built
-    from, and builds objects only for the rows that changed."""
+    conductor, through the agent's ``mirror`` when it keeps one): an
+    agent compares them with the rows its nodes were built from, and
+    builds objects only for the rows that changed."""
     if indirection.is_remote():
         from hoststate.resource_tracker import host_rows
+        if mirror is not None and context.read_deleted == "no":
+            return mirror.node_rows(context)
         return host_rows.nodes_of_host(context, host)
     with db_api.reading(context) as conn:
         return conn.execute(_built("nodes of host", context.read_deleted),

@@ -46,10 +46,12 @@ def read(conf, group, name):
 
 
 def all_option_keys():
-    """hoststate's own options (oslo.messaging's are its to test; the table
-    below reads a few of them back all the same)."""
-    library = {(group, opt.dest) for group, opts
-               in hconf_rpc._messaging_opts().items() for opt in opts}
+    """hoststate's own options (oslo.messaging's and oslo.log's are theirs
+    to test; the table below reads a few of them back all the same)."""
+    from hoststate.conf import logging as hconf_logging
+    libraries = (hconf_rpc._messaging_opts(), hconf_logging.list_opts())
+    library = {(group, opt.dest) for grouped in libraries
+               for group, opts in grouped.items() for opt in opts}
     return {(group, opt.dest) for group, opts in hconf.list_opts()
             for opt in opts} - library
 
@@ -799,7 +801,7 @@ def test_validate_after_override():
 def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
-        ('DEFAULT', 27), ('api_database', 1), ('cells', 4), ('conductor', 1),
+        ('DEFAULT', 56), ('api_database', 1), ('cells', 4), ('conductor', 1),
         ('database', 1), ('filter_scheduler', 24), ('metrics', 4),
         ('oslo_messaging_notifications', 4), ('oslo_messaging_rabbit', 37),
         ('scheduler', 7), ('upgrade_levels', 4), ('zookeeper', 4)]

@@ -22,7 +22,7 @@ EXPECTED = {
     "CellMapping": "1.0-4301173bad9ba09e6f0f24ecb17ecf97",
     "CellMappingList": "1.0-4ee0d9efdfd681fed822da88376e04d2",
     "ComputeNode": "1.7-07c32093702e6fdd6aff1d6a7dc406eb",
-    "ComputeHostRows": "1.0-ebc5be94b2687a9a6067e6c226e42b86",
+    "ComputeHostRows": "1.0-0ab2a85df78162984513f813edcb378a",
     "ComputeNodeList": "1.3-859174c9754734fa30ecaf2e6f9e45a3",
     "Destination": "1.1-d3feef87d3a92cd4cd7389b5a899fffa",
     "Flavor": "1.1-e6eba5af80444371b75f77fbc4c307d5",
