@@ -167,10 +167,12 @@ def agent_context(args, conf, host):
     ownership checks (every remotable call of the process goes there)."""
     if through_conductor(args, conf):
         from hoststate.conductor import rpcapi   # only without a database
-        rpcapi.use_conductor(conf)
-        return hs_context.RequestContext(
+        api = rpcapi.use_conductor(conf)
+        context = hs_context.RequestContext(
             engine=None, service_host=host, is_admin=True, roles=["admin"],
             overwrite=False)
+        rpcapi.wait_for_conductor(api, context, conf)
+        return context
     _, context = inventory.connect(args)
     context.service_host = host
     return context

@@ -59,6 +59,9 @@ COMMANDS = (
                              "reports"}),
     ("scheduler_command", {
         "scheduler": "serve select_destinations on the bus until stopped"}),
+    ("conductor_command", {
+        "conductor": "serve agents without database access and the build "
+                     "flow on the bus until stopped"}),
     ("compute_command", {
         "compute": "run a compute agent: register this host and its nodes, "
                    "keep them up to date until stopped"}),

@@ -33,7 +33,7 @@ LOG = logging.getLogger(__name__)
 
 #: the object API's RPC version; history:
 #: 1.0 - object_class_action_versions, object_action,
-#:       object_backport_versions
+#:       object_backport_versions, ping
 OBJECT_API_VERSION = "1.0"
 
 
@@ -81,6 +81,12 @@ class ObjectEndpoint:
     def object_backport_versions(self, context, objinst, object_versions):
         return for_caller(objinst, object_versions, always=True)
 
+    @messaging.expose
+    def ping(self, context):
+        """An answer: an agent starting waits for one (see
+        ``rpcapi.wait_for_conductor``)."""
+        return "pong"
+
 
 class _refusals_logged:
     """Log a refusal (the conductor's operator sees every forged or
@@ -122,16 +128,25 @@ def stored_row_of(context, obj):
     has none yet (a create)."""
     if not obj.obj_attr_is_set("id"):
         return None
-    finder = getattr(type(obj), "get_by_id", None)
-    if finder is None:
+    cls, elevated = type(obj), context.with_read_deleted("yes")
+    if hasattr(cls, "get_by_id"):
+        def read():
+            return cls.get_by_id(elevated, obj.id)
+    elif hasattr(cls, "get_by_uuid") and obj.obj_attr_is_set("uuid"):
+        def read():
+            return cls.get_by_uuid(elevated, obj.uuid)
+    else:
         policy.refuse(obj.obj_name(), "(read)", context.service_host,
                       "its stored row cannot be read to check its owner")
-    elevated = context.with_read_deleted("yes")
     with indirection.serving_locally():
         try:
-            return finder(elevated, obj.id)
+            stored = read()
         except exception.NotFound:
             return None
+    if stored.id != obj.id:      # the uuid names another row than the id
+        policy.refuse(obj.obj_name(), "(read)", context.service_host,
+                      f"its id {obj.id} is not its uuid's")
+    return stored
 
 
 def for_caller(result, object_versions, always=False):

@@ -95,6 +95,7 @@ class ComputeEndpoint:
 
 
 def _reason(exc):
+    exc = rpc.original_error(exc)
     text = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -115,6 +116,7 @@ class ComputeAPI:
             nodename=nodename, request_spec=request_spec,
             alternates=alternates, reasons=reasons)
 
+    @rpc.errors_as_sent
     def terminate_instance(self, context, host, instance_uuid):
         return self._client.prepare(server=host).call(
             context, "terminate_instance", instance_uuid=instance_uuid)

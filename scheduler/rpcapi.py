@@ -37,8 +37,14 @@ def version_cap(conf):
 class SchedulerAPI:
     """Calls to whichever scheduler service answers on the topic."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, timeout=None):
+        """``timeout``: seconds a select may take, ``long_rpc_timeout``
+        unless given (the conductor gives ``rpc_response_timeout``: its
+        own caller waits no longer, and a select message that expires
+        unanswered is dropped by the broker, so a scheduler that comes
+        back later claims nothing for a boot that already failed)."""
         self.conf = conf
+        self.timeout = timeout
         self.client = rpc.get_client(conf, TOPIC, VERSION,
                                      version_cap=version_cap(conf))
 
@@ -51,8 +57,8 @@ class SchedulerAPI:
         big request on a big cloud may take longer than an ordinary call.
         Raises NoValidHost with the reasons the scheduler gave.
         """
-        client = self.client.prepare(version="1.0",
-                                     timeout=self.conf.long_rpc_timeout)
+        client = self.client.prepare(
+            version="1.0", timeout=self.timeout or self.conf.long_rpc_timeout)
         try:
             return client.call(context, "select_destinations", spec=spec,
                                instance_uuids=instance_uuids,

@@ -1,8 +1,10 @@
 """Remotable calls of an agent with no database, served by a conductor
 over the bus (in-process and RabbitMQ), on every database backend."""
+import oslo_messaging as messaging
 import pytest
 
 from hoststate import exception
+from hoststate.conductor import rpcapi
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import indirection
 from hoststate.objects import service as service_obj
@@ -109,3 +111,19 @@ def test_a_not_found_error_reaches_the_agent_typed(conductor):
     with pytest.raises(exception.ComputeNodeNotFound):
         cn_obj.ComputeNode.get_by_uuid(
             agent_context(), "6b5b1a54-7a4e-4c35-a2c7-3f0f4a9e0c11")
+
+
+def test_an_agent_finds_a_conductor_answering(conductor, bus_conf):
+    assert rpcapi.wait_for_conductor(conductor, agent_context(),
+                                     bus_conf) == 0
+
+
+def test_an_agent_without_a_conductor_waits_and_warns(bus_conf, caplog):
+    bus_conf.set_override("rpc_response_timeout", 1)
+    api = rpcapi.ConductorAPI(bus_conf)
+    with pytest.raises(messaging.MessagingTimeout):
+        rpcapi.wait_for_conductor(api, agent_context(), bus_conf, attempts=2)
+    assert [r.getMessage() for r in caplog.records
+            if r.name == rpcapi.LOG.name] == [
+        "no conductor answered on topic conductor within 1 s; waiting for "
+        "one"] * 2

@@ -1,5 +1,7 @@
 """The bus itself: calls and casts, contexts and objects, errors, on the
 in-process bus and on the real RabbitMQ (a vhost of the session's own)."""
+import subprocess
+import sys
 import threading
 
 import oslo_messaging as messaging
@@ -13,6 +15,9 @@ from hoststate import rpc
 from hoststate.objects import service as service_obj
 
 TOPIC = "hs-bus-test"
+#: longest a thread told to stop may take to return (oslo.messaging's
+#: longest poll step is 5 s)
+THREAD_EXIT_S = 10
 
 
 class Echo:
@@ -132,3 +137,63 @@ def test_an_unknown_transport_is_a_config_error_without_the_password():
                                                       "transport_url")
     assert "s3cret" not in str(info.value)
     assert info.value.value == "nosuchbus://u:***@h:1/"
+
+
+@pytest.mark.parametrize("bus_name", ["local", "rabbit"])
+def test_cleanup_leaves_no_thread_behind(request, bus_name):
+    before = set(threading.enumerate())
+    conf = hconf.load([], conf=cfg.ConfigOpts())
+    if bus_name == "rabbit":
+        conf.set_override("transport_url",
+                          request.getfixturevalue("rabbitmq_url"))
+    endpoint = Echo()
+    server = rpc.get_server(conf, TOPIC, "server-1", [endpoint])
+    server.start()
+    client = rpc.get_client(conf, TOPIC, "1.0", timeout=10)
+    assert client.call(ctx(), "echo", value=1)["value"] == 1
+    client.cast(ctx(), "remember", value=2)
+    assert endpoint.cast_seen.wait(10)
+    server.stop()
+    server.wait()
+    rpc.cleanup()
+    left = [t for t in threading.enumerate() if t not in before]
+    for thread in left:   # a stopped thread may still be returning
+        thread.join(THREAD_EXIT_S)
+    assert [t.name for t in left if t.is_alive()] == []
+
+
+#: a process that serves and calls on the bus, then ends without stopping
+#: anything (no server.stop, no rpc.cleanup): it must still exit
+_FORGETFUL = """
+import sys
+import oslo_messaging as messaging
+from oslo_config import cfg
+from hoststate import conf as hconf, context, rpc
+conf = hconf.load([], conf=cfg.ConfigOpts())
+conf.set_override("transport_url", sys.argv[1])
+class Echo:
+    target = messaging.Target(version="1.0")
+    @messaging.expose
+    def echo(self, ctxt, value):
+        return value
+rpc.get_server(conf, "hs-exit-test", "s1", [Echo()]).start()
+client = rpc.get_client(conf, "hs-exit-test", "1.0", timeout=10)
+print(client.call(context.RequestContext(user_id="u1"), "echo", value=7))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_on_rabbitmq_exits_without_cleaning_up(rabbitmq_url):
+    result = subprocess.run([sys.executable, "-c", _FORGETFUL, rabbitmq_url],
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stdout) == (0, "7\n"), result.stderr
+
+
+def test_a_typed_error_from_a_broker_is_its_own_class_and_message(bus):
+    client, _ = bus
+    call = rpc.errors_as_sent(client.call)
+    with pytest.raises(exception.ComputeHostNotFound) as info:
+        call(ctx(), "refuse", host="h9")
+    assert type(info.value) is exception.ComputeHostNotFound
+    assert str(info.value) == "Compute host h9 could not be found"
+    assert info.value.host == "h9"
