@@ -277,3 +277,10 @@ class BuildFailed(HoststateError):
     """A driver could not start an instance on a node."""
 
     msg_fmt = "build of instance %(instance)s on node %(node)s failed: %(reason)s"
+
+
+class MalformedObject(HoststateError, ValueError):
+    """A versioned object's primitive that is not one: a part missing or of
+    the wrong shape."""
+
+    msg_fmt = "malformed %(objname)s primitive: %(reason)s"

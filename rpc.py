@@ -34,10 +34,12 @@ with warnings.catch_warnings():   # see hoststate.objects.base
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import oslo_messaging as messaging
     from oslo_versionedobjects import base as ovo_base
+    from oslo_versionedobjects import exception as ovo_exception
 
 from hoststate import context as hs_context
 from hoststate import exception
 from hoststate.objects import base as objects_base
+from hoststate.objects import indirection
 
 LOG = logging.getLogger(__name__)
 
@@ -170,7 +172,14 @@ class RequestContextSerializer(messaging.Serializer):
         return self._objects.serialize_entity(context, entity)
 
     def deserialize_entity(self, context, entity):
-        return self._objects.deserialize_entity(context, entity)
+        if self._engine is None:
+            return self._objects.deserialize_entity(context, entity)
+        # a server with a database loads what it receives itself: an
+        # object too new for it is refused, never sent to a conductor to
+        # backport (which, in a process that also holds agents, would be
+        # this very server)
+        with indirection.serving_locally():
+            return self._objects.deserialize_entity(context, entity)
 
     def serialize_context(self, context):
         return context.to_dict()
@@ -181,7 +190,30 @@ class RequestContextSerializer(messaging.Serializer):
 
 
 class HoststateObjectSerializer(ovo_base.VersionedObjectSerializer):
+    """ovo's serializer for hoststate's objects; a primitive that cannot be
+    loaded (an unknown class or version this side cannot backport, a part
+    missing, a value a field refuses) is a typed error naming it, raised
+    before anything runs with it."""
+
     OBJ_BASE_CLASS = objects_base.HoststateObject
+
+    def _process_object(self, context, objprim):
+        name = objprim.get(f"{self.OBJ_BASE_CLASS.OBJ_SERIAL_NAMESPACE}.name")
+        version = objprim.get(
+            f"{self.OBJ_BASE_CLASS.OBJ_SERIAL_NAMESPACE}.version")
+        try:
+            return super()._process_object(context, objprim)
+        except (exception.HoststateError, messaging.MessagingException):
+            raise
+        except (ovo_exception.IncompatibleObjectVersion,
+                ovo_exception.UnsupportedObjectError) as exc:
+            raise exception.UnknownObject(objname=str(name)[:255],
+                                          version=str(version)[:64],
+                                          reason=str(exc)[:255]) from exc
+        except Exception as exc:   # noqa: BLE001 - any malformed primitive
+            raise exception.MalformedObject(
+                objname=str(name)[:255],
+                reason=f"{type(exc).__name__}: {str(exc)[:255]}") from exc
 
 
 def get_client(conf, topic, version, version_cap=None, timeout=None,

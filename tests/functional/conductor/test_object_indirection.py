@@ -4,6 +4,7 @@ import oslo_messaging as messaging
 import pytest
 
 from hoststate import exception
+from hoststate import rpc
 from hoststate.conductor import rpcapi
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import indirection
@@ -127,3 +128,41 @@ def test_an_agent_without_a_conductor_waits_and_warns(bus_conf, caplog):
             if r.name == rpcapi.LOG.name] == [
         "no conductor answered on topic conductor within 1 s; waiting for "
         "one"] * 2
+
+
+def _primitive(version="1.7", data=None, name="ComputeNode",
+               namespace="hoststate"):
+    primitive = {"hoststate_object.name": name,
+                 "hoststate_object.namespace": namespace,
+                 "hoststate_object.version": version}
+    if data is not None:
+        primitive["hoststate_object.data"] = data
+    return primitive
+
+
+@pytest.mark.parametrize("primitive, error, text", [
+    (_primitive(version="9.9", data={}), exception.UnknownObject,
+     "unknown object ComputeNode 9.9"),
+    (_primitive(name="NoSuch", version="1.0", data={}),
+     exception.UnknownObject, "unknown object NoSuch 1.0"),
+    (_primitive(namespace="other", data={}), exception.UnknownObject,
+     "unknown object ComputeNode 1.7"),
+    (_primitive(data={"vcpus": "lots"}), exception.ObjectFieldInvalid,
+     "ComputeNode.vcpus cannot be 'lots'"),
+    (_primitive(), exception.MalformedObject,
+     "malformed ComputeNode primitive: KeyError"),
+    (_primitive(version="x", data={}), exception.MalformedObject,
+     "malformed ComputeNode primitive"),
+], ids=["newer-version", "unknown-class", "other-namespace", "bad-value",
+        "no-data", "bad-version"])
+def test_a_malformed_or_unknown_object_is_refused_typed(
+        conductor, bus_conf, ctx, primitive, error, text):
+    raw = rpc.get_client(bus_conf, rpcapi.TOPIC, "1.0",
+                         timeout=20).prepare(namespace="objects")
+    before = snapshot(ctx.engine)
+    with pytest.raises(error) as info:
+        rpc.errors_as_sent(raw.call)(
+            agent_context(), "object_action", objinst=primitive,
+            objmethod="save", args=[], kwargs={})
+    assert str(info.value).startswith(text)
+    assert snapshot(ctx.engine) == before
