@@ -21,6 +21,7 @@ from hoststate.hardware import consumption as cons
 from hoststate.hardware import node_stats
 from hoststate.objects import allocation as allocation_obj
 from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import indirection
 from hoststate.objects import node_columns
 
 #: How often a give-back reads the node again after losing a
@@ -60,6 +61,8 @@ class GiveBack:
         scheduler's claim counts its instance in; a move claim, held by
         the migration, does not). The node, its rows and the write are
         one transaction (see the module docstring)."""
+        if indirection.is_remote():
+            return self._give_back_instance_remotely(instance, tracked)
         for _ in range(GIVE_BACK_RETRIES):
             try:
                 given = self._give_back_stored(instance, tracked)
@@ -73,6 +76,25 @@ class GiveBack:
         raise exception.GenerationConflict(
             table="compute_nodes", row_id=self.node.id,
             seen_generation=self.node.generation)
+
+    def _give_back_instance_remotely(self, instance, tracked):
+        """``_give_back_instance`` for an agent without a database: the
+        rows the instance holds here read from a conductor, given back on
+        the node with the tracker's usual write (``save_with_ledger``,
+        remotable: the conductor checks the node is this host's), which
+        re-reads the node and tries again when a claim moved it."""
+        def give_back(node, edit):
+            rows = [row for row in allocation_obj.AllocationList
+                    .get_by_instance(self.context, instance.uuid)
+                    if row.compute_node_id == node.id]
+            counted = tracked or any(row.consumer_uuid == instance.uuid
+                                     for row in rows)
+            for row in rows:
+                cons.apply(node, cons.Consumption.held(row), -1)
+                edit.removed.append(row)
+            if counted:
+                node_stats.apply_stats(node, instance, -1)
+        self._apply_with_retry(give_back)
 
     def _give_back_stored(self, instance, tracked):
         """One attempt of ``_give_back_instance``: (node row read, the node

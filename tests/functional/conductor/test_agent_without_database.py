@@ -73,3 +73,47 @@ def test_a_restarted_agent_finds_its_nodes_through_the_conductor(
     assert sorted(again.trackers) == ["compute-1-node1", "compute-1-node2",
                                       "compute-1-node3"]
     assert _nodes(ctx.engine, "compute-1") == before
+
+
+def _build_then_delete(ctx, agent_ctx, host):
+    """A scheduler's claim on the host's first node, adopted by its agent
+    (acting with ``agent_ctx``), then the instance deleted by it; the
+    ledger rows left for the instance."""
+    import uuid as uuid_lib
+
+    from hoststate.objects import allocation as allocation_obj
+    from hoststate.objects import states
+    from hoststate.resource_tracker import host_rows
+    from hoststate.scheduler import claims
+    from hoststate.scheduler import request as request_mod
+    from support.specs import plain_spec
+
+    agent = agent_mod.ComputeAgent(agent_ctx, _driver(host), host=host)
+    agent.start()
+    node = agent.tracker(f"{host}-node1").node
+    instance_uuid = str(uuid_lib.uuid4())
+    with indirection.serving_locally():
+        claims.claim(ctx, node.id, request_mod.RequestVector(
+            plain_spec(vcpus=3, memory_mb=2048, root_gb=10)), instance_uuid)
+    instance, held = host_rows.placed_instance(agent_ctx, instance_uuid)
+    with agent.instance_claim(instance, f"{host}-node1", held=held):
+        pass
+    assert _nodes(ctx.engine, host)[0]["vcpus_used"] == 3
+    instance.destroy()
+    instance.vm_state = states.DELETED
+    instance.task_state = None
+    agent.tracker(f"{host}-node1").update_usage(instance)
+    with indirection.serving_locally():
+        return list(allocation_obj.AllocationList.get_by_instance(
+            ctx, instance_uuid))
+
+
+def test_adopting_and_deleting_through_the_conductor(conductor, ctx):
+    assert _build_then_delete(ctx, agent_context("compute-1"),
+                              "compute-1") == []
+    with indirection.serving_locally():
+        assert _build_then_delete(ctx, ctx, "compute-2") == []
+    # the same node rows as an agent with the database leaves (the stats
+    # included, with the decrement of a deleted instance as it is today)
+    assert _nodes(ctx.engine, "compute-1") == _nodes(ctx.engine, "compute-2")
+    assert _nodes(ctx.engine, "compute-1")[0]["vcpus_used"] == 0
