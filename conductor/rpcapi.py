@@ -106,7 +106,7 @@ class ComputeTaskAPI:
 
 
 #: longest wait for one answer while an agent waits for a conductor
-PING_TIMEOUT_S = 10
+PING_TIMEOUT_S = 2
 
 
 def wait_for_conductor(api, context, conf, attempts=None):
