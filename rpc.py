@@ -85,7 +85,7 @@ def get_transport(conf):
                     messaging.DriverLoadFailure) as exc:
                 raise exception.ConfigInvalid(
                     group="DEFAULT", option="transport_url",
-                    value=_without_password(url), reason=str(exc)) from exc
+                    value=shown_url(url), reason=str(exc)) from exc
             _transports[url] = transport
         return transport
 
@@ -115,8 +115,8 @@ def cleanup():
         transport.cleanup()
 
 
-def _without_password(url):
-    """``url`` with every password replaced by ``***`` (error messages)."""
+def shown_url(url):
+    """``url`` with every password replaced by ``***`` (messages, reports)."""
     return _PASSWORD.sub(r"\1***@", url)
 
 

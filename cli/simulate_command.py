@@ -108,6 +108,11 @@ def add_commands(commands):
     sim.add_argument("--plot", metavar="FILE.png",
                      help="draw the run's series to FILE (.png, .svg, .pdf "
                           "and the other types matplotlib writes)")
+    sim.add_argument("--transport-url", metavar="URL",
+                     help="run the agents through a conductor and the "
+                          "scheduler as a service on this bus (local:// "
+                          "in process, rabbit://... a broker); default: "
+                          "direct calls")
     sim.add_argument("--keep-database", action="store_true",
                      help="keep the temporary SQLite database")
     sim.set_defaults(handler=simulate_command)
@@ -116,7 +121,8 @@ def add_commands(commands):
 def simulate_command(args):
     options = runner.Options(nodes=args.nodes, requests=args.requests,
                              seed=args.seed, kill_agents=args.kill_agents,
-                             prefill=args.prefill)
+                             prefill=args.prefill,
+                             transport_url=args.transport_url)
     if options.kill_agents > options.nodes:
         raise exception.HoststateError(
             f"--kill-agents {options.kill_agents} is more than --nodes "
@@ -124,7 +130,8 @@ def simulate_command(args):
     plot_path = plot.check_target(args.plot) if args.plot else None
     with _signals_interrupt():
         conf = common.load_conf(args)
-        with _simulation_settings(conf, args.servicegroup, options.nodes):
+        with _simulation_settings(conf, args.servicegroup, options.nodes,
+                                  args.transport_url):
             report = _Run(conf, args, options).report()
         _print(report, args.json, plot_path)
         if plot_path:
@@ -246,7 +253,7 @@ def _signals_interrupt():
 
 
 @contextlib.contextmanager
-def _simulation_settings(conf, servicegroup, nodes):
+def _simulation_settings(conf, servicegroup, nodes, transport_url=None):
     """Liveness timings and filters for a simulation, where the
     configuration does not set them; undone afterwards (CONF is the
     process's)."""
@@ -260,12 +267,15 @@ def _simulation_settings(conf, servicegroup, nodes):
         conf.set_default(name, value, group=group)
     if servicegroup:
         conf.set_override("servicegroup_driver", servicegroup)
+    if transport_url:
+        conf.set_override("transport_url", transport_url)
     try:
         yield conf
     finally:
         for name, _, group in defaults:
             conf.clear_default(name, group=group)
         conf.clear_override("servicegroup_driver")
+        conf.clear_override("transport_url")
 
 
 def _require_reachable(engine):

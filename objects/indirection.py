@@ -8,8 +8,9 @@ One process may also hold both sides: ``hoststate simulate`` on the
 in-process bus runs agents and a conductor together, and the conductor's
 threads must run the calls they serve against the database, not send them
 back onto the bus. :func:`serving_locally` makes the calls of the current
-thread local for a while, without touching any other thread; setting the
-class attribute to None, as a bare test would, is not thread-safe.
+thread local for a while, and :func:`calling` sends them to an API, without
+touching any other thread; setting the class attribute, as a bare test
+would, is not thread-safe.
 """
 import contextlib
 import threading
@@ -20,12 +21,17 @@ _thread = threading.local()
 
 class IndirectionSlot:
     """``HoststateObject.indirection_api``: read by ovo as a class or an
-    instance attribute; the per-thread override wins."""
+    instance attribute; the current thread's choice wins."""
 
     def __get__(self, obj, owner=None):
-        if getattr(_thread, "local", False):
-            return None
-        return _process["api"]
+        return _current()
+
+
+def _current():
+    if getattr(_thread, "local", False):
+        return None
+    api = getattr(_thread, "api", None)
+    return api if api is not None else _process["api"]
 
 
 def set_api(api):
@@ -43,8 +49,20 @@ def is_remote():
     """Whether the current thread's remotable calls leave the process
     (code with a faster local path than a remotable method, such as an
     agent's raw reads, asks this to take the remotable one instead)."""
-    return _process["api"] is not None and not getattr(_thread, "local",
-                                                       False)
+    return _current() is not None
+
+
+@contextlib.contextmanager
+def calling(api):
+    """Send the current thread's remotable calls to ``api`` until the block
+    ends, whatever the process does (``hoststate simulate`` on a bus: its
+    agents' work goes to the conductor, the scheduler's harness does not)."""
+    before = getattr(_thread, "api", None)
+    _thread.api = api
+    try:
+        yield
+    finally:
+        _thread.api = before
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ class SchedulerEndpoint:
         self._lock = threading.Lock()
 
     @messaging.expose
+    @messaging.expected_exceptions(exception.NoValidHost)
     def select_destinations(self, context, spec, instance_uuids,
                             return_alternates=True):
         """Per instance, [chosen Selection, alternates...] (see

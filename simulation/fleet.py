@@ -15,15 +15,16 @@ compute`` runs. What a simulation adds:
 * **periodic updates** in a background thread, each started agent once
   per ``update_resources_interval``.
 """
+import contextlib
 import heapq
 import logging
 import threading
 import time
 
-from hoststate.objects import instance as instance_obj
 from hoststate.objects import service as service_obj
 from hoststate.objects import states
 from hoststate.resource_tracker import agent as agent_mod
+from hoststate.resource_tracker import host_rows
 from hoststate.resource_tracker import fake_driver
 from hoststate.servicegroup import api as sg_api
 from hoststate.simulation import cloud
@@ -58,6 +59,18 @@ class Fleet:
         self.periodic_updates = 0
         #: instances placed before the run (they live through it)
         self.prefilled = 0
+        #: with ``simulate --transport-url``: the agents work through the
+        #: bus's conductor (``simulation.bus.Bus``); None: on the database
+        self.bus = None
+
+    def _agents_calling(self):
+        """The block's agent work goes through the conductor on a bus."""
+        return self.bus.agents_calling() if self.bus is not None \
+            else contextlib.nullcontext()
+
+    def _agent_context(self, host):
+        return self.bus.agent_context(host) if self.bus is not None \
+            else self.context
 
     # --- the database ---------------------------------------------------------
 
@@ -110,8 +123,10 @@ class Fleet:
                 sim_host = self.hosts[host]
                 driver = fake_driver.FakeDriver(
                     {sim_host.nodename: cloud.inventory(sim_host)})
-                agent = agent_mod.ComputeAgent(self.context, driver, host)
-                agent.start()
+                agent = agent_mod.ComputeAgent(self._agent_context(host),
+                                               driver, host)
+                with self._agents_calling():
+                    agent.start()
                 self.agents[host] = agent
                 heapq.heappush(self._due,
                                (time.monotonic() + self._interval, host))
@@ -126,11 +141,13 @@ class Fleet:
         Only an instance that will be deleted is kept (about 4 KiB each),
         the others are counted."""
         agent = self.agent(host)
-        # the instance and its claim's ledger rows in one read, as the
-        # conductor would hand the instance over with the build
-        instance, held = instance_obj.get_placed(self.context, instance_uuid)
-        with agent.instance_claim(instance, nodename, held=held):
-            pass                # a hypervisor would spawn it here
+        with self._agents_calling():
+            # the instance and its claim's ledger rows in one read, as the
+            # conductor would hand the instance over with the build
+            instance, held = host_rows.placed_instance(agent.context,
+                                                       instance_uuid)
+            with agent.instance_claim(instance, nodename, held=held):
+                pass                # a hypervisor would spawn it here
         if deletable:
             self.instances[instance_uuid] = (instance, host)
         else:
@@ -160,10 +177,11 @@ class Fleet:
         if host in self.dead:
             return False
         agent = self.agent(host)
-        instance.destroy()
-        instance.vm_state = states.DELETED      # destroy read the row back
-        instance.task_state = None
-        agent.tracker(instance.node).update_usage(instance)
+        with self._agents_calling():
+            instance.destroy()
+            instance.vm_state = states.DELETED  # destroy read the row back
+            instance.task_state = None
+            agent.tracker(instance.node).update_usage(instance)
         del self.instances[instance_uuid]
         return True
 
@@ -199,7 +217,8 @@ class Fleet:
                     continue
                 heapq.heapreplace(self._due, (time.monotonic() +
                                               self._interval, host))
-            errors = self.agents[host].update_available_resource()
+            with self._agents_calling():
+                errors = self.agents[host].update_available_resource()
             self.periodic_updates += 1
             if errors:
                 LOG.warning("periodic update of %s: %s", host, errors)

@@ -49,6 +49,7 @@ def build(result, context, conf):
         "prefilled_instances": result.prefilled,
         "servicegroup": result.servicegroup,
         "database": result.database,
+        "transport": result.transport,
         "setup_seconds": round(result.setup_seconds, 2),
         "run_seconds": round(result.run_seconds, 2),
         "placements": result.placements,
@@ -235,6 +236,7 @@ def format_text(report):
         f"{report['requests']:,} requests, seed {report['seed']}, "
         f"servicegroup {report['servicegroup']}",
         f"  database           {report['database']}",
+        f"  bus                {report['transport']}",
     ]
     if report["prefilled_instances"]:
         low, high = prefill.target_range(report["prefill"])

@@ -25,6 +25,7 @@ import numpy as np
 
 from hoststate.scheduler import host_manager as host_manager_mod
 from hoststate.scheduler import manager
+from hoststate.simulation import bus as bus_mod
 from hoststate.simulation import cloud
 from hoststate.simulation import fleet as fleet_mod
 from hoststate.simulation import loop as loop_mod
@@ -60,6 +61,8 @@ class Options:
     prefill: float = DEFAULT_PREFILL   # share of capacity, 0 <= x < 1
     kill_at: float = 0.5          # fraction of the stream before the kill
     detection_timeout: float = 30.0
+    #: the bus the agents and the scheduler talk over; None: direct calls
+    transport_url: str | None = None
 
 
 @dataclasses.dataclass
@@ -67,6 +70,8 @@ class Result:
     options: Options
     servicegroup: str
     database: str
+    #: "direct calls", or the bus's URL (password hidden)
+    transport: str = "direct calls"
     setup_seconds: float = 0.0
     run_seconds: float = 0.0
     #: requests the loop took (all of them unless it stopped early)
@@ -126,6 +131,7 @@ class Simulation:
         victims = random.Random(options.seed + 7).sample(
             [h.host for h in hosts], options.kill_agents)
         fleet = fleet_mod.Fleet(self.context, self.conf, hosts, victims)
+        bus = None
         result = Result(options, self.conf.servicegroup_driver,
                         str(self.context.engine.url.render_as_string(
                             hide_password=True)), victims=sorted(victims))
@@ -138,6 +144,9 @@ class Simulation:
             hosts_view.load()
             scheduler = manager.Scheduler(hosts_view, self.conf,
                                           seed=options.seed, refresh=False)
+            if options.transport_url:
+                bus = bus_mod.Bus(self.conf, self.context, scheduler)
+                fleet.bus, scheduler, result.transport = bus, bus, bus.url
             fleet.start_periodic(_update_interval(self.conf))
             result.setup_seconds = time.monotonic() - started
             loop_mod.Loop(self, fleet, hosts_view, scheduler, result,
@@ -145,6 +154,8 @@ class Simulation:
         finally:
             result.periodic_updates = fleet.periodic_updates
             stuck = fleet.stop()
+            if bus is not None:
+                bus.stop()
         result.deaths = list(watch.deaths)
         if stuck:
             raise threads.ThreadsStuck(names=", ".join(stuck),

@@ -161,8 +161,8 @@ def test_a_claim_between_an_agents_reads_is_not_written_away(
     scheduler = _scheduler(ctx, conf)
     read_host = agent_mod.usage_source.read_host
 
-    def read_then_a_claim_lands(context, host):
-        sources = read_host(context, host)
+    def read_then_a_claim_lands(context, host, mirror=None):
+        sources = read_host(context, host, mirror)
         scheduler.select_destinations(_spec(_flavor()))
         return sources
 

@@ -94,8 +94,8 @@ class _Paused(threading.Thread):
         self.error = None
         original = usage_source.read_host
 
-        def read_then_wait(context, host):
-            sources = original(context, host)
+        def read_then_wait(context, host, mirror=None):
+            sources = original(context, host, mirror)
             if threading.current_thread() is self:
                 self.has_read.set()
                 assert self.go.wait(WAIT_S)

@@ -104,7 +104,7 @@ def test_the_text_report_names_every_figure(capsys, tmp_path):
                         "servicegroup db")
     labels = [line.split()[0] for line in lines[1:] if line.startswith("  ")
               and not line.startswith("    ")]
-    assert labels == ["database", "pre-filled", "setup", "placements",
+    assert labels == ["database", "bus", "pre-filled", "setup", "placements",
                       "select", "no", "resource", "over-commit", "claims"]
     assert "  over-commit        0 nodes over capacity, 0 off their " \
            "ledger, 0 with usage not matching their instances" in lines
