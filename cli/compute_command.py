@@ -7,7 +7,8 @@ The agent registers this host's ``nova-compute`` service and its nodes,
 joins the service group (``servicegroup_driver``) and recounts every node
 each ``update_resources_interval`` seconds, until SIGTERM or SIGINT: the
 update in progress finishes, the host leaves the service group and the
-command exits 0. A second signal ends it at once.
+command exits 0. A second signal ends it at once. SIGHUP re-reads the
+configuration files (options Nova marks mutable take their new value).
 
 ``--once`` registers, updates every node once and exits; it does not join
 the service group (a cron job that reports inventory is not a live service,
@@ -194,7 +195,7 @@ def _serve(conf, context, driver, host, driver_name):
     """Start, then update periodically until a signal; exit 0 once the
     host has left the service group."""
     interval = service_mod.periodic_interval(conf)
-    with stop_on_signals() as stopper:
+    with stop_on_signals() as stopper, _reload_on_sighup(conf):
         with _quiet(CONNECTION_LOGGERS):
             service = service_mod.ComputeService(
                 context, driver, host, sg_api.API(conf, context=context),
@@ -339,6 +340,24 @@ def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def _reload_on_sighup(conf):
+    """Within the block, SIGHUP re-reads the configuration files (options
+    Nova marks mutable take their new value), as nova-compute does; the
+    reload runs on a thread of its own, not in the handler."""
+    from hoststate.cli import service_process
+
+    def handle(signum, frame):
+        threading.Thread(target=service_process.reload_configuration,
+                         args=(conf,), name="hoststate-reload",
+                         daemon=True).start()
+    previous = signal.signal(signal.SIGHUP, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 @contextlib.contextmanager

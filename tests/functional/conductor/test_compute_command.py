@@ -74,3 +74,14 @@ def test_prune_needs_database_access(tmp_path, ctx, served):
     assert stderr.strip().splitlines() == [
         "hoststate: --prune needs database access; this agent has "
         "none (it works through a conductor)"]
+
+
+def test_sighup_reloads_the_configuration_and_the_agent_goes_on(
+        tmp_path, ctx, served, agents):
+    agent = agents("--config-file", _conf(tmp_path, served), "compute",
+                   "--fake-nodes", "1", "--host", "nodb-4")
+    agent.wait_for_log("compute agent of host nodb-4 started")
+    agent.process.send_signal(signal.SIGHUP)
+    agent.wait_for_log("configuration reloaded: 0 option(s) changed")
+    assert agent.process.poll() is None
+    assert agent.stop(signal.SIGTERM) == 0
