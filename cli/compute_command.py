@@ -18,8 +18,12 @@ and with zk or mc a join and leave would only flash the host up).
 report (see :mod:`hoststate.cli.node_removal`: refused, with nothing
 changed, while instances are on them) and prints each one deleted.
 
-Logging (``hoststate.cli.logs``): a service's format, with time stamps;
-the global ``--debug`` logs debug messages and full tracebacks.
+Logging (``hoststate.cli.logs``): a service's format, with time stamps,
+on stderr; the global ``--debug`` logs debug messages and full
+tracebacks. When Nova's logging options send the log somewhere
+(``log_file``, ``log_dir``, ``use_journal``, ``use_syslog``,
+``log_config_append``), oslo.log writes it there, as for the other
+services.
 
 Without database access: with ``[database] connection`` unset, no
 ``--database-url`` and ``[DEFAULT] transport_url`` set, the agent sends
@@ -146,7 +150,8 @@ def compute_command(args):
         if args.once:
             return _run_once(context, driver, host, driver_name)
         _require_shared_liveness(conf)
-        return _serve(conf, context, driver, host, driver_name)
+        with _service_logging(conf, args.debug):
+            return _serve(conf, context, driver, host, driver_name)
     finally:
         if context.engine is None:
             from hoststate import rpc
@@ -340,6 +345,31 @@ def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+#: Nova's logging options that send a service's log somewhere of its own
+_OSLO_LOG_TARGETS = ("log_file", "log_dir", "use_journal", "use_syslog",
+                     "log_config_append")
+
+
+@contextlib.contextmanager
+def _service_logging(conf, debug):
+    """oslo.log, with Nova's options, when the configuration sends the
+    log somewhere (``log_file``, ``log_dir``, ``use_journal``,
+    ``use_syslog``, ``log_config_append``), as the other services do;
+    otherwise the command's own lines on stderr, as before."""
+    if not any(conf[name] for name in _OSLO_LOG_TARGETS):
+        yield
+        return
+    from hoststate.cli import service_process
+    if debug:
+        conf.set_override("debug", True)
+    try:
+        with service_process.service_logging(conf):
+            yield
+    finally:
+        if debug:
+            conf.clear_override("debug")
 
 
 @contextlib.contextmanager

@@ -85,3 +85,21 @@ def test_sighup_reloads_the_configuration_and_the_agent_goes_on(
     agent.wait_for_log("configuration reloaded: 0 option(s) changed")
     assert agent.process.poll() is None
     assert agent.stop(signal.SIGTERM) == 0
+
+
+def test_with_a_log_file_the_agent_logs_through_oslo_log(tmp_path, ctx,
+                                                         served, agents):
+    log_file = tmp_path / "compute.log"
+    conf_file = _conf(tmp_path, served)
+    conf_file.write_text(conf_file.read_text().replace(
+        "[DEFAULT]\n", f"[DEFAULT]\nlog_file = {log_file}\n", 1))
+    agent = agents("--config-file", conf_file, "compute", "--fake-nodes",
+                   "1", "--host", "nodb-5")
+    wait_for(lambda: log_file.exists() and "compute agent of host nodb-5 "
+             "started" in log_file.read_text(), "the start in the log file")
+    line = next(line for line in log_file.read_text().splitlines()
+                if "compute agent of host nodb-5 started" in line)
+    # oslo.log's format: time, pid, level, logger, [request], message
+    assert " INFO hoststate.compute [" in line
+    assert agent.stop(signal.SIGTERM) == 0
+    assert "compute agent of host nodb-5 stopped" in log_file.read_text()
