@@ -48,6 +48,7 @@ from oslo_config import types
 from hoststate import context as hs_context
 from hoststate import exception
 from hoststate.cli import common
+from hoststate.cli import compute_service
 from hoststate.cli import inventory
 from hoststate.resource_tracker import fake_driver
 from hoststate.resource_tracker import service as service_mod
@@ -150,7 +151,7 @@ def compute_command(args):
         if args.once:
             return _run_once(context, driver, host, driver_name)
         _require_shared_liveness(conf)
-        with _service_logging(conf, args.debug):
+        with compute_service.service_logging(conf, args.debug):
             return _serve(conf, context, driver, host, driver_name)
     finally:
         if context.engine is None:
@@ -200,7 +201,7 @@ def _serve(conf, context, driver, host, driver_name):
     """Start, then update periodically until a signal; exit 0 once the
     host has left the service group."""
     interval = service_mod.periodic_interval(conf)
-    with stop_on_signals() as stopper, _reload_on_sighup(conf):
+    with stop_on_signals() as stopper, compute_service.reload_on_sighup(conf):
         with _quiet(CONNECTION_LOGGERS):
             service = service_mod.ComputeService(
                 context, driver, host, sg_api.API(conf, context=context),
@@ -210,29 +211,12 @@ def _serve(conf, context, driver, host, driver_name):
                 _start(service, conf.servicegroup_driver)
                 _log_start(service, driver_name, conf.servicegroup_driver,
                            interval)
-        with _builds_served(conf, service):
+        with compute_service.builds_served(conf, service):
             _run_in_thread(service)
     LOG.info("compute agent of host %s stopped", host)
     return 0
 
 
-@contextlib.contextmanager
-def _builds_served(conf, service):
-    """With a bus configured, the agent takes builds and deletes from the
-    conductors (``resource_tracker.compute_rpc``) while it runs."""
-    if not conf.transport_url or service.stopping:
-        yield
-        return
-    from hoststate.conductor import rpcapi
-    from hoststate.resource_tracker import compute_rpc
-    server = compute_rpc.make_server(conf, service.agent,
-                                     rpcapi.ComputeTaskAPI(conf))
-    server.start()
-    try:
-        yield
-    finally:
-        server.stop()
-        server.wait()
 
 
 def _run_in_thread(service):
@@ -345,49 +329,6 @@ def stop_on_signals(signals=(signal.SIGTERM, signal.SIGINT)):
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-#: Nova's logging options that send a service's log somewhere of its own
-_OSLO_LOG_TARGETS = ("log_file", "log_dir", "use_journal", "use_syslog",
-                     "log_config_append")
-
-
-@contextlib.contextmanager
-def _service_logging(conf, debug):
-    """oslo.log, with Nova's options, when the configuration sends the
-    log somewhere (``log_file``, ``log_dir``, ``use_journal``,
-    ``use_syslog``, ``log_config_append``), as the other services do;
-    otherwise the command's own lines on stderr, as before."""
-    if not any(conf[name] for name in _OSLO_LOG_TARGETS):
-        yield
-        return
-    from hoststate.cli import service_process
-    if debug:
-        conf.set_override("debug", True)
-    try:
-        with service_process.service_logging(conf):
-            yield
-    finally:
-        if debug:
-            conf.clear_override("debug")
-
-
-@contextlib.contextmanager
-def _reload_on_sighup(conf):
-    """Within the block, SIGHUP re-reads the configuration files (options
-    Nova marks mutable take their new value), as nova-compute does; the
-    reload runs on a thread of its own, not in the handler."""
-    from hoststate.cli import service_process
-
-    def handle(signum, frame):
-        threading.Thread(target=service_process.reload_configuration,
-                         args=(conf,), name="hoststate-reload",
-                         daemon=True).start()
-    previous = signal.signal(signal.SIGHUP, handle)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGHUP, previous)
 
 
 @contextlib.contextmanager
