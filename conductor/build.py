@@ -22,6 +22,7 @@ import logging
 import oslo_messaging as messaging
 
 from hoststate import exception
+from hoststate.conductor import build_watch
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import states
@@ -56,6 +57,9 @@ class ComputeTaskEndpoint:
         #: {instance uuid: [reason of each failed attempt]} of instances
         #: that ended in ERROR (newest REASONS_KEPT)
         self.failures = {}
+        #: the builds this conductor cast, until they settle: one on a
+        #: host whose agent died is rescheduled (conductor.build_watch)
+        self.watch = build_watch.BuildWatch(conf, self._reschedule)
 
     @messaging.expose
     @messaging.expected_exceptions(exception.HoststateError)
@@ -68,9 +72,9 @@ class ComputeTaskEndpoint:
         cast = []
         for instance_uuid, (selection, *alternates) in zip(instance_uuids,
                                                            chosen):
-            self.compute.build_and_run_instance(
-                context, selection.service_host, instance_uuid,
-                selection.nodename, request_spec, alternates, reasons=[])
+            self._cast(_as_conductor(context), selection.service_host,
+                       instance_uuid, selection.nodename, request_spec,
+                       alternates, [])
             cast.append([instance_uuid, selection.service_host,
                          selection.nodename])
         return cast
@@ -85,19 +89,32 @@ class ComputeTaskEndpoint:
                         "sent by host %r", instance_uuid, host,
                         context.service_host)
             return
-        context = _as_conductor(context)
+        self._reschedule(_as_conductor(context), instance_uuid, host,
+                         nodename, request_spec, alternates, reasons)
+
+    def _reschedule(self, context, instance_uuid, host, nodename,
+                    request_spec, alternates, reasons):
+        """Give back what ``nodename`` holds for the instance and build
+        it on the next alternate that takes it (ERROR when none does)."""
         _give_back(context, host, nodename, instance_uuid)
         for index, alternate in enumerate(alternates):
             reason = _claim_alternate(context, self.conf, request_spec,
                                       alternate, instance_uuid)
             if reason is None:
-                self.compute.build_and_run_instance(
-                    context, alternate.service_host, instance_uuid,
-                    alternate.nodename, request_spec,
-                    alternates[index + 1:], reasons=reasons)
+                self._cast(context, alternate.service_host, instance_uuid,
+                           alternate.nodename, request_spec,
+                           alternates[index + 1:], reasons)
                 return
             reasons = reasons + [reason]
         self._give_up(context, instance_uuid, reasons)
+
+    def _cast(self, context, host, instance_uuid, nodename, request_spec,
+              alternates, reasons):
+        self.watch.watch(context, instance_uuid, host, nodename,
+                         request_spec, alternates, reasons)
+        self.compute.build_and_run_instance(
+            context, host, instance_uuid, nodename, request_spec,
+            alternates, reasons=reasons)
 
     @messaging.expose
     def instance_states(self, context, instance_uuids):

@@ -6,7 +6,9 @@ scheduler (or the conductor, for an alternate) took in the database, asks
 its driver to spawn the instance, and marks it ACTIVE. When the claim
 cannot be adopted or the spawn fails, the agent gives the claim back
 (the tracker's abort) and casts ``build_failed`` to the conductor, which
-tries the next alternate.
+tries the next alternate. A cast that no longer stands (the instance is
+not BUILDING on that node any more: rescheduled while this agent was
+dead, see ``conductor.build_watch``) is dropped.
 
 ``terminate_instance`` deletes an instance on its host: the row first,
 then the usage given back, in that order (see ``simulation.fleet``).
@@ -52,6 +54,8 @@ class ComputeEndpoint:
         try:
             instance, held = host_rows.placed_instance(context,
                                                        instance_uuid)
+            if self._stale(instance, nodename):
+                return
             with self.agent.instance_claim(instance, nodename, held=held):
                 self._spawn(instance, nodename)
             instance.vm_state = states.ACTIVE
@@ -80,6 +84,19 @@ class ComputeEndpoint:
         instance.task_state = None
         self.agent.tracker(instance.node).update_usage(instance)
         return instance.node
+
+    def _stale(self, instance, nodename):
+        """Whether a build cast here no longer stands: the instance is not
+        BUILDING on this node any more (a cast left in this host's queue
+        while the agent was dead, since rescheduled elsewhere by the
+        conductor's build watch, or deleted). It is dropped, with no
+        build_failed: nothing here holds anything for it."""
+        where = (instance.vm_state, instance.host, instance.node)
+        if where == (states.BUILDING, self.agent.host, nodename):
+            return False
+        LOG.warning("build of instance %s on node %s dropped: the instance "
+                    "is %s on %s/%s now", instance.uuid, nodename, *where)
+        return True
 
     def _as_agent(self, context):
         context = copy.copy(context)

@@ -15,7 +15,10 @@ recorded in :attr:`FakeDriver.host_enabled`,
 """
 import copy
 import dataclasses
+import logging
+import os
 import threading
+import time
 import uuid as uuidlib
 
 from hoststate import exception
@@ -24,8 +27,14 @@ from hoststate.resource_tracker import driver
 
 __all__ = ["NodeInventory", "FakeDriver", "numa_host"]
 
+LOG = logging.getLogger(__name__)
+
 #: Namespace of the node uuids :meth:`FakeDriver.uniform` derives from names.
 FAKE_NODE_NAMESPACE = uuidlib.UUID("2b3c6d0e-8f4a-5e21-9c7d-0a1b2c3d4e5f")
+#: seconds each spawn takes (a float, default 0), read at each spawn: how
+#: the fault tests hold an agent process mid-build (tests/functional/
+#: conductor/test_faults.py)
+SPAWN_SECONDS_ENV = "HOSTSTATE_FAKE_SPAWN_SECONDS"
 
 
 @dataclasses.dataclass
@@ -172,7 +181,13 @@ class FakeDriver(driver.VirtDriver):
 
     def spawn(self, instance, nodename):
         """Start ``instance`` on ``nodename``: nothing to start here, unless
-        the node was told to fail its builds (``fail_builds``)."""
+        the node was told to fail its builds (``fail_builds``); it takes
+        ``$HOSTSTATE_FAKE_SPAWN_SECONDS`` seconds, outside the lock."""
+        seconds = float(os.environ.get(SPAWN_SECONDS_ENV) or 0)
+        if seconds:
+            LOG.info("fake spawn of instance %s on node %s: %s s",
+                     instance.uuid, nodename, seconds)
+            time.sleep(seconds)
         with self._lock:
             if nodename in self._failing_builds:
                 self.failed_spawns.append((instance.uuid, nodename))

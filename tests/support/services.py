@@ -1,6 +1,7 @@
 """hoststate's long-running commands as real processes, for tests of a
 whole cloud on one machine: ``hoststate scheduler``, ``conductor`` and
 ``compute``, each with a nova.conf of its own and a log file."""
+import os
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ class Service:
     """One ``hoststate --config-file FILE <command> ...`` process."""
 
     def __init__(self, tmp_path, name, transport_url, argv,
-                 database_url=None, **defaults):
+                 database_url=None, env=None, **defaults):
         self.name = name
         self.conf_path = tmp_path / f"{name}.conf"
         self.log_path = tmp_path / f"{name}.log"
@@ -42,7 +43,7 @@ class Service:
                 [sys.executable, "-c", LAUNCH, "--config-file",
                  str(self.conf_path), *argv], cwd=tmp_path,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err)
+                stderr=err, env={**os.environ, **(env or {})})
 
     @property
     def log(self):
@@ -73,13 +74,15 @@ class Service:
 
 @pytest.fixture
 def services(tmp_path):
-    """``services(name, transport_url, argv, database_url=None, **conf)``
-    starts one; every one still running is killed at the end."""
+    """``services(name, transport_url, argv, database_url=None, env=None,
+    **conf)`` starts one (``env``: variables added to its environment);
+    every one still running is killed at the end."""
     started = []
 
-    def start(name, transport_url, argv, database_url=None, **defaults):
+    def start(name, transport_url, argv, database_url=None, env=None,
+              **defaults):
         started.append(Service(tmp_path, name, transport_url, argv,
-                               database_url, **defaults))
+                               database_url, env, **defaults))
         return started[-1]
 
     yield start
