@@ -57,6 +57,8 @@ ALLOWED = {
     ("ComputeNodeList", "get_nodenames_by_host"): READ,
     ("ComputeNodeList", "get_by_service_id"): READ,
     ("ComputeNodeList", "create_all"): WRITE_EACH,
+    # each node as sent here, each as stored in the method itself
+    ("ComputeNodeList", "save_all"): WRITE_EACH,
     ("ComputeHostRows", "nodes_of_host"): READ,
     ("ComputeHostRows", "usage_of_host"): READ,
     ("ComputeHostRows", "placed_instance"): READ,

@@ -304,10 +304,11 @@ class ComputeNode(base.RowObject, base.HoststateObject,
 # Version 1.1: get_nodenames_by_host
 # Version 1.2: update_operator_traits
 # Version 1.3: create_all is remotable (agents without a database)
+# Version 1.4: save_all (one agent cycle's writes in one call)
 @base.HoststateObjectRegistry.register
 class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
                       base.HoststateObject):
-    VERSION = "1.3"
+    VERSION = "1.4"
     fields = {"objects": fields.ListOfObjectsField("ComputeNode")}
 
     @classmethod
@@ -336,6 +337,45 @@ class ComputeNodeList(base.RowObjectList, base.HoststateObjectListBase,
         for node in nodes:
             _complete(node, stored[node.uuid])
         return nodes
+
+    @classmethod
+    @base.remotable
+    def save_all(cls, context, nodes, edits):
+        """Each node's ``save_with_ledger`` (``edits``: per node, {"added":
+        [Allocation], "removed": [Allocation], "rekeyed": [[uuid, uuid]]}),
+        all in one transaction, each in a savepoint of its own: a node
+        whose compare-and-swap or ledger change conflicts (or that is
+        gone) is left as stored and named in the answer, the others are
+        written. So an agent working through a conductor sends a cycle's
+        writes in one call and redoes only the conflicted ones, one by one.
+
+        Refused before anything is written when a stored node belongs to
+        another host than the node sent names: a bulk save never takes a
+        node over (the one-by-one path does). Returns {"saved":
+        [ComputeNode as written], "conflicts": [ids of those not]}."""
+        saved, conflicts = [], []
+        with db_api.transaction(context) as conn:
+            _refuse_others(context, conn, nodes)
+            for node, edit in zip(nodes, edits):
+                values = node._column_values(node.obj_what_changed()
+                                             - {"uuid"})
+                try:
+                    with conn.begin_nested():
+                        row = db_api.cas_update(conn, ComputeNode.TABLE, node.id,
+                                                node.generation, values)
+                        db_ledger.delete(conn, edit.get("removed") or ())
+                        for consumer, new in edit.get("rekeyed") or ():
+                            db_ledger.rekey(conn, consumer, new)
+                        db_ledger.insert(conn, [a.column_values() for a in
+                                                edit.get("added") or ()])
+                except (exception.GenerationConflict, exception.NotFound,
+                        sa.exc.IntegrityError):
+                    # redone one by one, which raises what it raises
+                    conflicts.append(node.id)
+                    continue
+                node.saved_as(row)
+                saved.append(node)
+        return {"saved": saved, "conflicts": conflicts}
 
     @classmethod
     @base.remotable
@@ -406,6 +446,25 @@ def _with_operator_traits(conn, row, added, removed):
 
 #: Rows a multi-row INSERT or an IN (...) read carries at most.
 BULK_ROWS = 500
+
+
+def _refuse_others(context, conn, nodes):
+    """ConductorRefused when a stored node of ``nodes`` (live or not) is
+    another host's than the one its object names."""
+    table = ComputeNode.TABLE
+    ids = [node.id for node in nodes]
+    stored = {}
+    for start in range(0, len(ids), BULK_ROWS):
+        stored.update(conn.execute(sa.select(table.c.id, table.c.host).where(
+            table.c.id.in_(ids[start:start + BULK_ROWS]))).all())
+    for node in nodes:
+        owner = stored.get(node.id, node.host)
+        if owner != node.host:
+            raise exception.ConductorRefused(
+                objname="ComputeNodeList", method="save_all",
+                caller=context.service_host or node.host,
+                reason=f"the ComputeNode {node.id} as stored belongs to "
+                       f"{owner or 'no host'}")
 
 
 def _insert_rows(conn, rows):

@@ -20,6 +20,7 @@ import logging
 from hoststate import exception
 from hoststate.conf import CONF
 from hoststate.objects import compute_node as cn_obj
+from hoststate.objects import indirection
 from hoststate.objects import service as service_obj
 from hoststate.resource_tracker import driver as driver_api
 from hoststate.resource_tracker import host_rows
@@ -224,17 +225,45 @@ class ComputeAgent:
         by_node, migrations, others, ledger = usage_source.read_host(
             self.context, self.host, self._mirror)
         cycle = recount_fast.CycleMemo()
+        # through a conductor, the cycle's node writes go in one call
+        batch = [] if indirection.is_remote() else None
         errors = {}
         for nodename in nodenames:
             try:
                 self._update_node(nodename, node_sources.of_node(
                     self.host, nodename, by_node, migrations, others,
-                    ledger), cycle)
+                    ledger), cycle, batch)
             except Exception as exc:  # one node must not stop the others
                 LOG.exception("update of node %s failed", nodename)
                 errors[nodename] = exc
         self._created_from.clear()
+        self._save_batch(batch, errors)
         return errors
+
+    def _save_batch(self, batch, errors):
+        """Write the cycle's deferred node writes in one call; redo the
+        ones that conflicted (or that the call could not write at all)
+        the usual way, node by node, whose errors are reported per node."""
+        if not batch:
+            return
+        try:
+            answer = cn_obj.ComputeNodeList.save_all(
+                self.context, [p.node for p in batch],
+                [p.edit_values() for p in batch])
+            saved = {node.id: node for node in answer["saved"]}
+        except Exception:
+            LOG.warning("the bulk save of %d node(s) failed; saving them "
+                        "one by one", len(batch), exc_info=True)
+            saved = {}
+        for pending in batch:
+            tracker, node = pending.tracker, saved.get(pending.node.id)
+            if node is not None and tracker.bulk_saved(pending, node):
+                continue
+            try:
+                tracker.redo(pending.resources)
+            except Exception as exc:
+                LOG.exception("update of node %s failed", tracker.nodename)
+                errors[tracker.nodename] = exc
 
     def _reload_nodes(self):
         """Give every tracker its node as stored, so that the recount also
@@ -288,7 +317,7 @@ class ComputeAgent:
     def _build_node(self, row):
         return row, usage_source.nodes_of_rows(self.context, [row])[0]
 
-    def _update_node(self, nodename, sources, cycle=None):
+    def _update_node(self, nodename, sources, cycle=None, batch=None):
         resources = self.driver.get_available_resource(nodename)
         driver_api.validate_resources(resources)
         instances, migrations, _, ledger = sources
@@ -309,7 +338,8 @@ class ComputeAgent:
             # the two would be in the node but not in those instances, and
             # a recount from them would write it away. Read again, after.
             sources = None
-        tracker.update_available_resource(resources, sources, cycle=cycle)
+        tracker.update_available_resource(resources, sources, cycle=cycle,
+                                          batch=batch)
 
     def _init_node(self, nodename, resources):
         """The stored node for ``nodename``: found, undeleted, taken over or

@@ -213,7 +213,7 @@ class ResourceTracker(moves.MoveClaims, give_back.GiveBack):
     # --- periodic update ---------------------------------------------------
 
     def update_available_resource(self, resources=None, sources=None,
-                                  cycle=None):
+                                  cycle=None, batch=None):
         """Recount usage from the driver, instances and migrations; save it.
 
         The node row is written only when a field other than updated_at
@@ -240,6 +240,12 @@ class ResourceTracker(moves.MoveClaims, give_back.GiveBack):
         apart with plain numbers first (``recount_fast``), without the
         full recount. ``cycle`` (a ``recount_fast.CycleMemo``) is what the
         nodes of one agent cycle share for it.
+
+        ``batch`` (a list; an agent working through a conductor): the
+        write, if any, is not made but added to it as a
+        :class:`PendingWrite`, which the agent sends with the cycle's
+        others in one call (``ComputeNodeList.save_all``), then finishes
+        here (``bulk_saved``) or redoes the usual way (``redo``).
         """
         if resources is None:
             resources = self.driver.get_available_resource(self.nodename)
@@ -282,12 +288,55 @@ class ResourceTracker(moves.MoveClaims, give_back.GiveBack):
                         "numa_topology", "pci_device_pools"} else []
                 node.update(changes)
                 return bool(changes) or bool(edit)
+
+            def finish():
+                result = recounted["result"]
+                self.consumptions = result.consumptions
+                self._log_repairs(result.warnings, result.repairs,
+                                  recounted["devices"])
+            if batch is not None:
+                deferred = self._deferred(recount, finish, batch, resources)
+                if deferred is not None:
+                    return deferred
             written = self._apply_with_retry(recount)
-            result = recounted["result"]
-            self.consumptions = result.consumptions
-            self._log_repairs(result.warnings, result.repairs,
-                              recounted["devices"])
+            finish()
             return written
+
+    def _deferred(self, change, finish, batch, resources):
+        """``change`` applied once to a copy of the node, its write added
+        to ``batch`` instead of made: True; False when there is nothing to
+        write (finished); None when the change failed (the usual path
+        then tries again on the node as stored, and reports)."""
+        node = self.node.obj_clone()
+        edit = _LedgerEdit()
+        try:
+            change(node, edit)
+        except Exception:
+            return None
+        if not node.obj_what_changed() and not edit:
+            finish()
+            return False
+        batch.append(PendingWrite(self, node, edit, finish, resources))
+        return True
+
+    def bulk_saved(self, pending, node):
+        """Adopt ``node``, as the bulk save of ``pending`` wrote it; False
+        (nothing adopted) when this tracker changed its node or its
+        consumptions since the write was deferred (the lock was let go in
+        between): the caller then redoes the update the usual way."""
+        with self.lock:
+            if self._edits != pending.edits_at:
+                return False
+            self._saved(node)
+            pending.finish()
+            return True
+
+    def redo(self, resources):
+        """The update the usual way after its bulk write conflicted (or
+        was not adopted): from the node as stored and fresh reads."""
+        with self.lock:
+            self._reread_node()
+        return self.update_available_resource(resources)
 
     def _log_repairs(self, warnings, repairs, devices=()):
         for text in warnings:
@@ -467,6 +516,24 @@ class ResourceTracker(moves.MoveClaims, give_back.GiveBack):
         instance.numa_topology = fitted.numa_topology
         if instance.obj_attr_is_set("id"):
             instance.save()
+
+
+class PendingWrite:
+    """A tracker's node write deferred into an agent's bulk save."""
+
+    __slots__ = ("tracker", "node", "edit", "finish", "resources",
+                 "edits_at")
+
+    def __init__(self, tracker, node, edit, finish, resources):
+        self.tracker, self.node, self.edit = tracker, node, edit
+        self.finish, self.resources = finish, resources
+        self.edits_at = tracker._edits
+
+    def edit_values(self):
+        """The ledger edit as ``ComputeNodeList.save_all`` takes it."""
+        return {"added": list(self.edit.added),
+                "removed": list(self.edit.removed),
+                "rekeyed": [list(pair) for pair in self.edit.rekeyed]}
 
 
 class _LedgerEdit:

@@ -23,7 +23,7 @@ EXPECTED = {
     "CellMappingList": "1.0-4ee0d9efdfd681fed822da88376e04d2",
     "ComputeNode": "1.7-07c32093702e6fdd6aff1d6a7dc406eb",
     "ComputeHostRows": "1.0-0ab2a85df78162984513f813edcb378a",
-    "ComputeNodeList": "1.3-859174c9754734fa30ecaf2e6f9e45a3",
+    "ComputeNodeList": "1.4-ffc4f36f333c7fa5c8bd0a9a5ac10dc2",
     "Destination": "1.1-d3feef87d3a92cd4cd7389b5a899fffa",
     "Flavor": "1.1-e6eba5af80444371b75f77fbc4c307d5",
     "HVSpec": "1.1-7c8d93cb705132da53aa0f65d36f6292",
