@@ -50,7 +50,7 @@ from hoststate.simulation import prefill
 from run_mode import full_mode
 from support.rabbitmq import rabbitmq_url, rabbitmq_vhost  # noqa: F401
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 HOST = "cycle-1"
 FULL = dict(nodes=1_000, per_node=50)

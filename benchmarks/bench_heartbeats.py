@@ -37,7 +37,7 @@ from run_mode import full_mode
 from support.rabbitmq import rabbitmq_url, rabbitmq_vhost  # noqa: F401
 import bench_servicegroup_db
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 #: the conductor in a process of its own, counting: answers each "take"
 #: line with the calls served since the last (JSON); stops at EOF

@@ -3,11 +3,11 @@ import pytest
 from oslo_config import cfg
 
 from hoststate import conf as hconf
-from hoststate import context as hs_context
 from hoststate import rpc
 from hoststate.conductor import rpcapi
 from hoststate.conductor import service
 from hoststate.objects import indirection
+from support.conductor import agent_context  # noqa: F401
 
 
 @pytest.fixture(params=["local", "rabbit"])
@@ -35,12 +35,6 @@ def conductor(bus_conf, ctx):
         indirection.set_api(None)
         server.stop()
         server.wait()
-
-
-def agent_context(host="compute-1"):
-    """What an agent without database access calls with."""
-    return hs_context.RequestContext(engine=None, service_host=host,
-                                     is_admin=True, roles=["admin"])
 
 
 def pytest_collection_modifyitems(config, items):

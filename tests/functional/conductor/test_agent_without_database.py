@@ -8,7 +8,7 @@ from hoststate.objects import indirection
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 #: columns that differ between two hosts' otherwise equal nodes
 _IDENTITY = {"id", "uuid", "host", "hypervisor_hostname", "service_id",

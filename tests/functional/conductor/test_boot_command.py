@@ -14,8 +14,8 @@ from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import compute_rpc
 from hoststate.resource_tracker import fake_driver
 from support.databases import snapshot
-from tests.functional.conductor.test_build_flow import InProcessScheduler
-from tests.functional.test_cmd_compute import run, write_conf
+from .test_build_flow import InProcessScheduler
+from ..test_cmd_compute import run, write_conf
 
 pytestmark = pytest.mark.parametrize("empty_database", ["sqlite"],
                                      indirect=True)
@@ -66,7 +66,7 @@ def test_boot_and_wait_prints_where_each_instance_landed(tmp_path, ctx,
 def test_boot_output_lines(tmp_path, ctx, cloud):
     import subprocess
     import sys
-    from tests.functional.test_cmd_compute import LAUNCH
+    from ..test_cmd_compute import LAUNCH
     done = subprocess.run(
         [sys.executable, "-c", LAUNCH, "--config-file", str(cloud), "boot",
          "--flavor", "1,512,1", "--wait"], cwd=tmp_path,

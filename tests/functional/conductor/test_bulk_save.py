@@ -21,7 +21,7 @@ from hoststate.scheduler import claims
 from hoststate.scheduler import request as request_mod
 from support.specs import plain_spec
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 BULK, ONE_BY_ONE = "bulk-1", "single-1"
 #: columns that name a node rather than count it

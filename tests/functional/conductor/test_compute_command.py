@@ -11,8 +11,8 @@ from hoststate import rpc
 from hoststate.conductor import service as conductor_service
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
-from tests.functional.test_cmd_compute import agents  # noqa: F401
-from tests.functional.test_cmd_compute import run, wait_for, write_conf
+from ..test_cmd_compute import agents  # noqa: F401
+from ..test_cmd_compute import run, wait_for, write_conf
 
 pytestmark = pytest.mark.parametrize(
     "empty_database", ["sqlite", "postgresql"], indirect=True)

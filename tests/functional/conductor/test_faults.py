@@ -30,7 +30,7 @@ from support import ledger
 from support import rabbitmq
 from support.services import LAUNCH
 from support.services import services  # noqa: F401
-from tests.functional.test_cmd_compute import wait_for
+from ..test_cmd_compute import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize(
     "empty_database", ["postgresql"], indirect=True)]

@@ -18,7 +18,7 @@ from hoststate.scheduler import claims
 from hoststate.scheduler import request as request_mod
 from support.specs import plain_spec
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 HOST = "mirror-1"
 

@@ -11,7 +11,7 @@ from hoststate.objects import indirection
 from hoststate.objects import service as service_obj
 from support.databases import snapshot
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 
 def _node(ctx, host, name, **fields):

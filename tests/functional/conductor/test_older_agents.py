@@ -13,7 +13,7 @@ from hoststate.objects import base
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import indirection
 
-from tests.functional.conductor.conftest import agent_context
+from support.conductor import agent_context
 
 
 def one_step_back(version):

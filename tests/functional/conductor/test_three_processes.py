@@ -9,7 +9,7 @@ import pytest
 from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import service as service_obj
 from support.services import services  # noqa: F401
-from tests.functional.test_cmd_compute import run, wait_for
+from ..test_cmd_compute import run, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize(
     "empty_database", ["sqlite", "postgresql"], indirect=True)]
