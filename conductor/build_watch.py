@@ -60,6 +60,7 @@ class BuildWatch:
         self._context = None
         self._thread = None
         self._servicegroup = None
+        self._stopped = threading.Event()
 
     def watch(self, context, instance_uuid, host, nodename, request_spec,
               alternates, reasons):
@@ -69,7 +70,7 @@ class BuildWatch:
             self._pending[instance_uuid] = Cast(
                 host, nodename, request_spec, list(alternates),
                 list(reasons), self._clock())
-            if self._thread is None:
+            if self._thread is None and not self._stopped.is_set():
                 self._thread = threading.Thread(
                     target=self._run, name="build-watch", daemon=True)
                 self._thread.start()
@@ -131,11 +132,23 @@ class BuildWatch:
             self._servicegroup = sg_api.API(self.conf, context)
         return self._servicegroup
 
+    def stop(self):
+        """Stop watching (the conductor's server stops): the thread ends
+        at once, and a later cast starts none."""
+        self._stopped.set()
+        with self._lock:
+            self._pending.clear()
+            thread, servicegroup = self._thread, self._servicegroup
+            self._servicegroup = None
+        if thread is not None:
+            thread.join()
+        if servicegroup is not None:
+            servicegroup.stop()
+
     def _run(self):
         """Sweep until nothing is watched (the next cast starts a new
         thread), so an idle conductor, or a test's, keeps no thread."""
-        while True:
-            time.sleep(max(1, self.conf.report_interval))
+        while not self._stopped.wait(max(1, self.conf.report_interval)):
             try:
                 self.sweep()
             except Exception:   # noqa: BLE001 - the next sweep tries again

@@ -26,7 +26,30 @@ def endpoints(conf, scheduler=None):
     return served
 
 
+class ConductorServer:
+    """The RPC server and what its endpoints run beside it (the build
+    flow's watch thread), started and stopped together."""
+
+    def __init__(self, server, served):
+        self._server = server
+        self._watches = [e.watch for e in served
+                         if isinstance(e, build.ComputeTaskEndpoint)]
+
+    def start(self):
+        self._server.start()
+
+    def stop(self):
+        self._server.stop()
+        for watch in self._watches:
+            watch.stop()
+
+    def wait(self):
+        self._server.wait()
+
+
 def make_server(conf, engine, server_name=None, scheduler=None):
     """The conductor's server (not started) for ``engine``'s database."""
-    return rpc.get_server(conf, rpcapi.TOPIC, server_name or conf.host,
-                          endpoints(conf, scheduler), engine=engine)
+    served = endpoints(conf, scheduler)
+    return ConductorServer(
+        rpc.get_server(conf, rpcapi.TOPIC, server_name or conf.host, served,
+                       engine=engine), served)

@@ -3,6 +3,7 @@ scheduler, a conductor and three agents (one node each); builds end
 ACTIVE, a failing node's build is rescheduled on an alternate with its
 claim given back, and a build no node can make ends ERROR with the
 reasons of every attempt."""
+import threading
 import time
 import uuid
 
@@ -66,6 +67,9 @@ def cloud(ctx):
         server.stop()
         server.wait()
     rpc.cleanup()
+    # the conductor's build watch stopped with its server
+    assert [t.name for t in threading.enumerate()
+            if t.name == "build-watch"] == []
 
 
 def _settled(tasks, ctx, uuids):

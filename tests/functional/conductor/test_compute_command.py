@@ -15,7 +15,7 @@ from ..test_cmd_compute import agents  # noqa: F401
 from ..test_cmd_compute import run, wait_for, write_conf
 
 pytestmark = pytest.mark.parametrize(
-    "empty_database", ["sqlite", "postgresql"], indirect=True)
+    "empty_database", ["sqlite"], indirect=True)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from support.services import services  # noqa: F401
 from ..test_cmd_compute import run, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize(
-    "empty_database", ["sqlite", "postgresql"], indirect=True)]
+    "empty_database", ["postgresql"], indirect=True)]
 
 
 def test_boot_and_delete_across_processes(tmp_path, database, ctx,
