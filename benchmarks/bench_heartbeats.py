@@ -216,6 +216,10 @@ def _report(benchmark, ctx, size, calls, full, joining):
           f"(expected {expected:.0f}/s) over {size['window']} s: {shown} "
           f"(joined in {joining:.1f} s); "
           f"load average {os.getloadavg()[0]:.2f}")
-    assert set(calls) == {("Service", "save")}
-    assert rate <= expected * 1.1
+    # a steady beat is one save; a read of the row only on a member's
+    # first beat (late into the window on a loaded machine) or after a
+    # lost compare-and-swap: at most once per member
+    assert set(calls) <= {("Service", "save"), ("Service", "get_by_id")}
+    assert calls[("Service", "get_by_id")] <= size["members"]
+    assert saves <= expected * 1.1
     assert saves >= expected * 0.9
