@@ -19,25 +19,15 @@ and share nothing but the database. Runs until SIGTERM or SIGINT, then
 exits 0 once the calls in progress are answered; SIGHUP re-reads the
 configuration files. See :mod:`hoststate.cli.service_process`.
 """
-import os
-
 from hoststate.cli import common
 from hoststate.cli import service_process
 from hoststate.db import engine as db_engine
-
-#: upper bound of --workers: a typo is refused before anything forks
-MAX_WORKERS = 1024
-
 
 def add_commands(commands):
     conductor = commands.add_parser(
         "conductor", help="serve agents without database access and the "
                           "build flow on the bus until stopped")
-    conductor.add_argument(
-        "--workers", metavar="N",
-        type=common.int_between(1, MAX_WORKERS, "--workers"),
-        help="worker processes (default: [conductor] workers; unset means "
-             "one per CPU)")
+    service_process.add_workers_option(conductor, "conductor")
     conductor.set_defaults(handler=conductor_command, log_as_service=True)
 
 
@@ -64,4 +54,4 @@ def conductor_command(args):
 
 def workers_of(args, conf):
     """--workers, else ``[conductor] workers``, else the CPU count."""
-    return args.workers or conf.conductor.workers or os.cpu_count() or 1
+    return service_process.workers(args.workers, conf.conductor.workers)

@@ -14,26 +14,16 @@ Runs until SIGTERM or SIGINT, then exits 0 once the calls in progress are
 answered; SIGHUP re-reads the configuration files. Logging is oslo.log's,
 with Nova's options. See :mod:`hoststate.cli.service_process`.
 """
-import os
-
 from hoststate import context as hs_context
 from hoststate.cli import common
 from hoststate.cli import service_process
 from hoststate.db import engine as db_engine
 
-#: upper bound of --workers: a typo is refused before anything forks
-MAX_WORKERS = 1024
-
-
 def add_commands(commands):
     scheduler = commands.add_parser(
         "scheduler", help="serve select_destinations on the bus until "
                           "stopped")
-    scheduler.add_argument(
-        "--workers", metavar="N",
-        type=common.int_between(1, MAX_WORKERS, "--workers"),
-        help="worker processes (default: [scheduler] workers; unset means "
-             "one per CPU)")
+    service_process.add_workers_option(scheduler, "scheduler")
     scheduler.set_defaults(handler=scheduler_command, log_as_service=True)
 
 
@@ -55,4 +45,4 @@ def scheduler_command(args):
 
 def workers_of(args, conf):
     """--workers, else ``[scheduler] workers``, else the CPU count."""
-    return args.workers or conf.scheduler.workers or os.cpu_count() or 1
+    return service_process.workers(args.workers, conf.scheduler.workers)

@@ -47,6 +47,7 @@ from oslo_log import log as oslo_log
 
 from hoststate import exception
 from hoststate import rpc
+from hoststate.cli import common
 from hoststate import version
 
 LOG = logging.getLogger(__name__)
@@ -320,3 +321,25 @@ def _worker(conf, name, make_servers, parent):
         sys.stdout.flush()
         sys.stderr.flush()
     return status
+
+
+# --- the --workers option ----------------------------------------------------
+
+#: upper bound of --workers: a typo is refused before anything forks
+MAX_WORKERS = 1024
+
+
+def add_workers_option(parser, group):
+    """``--workers N`` on a service's command (default ``[group]
+    workers``)."""
+    parser.add_argument(
+        "--workers", metavar="N",
+        type=common.int_between(1, MAX_WORKERS, "--workers"),
+        help=f"worker processes (default: [{group}] workers; unset means "
+             f"one per CPU)")
+
+
+def workers(given, configured):
+    """--workers, else the option, else the CPU count (0 or unset: one
+    per CPU, as in Nova)."""
+    return given or configured or os.cpu_count() or 1

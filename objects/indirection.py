@@ -52,26 +52,27 @@ def is_remote():
     return _current() is not None
 
 
-@contextlib.contextmanager
 def calling(api):
     """Send the current thread's remotable calls to ``api`` until the block
     ends, whatever the process does (``hoststate simulate`` on a bus: its
     agents' work goes to the conductor, the scheduler's harness does not)."""
-    before = getattr(_thread, "api", None)
-    _thread.api = api
-    try:
-        yield
-    finally:
-        _thread.api = before
+    return _this_thread(api=api)
 
 
-@contextlib.contextmanager
 def serving_locally():
     """Run the current thread's remotable calls locally until the block
     ends (a conductor serving a call in a process that also has agents)."""
-    before = getattr(_thread, "local", False)
-    _thread.local = True
+    return _this_thread(local=True)
+
+
+@contextlib.contextmanager
+def _this_thread(**values):
+    """The current thread's choice set to ``values`` within the block."""
+    before = {name: getattr(_thread, name, None) for name in values}
+    for name, value in values.items():
+        setattr(_thread, name, value)
     try:
         yield
     finally:
-        _thread.local = before
+        for name, value in before.items():
+            setattr(_thread, name, value)

@@ -17,11 +17,8 @@ from hoststate.objects import indirection
 from hoststate.objects import instance as instance_obj
 from hoststate.resource_tracker import agent as agent_mod
 from hoststate.resource_tracker import fake_driver
-from hoststate.scheduler import claims
-from hoststate.scheduler import request as request_mod
-from support.specs import plain_spec
 
-from support.conductor import agent_context
+from support.conductor import agent_context, claim_plain
 
 BULK, ONE_BY_ONE = "bulk-1", "single-1"
 #: columns that name a node rather than count it
@@ -52,12 +49,7 @@ def _counted(api, monkeypatch):
 
 
 def _claim(ctx, node_id):
-    instance_uuid = str(uuid.uuid4())
-    with indirection.serving_locally():
-        claims.claim(ctx, node_id,
-                     request_mod.RequestVector(plain_spec(vcpus=1)),
-                     instance_uuid)
-    return instance_uuid
+    return claim_plain(ctx, node_id, vcpus=1)
 
 
 def _destroy(ctx, instance_uuid):

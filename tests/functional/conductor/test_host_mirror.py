@@ -1,7 +1,6 @@
 """An agent through a conductor keeps what it read and asks only for what
 changed; after every kind of change, what it holds is what a read of the
 database gives."""
-import uuid
 
 import pytest
 
@@ -14,11 +13,8 @@ from hoststate.resource_tracker import fake_driver
 from hoststate.resource_tracker import host_rows
 from hoststate.resource_tracker import usage_source
 from hoststate.scheduler import claim_release
-from hoststate.scheduler import claims
-from hoststate.scheduler import request as request_mod
-from support.specs import plain_spec
 
-from support.conductor import agent_context
+from support.conductor import agent_context, claim_plain
 
 HOST = "mirror-1"
 
@@ -65,12 +61,7 @@ def placed(conductor, ctx):
 
 
 def _claim(ctx, node_id):
-    instance_uuid = str(uuid.uuid4())
-    with indirection.serving_locally():
-        claims.claim(ctx, node_id,
-                     request_mod.RequestVector(plain_spec(vcpus=1)),
-                     instance_uuid)
-    return instance_uuid
+    return claim_plain(ctx, node_id, vcpus=1)
 
 
 def test_the_mirror_follows_every_change(placed, ctx):

@@ -432,10 +432,10 @@ def test_bad_arguments_are_usage_errors(capsys, argv, message):
     (None, None, None, 1)])
 def test_workers_default_to_the_option_then_the_cpus(
         monkeypatch, given, configured, cpus, expected):
-    from hoststate.cli import scheduler_command
+    from hoststate.cli import scheduler_command, service_process
     import argparse
     conf = make_conf()
     conf.set_override("workers", configured, group="scheduler")
-    monkeypatch.setattr(scheduler_command.os, "cpu_count", lambda: cpus)
+    monkeypatch.setattr(service_process.os, "cpu_count", lambda: cpus)
     assert scheduler_command.workers_of(
         argparse.Namespace(workers=given), conf) == expected
