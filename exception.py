@@ -80,6 +80,15 @@ class ObjectActionError(HoststateError):
     msg_fmt = "Object action %(action)s failed because: %(reason)s"
 
 
+class UnexpectedInstanceState(ObjectActionError):
+    """A compare-and-swap on an instance's states found it moved on: the
+    instance is not in the state the writer expected (taken back,
+    rescheduled or deleted meanwhile); nothing was written."""
+
+    msg_fmt = ("instance %(uuid)s is no longer %(expected)s; nothing "
+               "written")
+
+
 class IncompatibleObjectVersion(HoststateError, ValueError):
     msg_fmt = "%(objname)s cannot be expressed at version %(version)s: %(reason)s"
 

@@ -18,8 +18,8 @@ and built, or ERROR with every attempt's reason.
 
 Only the conductor that cast a build watches it, so conductors need no
 coordination; an agent that comes back finds the instance gone from its
-node, and its recount agrees with the ledger. Not covered: a build whose
-conductor dies with it (see tests/functional/conductor/test_faults.py).
+node, and its recount agrees with the ledger. A build whose conductor
+dies with it is ended by another conductor's ``build_sweep``.
 """
 import dataclasses
 import logging
@@ -28,6 +28,7 @@ import time
 
 from hoststate import exception
 from hoststate.objects import instance as instance_obj
+from hoststate.objects import indirection
 from hoststate.objects import service as service_obj
 from hoststate.objects import states
 from hoststate.servicegroup import api as sg_api
@@ -46,10 +47,21 @@ class Cast:
     at: float
 
 
+def on_node(host, nodename):
+    """What a build cast to ``host``'s ``nodename`` holds until it
+    settles: waiting for the agent there, or spawning."""
+    return {"vm_state": [states.BUILDING],
+            "task_state": [None, states.SPAWNING],
+            "host": [host], "node": [nodename]}
+
+
 class BuildWatch:
     """The builds one conductor cast, swept by a daemon thread while any
     is watched. ``reschedule(context, instance_uuid, host, nodename,
-    request_spec, alternates, reasons)`` is the build flow's own."""
+    request_spec, alternates, reasons, expected)`` is the build flow's
+    own: it takes the build back only while the instance is still as
+    ``expected``, so a watch racing a build sweep, or the agent coming
+    back, never acts twice."""
 
     def __init__(self, conf, reschedule, clock=time.monotonic):
         self.conf = conf
@@ -107,7 +119,8 @@ class BuildWatch:
             self._reschedule(context, uuid, cast.host, cast.nodename,
                              cast.request_spec, cast.alternates,
                              cast.reasons + [f"{cast.host}/{cast.nodename}:"
-                                             f" compute service down"])
+                                             f" compute service down"],
+                             on_node(cast.host, cast.nodename))
         return stranded
 
     def _drop(self, uuid, cast):
@@ -145,6 +158,7 @@ class BuildWatch:
         if servicegroup is not None:
             servicegroup.stop()
 
+    @indirection.served_locally
     def _run(self):
         """Sweep until nothing is watched (the next cast starts a new
         thread), so an idle conductor, or a test's, keeps no thread."""

@@ -53,6 +53,9 @@ class ObjectEndpoint:
                 for obj in _objects_written(objname, objmethod, caller,
                                             args, kwargs):
                     policy.check_owned(obj, objmethod, caller)
+            elif kind == policy.WRITE_OWN_HOST:
+                policy.check_host_argument(objname, objmethod, caller,
+                                           kwargs)
             elif kind != policy.READ:
                 policy.refuse(objname, objmethod, caller,
                               "a class method that writes needs its own "

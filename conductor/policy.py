@@ -33,6 +33,9 @@ WRITE = "write"
 #: class methods that write the objects of their first argument: each
 #: must be the caller's
 WRITE_EACH = "write each"
+#: class methods that write rows of the host their ``host`` argument
+#: names: it must be the caller
+WRITE_OWN_HOST = "write own host"
 
 #: {(object name, method): kind}
 ALLOWED = {
@@ -62,6 +65,7 @@ ALLOWED = {
     ("ComputeHostRows", "nodes_of_host"): READ,
     ("ComputeHostRows", "usage_of_host"): READ,
     ("ComputeHostRows", "placed_instance"): READ,
+    ("ComputeHostRows", "take_build"): WRITE_OWN_HOST,
     ("ComputeHostRows", "changes_of_host"): READ,
     ("Instance", "destroy"): WRITE,
     ("Instance", "get_by_uuid"): READ,
@@ -100,18 +104,34 @@ def check_allowed(objname, method, caller):
     return kind
 
 
+def check_host_argument(objname, method, caller, kwargs):
+    """Refuse a WRITE_OWN_HOST call whose ``host`` (sent by keyword) is
+    not the caller."""
+    host = kwargs.get("host")
+    if host != caller:
+        refuse(objname, method, caller,
+               f"it writes rows of host {host!r}, not the caller's")
+
+
 def check_owned(obj, method, caller, stored=None):
     """Refuse a write to ``obj`` unless the caller owns it as sent and,
     when the row exists, as stored (``stored``: the row's object as read
-    by the conductor, or None for a new row)."""
+    by the conductor, or None for a new row). An instance sent with no
+    host is one its agent gives up (a failed build handed back): only
+    its row as stored must be the caller's."""
     for which, candidate in (("as sent", obj), ("as stored", stored)):
-        if candidate is None:
+        if candidate is None or (candidate is obj and stored is not None
+                                 and _given_up(obj)):
             continue
         owners = owners_of(candidate)
         if caller not in owners:
             shown = ", ".join(sorted(o for o in owners if o)) or "no host"
             refuse(obj.obj_name(), method, caller,
                    f"the {obj.obj_name()} {which} belongs to {shown}")
+
+
+def _given_up(obj):
+    return obj.obj_name() == "Instance" and obj.obj_get("host") is None
 
 
 def owners_of(obj):

@@ -19,6 +19,7 @@ with warnings.catch_warnings():   # see hoststate.objects.base
     from oslo_versionedobjects import base as ovo_base
 
 from hoststate import rpc
+from hoststate.conf import rpc as conf_rpc
 from hoststate.conductor import build
 from hoststate.conductor import manager
 from hoststate.objects import indirection
@@ -32,8 +33,7 @@ class ConductorAPI(ovo_base.VersionedObjectIndirectionAPI):
     def __init__(self, conf):
         self._client = rpc.get_client(
             conf, TOPIC, manager.OBJECT_API_VERSION,
-            version_cap=conf.upgrade_levels.conductor
-            if conf.upgrade_levels.conductor != "auto" else None,
+            version_cap=conf_rpc.version_cap(conf, "conductor"),
             timeout=conf.rpc_response_timeout)
         self._objects = self._client.prepare(namespace="objects")
 
@@ -73,10 +73,9 @@ class ComputeTaskAPI:
     agents reporting a failed build."""
 
     def __init__(self, conf, timeout=None):
-        cap = conf.upgrade_levels.conductor
         client = rpc.get_client(
             conf, TOPIC, build.TASK_API_VERSION,
-            version_cap=None if cap == "auto" else cap,
+            version_cap=conf_rpc.version_cap(conf, "conductor"),
             timeout=timeout or conf.rpc_response_timeout)
         self._tasks = client.prepare(namespace="compute_task")
 

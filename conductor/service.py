@@ -8,6 +8,7 @@ adds capacity with no coordination.
 """
 from hoststate import rpc
 from hoststate.conductor import build
+from hoststate.conductor import build_sweep
 from hoststate.conductor import manager
 from hoststate.conductor import rpcapi
 # registers the agents' remotable row reads (ComputeHostRows)
@@ -27,19 +28,24 @@ def endpoints(conf, scheduler=None):
 
 
 class ConductorServer:
-    """The RPC server and what its endpoints run beside it (the build
-    flow's watch thread), started and stopped together."""
+    """The RPC server and what runs beside it (the build flow's watch and
+    sweep threads), started and stopped together."""
 
-    def __init__(self, server, served):
+    def __init__(self, server, served, sweep=None):
         self._server = server
+        self._sweep = sweep
         self._watches = [e.watch for e in served
                          if isinstance(e, build.ComputeTaskEndpoint)]
 
     def start(self):
         self._server.start()
+        if self._sweep is not None:
+            self._sweep.start()
 
     def stop(self):
         self._server.stop()
+        if self._sweep is not None:
+            self._sweep.stop()
         for watch in self._watches:
             watch.stop()
 
@@ -52,4 +58,7 @@ def make_server(conf, engine, server_name=None, scheduler=None):
     served = endpoints(conf, scheduler)
     return ConductorServer(
         rpc.get_server(conf, rpcapi.TOPIC, server_name or conf.host, served,
-                       engine=engine), served)
+                       engine=engine), served,
+        # with the build flow: builds nobody will finish are ended here
+        sweep=None if scheduler is None else build_sweep.BuildSweep(
+            conf, engine))

@@ -59,9 +59,22 @@ def _cap(name, service):
         name, default=None, regex=_VERSION_CAP.pattern,
         help=f"""
 The newest {service} RPC API version this process sends, as ``X.Y``.
-Unset sends the newest this release knows. ``auto`` asks the services'
-records for the oldest {service} running and caps at its version.
+Unset sends the newest this release knows. ``auto`` (Nova's: the version
+of the oldest {service} service running) is accepted and, in this
+release, sends the newest too: the services' records do not carry their
+RPC versions yet.
 """)
+
+
+#: ``[upgrade_levels]`` values that mean "no cap" (see ``_cap``)
+_NO_CAP = (None, "auto")
+
+
+def version_cap(conf, service):
+    """The newest ``service`` RPC API version this process sends
+    (``[upgrade_levels] <service>``), None for no cap."""
+    cap = getattr(conf.upgrade_levels, service)
+    return None if cap in _NO_CAP else cap
 
 
 upgrade_levels_opts = [

@@ -149,6 +149,26 @@ instances = sa.Table(
     sa.UniqueConstraint("uuid"),
     sa.Index("ix_instances_host_node_deleted", "host", "node", "deleted"),
     sa.Index("ix_instances_project_id", "project_id"),
+    # conductors look for builds nobody finishes (conductor.build_sweep):
+    # the few BUILDING rows, not every instance
+    sa.Index("ix_instances_vm_state_task_state", "vm_state", "task_state"),
+)
+
+#: Why an instance went wrong, newest last (Nova's table of the same
+#: name): a conductor that gives a build up writes the reason of every
+#: node it tried, so any conductor can tell ``boot --wait`` why.
+instance_faults = sa.Table(
+    "instance_faults", metadata,
+    _id(),
+    sa.Column("instance_uuid", sa.String(36), nullable=False),
+    sa.Column("code", sa.Integer, nullable=False),
+    sa.Column("message", sa.String(255), nullable=True),
+    # one reason per line
+    sa.Column("details", JsonText, nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    *_timestamps(), *_soft_delete(),
+    sa.Index("ix_instance_faults_instance_uuid_deleted_created_at",
+             "instance_uuid", "deleted", "created_at"),
 )
 
 migrations = sa.Table(

@@ -13,6 +13,7 @@ touching any other thread; setting the class attribute, as a bare test
 would, is not thread-safe.
 """
 import contextlib
+import functools
 import threading
 
 _process = {"api": None}
@@ -63,6 +64,17 @@ def serving_locally():
     """Run the current thread's remotable calls locally until the block
     ends (a conductor serving a call in a process that also has agents)."""
     return _this_thread(local=True)
+
+
+def served_locally(function):
+    """``function`` run with ``serving_locally``: a conductor's own work
+    (its build flow, its watch and sweep threads) always acts with its
+    database, whatever the process's API."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with serving_locally():
+            return function(*args, **kwargs)
+    return wrapper
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from hoststate.objects import flavor as flavor_obj
 from hoststate.objects import migration_context as migration_context_obj
 from hoststate.objects import numa as numa_obj
 from hoststate.objects import pci as pci_obj
+from hoststate.objects import states
 
 #: Fields stored as JSON documents in the same-named columns.
 _DOCUMENTS = {
@@ -62,9 +63,10 @@ def _parsed_document(cls, text):
 # Version 1.0: initial version
 # Version 1.1: migration_context (what a move claimed, kept until confirm or
 #              revert)
+# Version 1.2: save(expected_vm_state=, expected_task_state=)
 @base.HoststateObjectRegistry.register
 class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
-    VERSION = "1.1"
+    VERSION = "1.2"
     TABLE = schema.instances
     FIELDS_ADDED = {"migration_context": "1.1"}
     NOT_FOUND = exception.InstanceNotFound
@@ -136,15 +138,33 @@ class Instance(base.RowObject, base.HoststateObject, base.SoftDeletedObject):
         self._insert(self._column_values())
 
     @base.remotable
-    def save(self):
+    def save(self, expected_vm_state=None, expected_task_state=None):
         """Write the changed fields only; nothing at all when none changed.
 
         A child object changed in place (``instance.flavor.vcpus = 2``)
         counts as a change of its field.
+
+        ``expected_vm_state`` / ``expected_task_state``: the states the row
+        must still be in (a list of them; ``[None]`` for no task), checked
+        in the same UPDATE, as Nova's save does: an agent finishing a
+        build writes ACTIVE only if nobody took the build back meanwhile.
+        UnexpectedInstanceState, and nothing written, otherwise.
         """
         values = self._column_values()
-        if values:
-            self._update(values)
+        expected = _expected(vm_state=expected_vm_state,
+                             task_state=expected_task_state)
+        if not expected:
+            if values:
+                self._update(values)
+            return
+        with db_api.transaction(self._context) as conn:
+            if not set_if(conn, self.uuid, expected, values):
+                raise exception.UnexpectedInstanceState(
+                    uuid=self.uuid, expected=_shown(expected))
+            row = db_api.select_one(conn, schema.instances,
+                                    self.NOT_FOUND(key=self.uuid),
+                                    uuid=self.uuid)
+        self._from_db_object(self._context, self, row)
 
     @base.remotable
     def destroy(self):
@@ -233,3 +253,64 @@ def _placed_query(read_deleted):
                    instances.c.uuid == sa.bindparam("instance_uuid"))
             .order_by(instances.c.id.desc(), ledger.c.id))
     return query
+
+
+def _expected(**states_of):
+    """{column: [allowed values]} of the states given (None: no check)."""
+    return {name: list(allowed) for name, allowed in states_of.items()
+            if allowed is not None}
+
+
+def _shown(expected):
+    return " and ".join(f"{name} in {allowed}"
+                        for name, allowed in expected.items())
+
+
+def _matching(expected):
+    """WHERE clauses: each column holds one of its allowed values (None
+    stands for NULL, which IN never matches)."""
+    table, clauses = schema.instances, []
+    for name, allowed in expected.items():
+        column, known = table.c[name], [v for v in allowed if v is not None]
+        options = [column.in_(known)] if known else []
+        if None in allowed:
+            options.append(column.is_(None))
+        clauses.append(sa.or_(*options))
+    return clauses
+
+
+def set_if(conn, instance_uuid, expected, values):
+    """Compare-and-swap an instance row: write ``values`` (stamped with
+    the server's time) only while the live row of ``instance_uuid`` holds
+    one of the allowed values of every column of ``expected``
+    ({column: [value, ...]}); whether it did. The one way builds change
+    hands (an agent taking its build, a conductor taking one back), so
+    two writers that race for an instance cannot both win."""
+    table = schema.instances
+    values = dict(values, updated_at=db_api.server_utcnow())
+    result = conn.execute(
+        sa.update(table)
+        .where(table.c.uuid == instance_uuid, table.c.deleted == 0,
+               *_matching(expected))
+        .values(**values))
+    return result.rowcount == 1
+
+
+def waiting_build(host, nodename):
+    """What an instance whose build was cast to ``host``'s ``nodename``
+    and not yet taken holds: placed there, BUILDING, no task."""
+    return {"vm_state": [states.BUILDING], "task_state": [None],
+            "host": [host], "node": [nodename]}
+
+
+def take_build(context, instance_uuid, host, nodename):
+    """(Instance, its ledger rows) once the agent of ``host`` has taken
+    the build cast to its ``nodename`` (the instance SPAWNING, so no
+    conductor takes it back as lost), or None when that build no longer
+    stands: rescheduled, taken back or deleted while the cast waited."""
+    with db_api.transaction(context) as conn:
+        taken = set_if(conn, instance_uuid, waiting_build(host, nodename),
+                       {"task_state": states.SPAWNING})
+    if not taken:
+        return None
+    return get_placed(context, instance_uuid)

@@ -18,6 +18,9 @@ SHELVED = "shelved"
 SHELVED_OFFLOADED = "shelved_offloaded"
 
 # task states
+#: a build handed back to a conductor, which finds it another node
+SCHEDULING = "scheduling"
+#: a build its agent has taken
 SPAWNING = "spawning"
 MIGRATING = "migrating"
 RESIZE_PREP = "resize_prep"

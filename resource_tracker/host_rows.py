@@ -68,7 +68,8 @@ class ComputeHostRows(base.HoststateObject):
 
     # Version 1.0: nodes_of_host, usage_of_host, placed_instance,
     #              changes_of_host
-    VERSION = "1.0"
+    # Version 1.1: take_build
+    VERSION = "1.1"
     fields = {}
 
     @classmethod
@@ -111,6 +112,20 @@ class ComputeHostRows(base.HoststateObject):
         """{"instance": Instance, "held": [its ledger rows]}: what an agent
         adopting a claim is handed (``instance.get_placed``)."""
         instance, held = instance_obj.get_placed(context, instance_uuid)
+        return {"instance": instance, "held": [dict(row) for row in held]}
+
+    @classmethod
+    @base.remotable
+    def take_build(cls, context, instance_uuid, host, nodename):
+        """``placed_instance``'s answer once ``host``'s agent has taken
+        the build (``instance.take_build``); {"instance": None} when the
+        build no longer stands. A write: only ``host`` itself may ask
+        (``conductor.policy``)."""
+        taken = instance_obj.take_build(context, instance_uuid, host,
+                                        nodename)
+        if taken is None:
+            return {"instance": None, "held": []}
+        instance, held = taken
         return {"instance": instance, "held": [dict(row) for row in held]}
 
 
@@ -206,4 +221,17 @@ def placed_instance(context, instance_uuid):
     if not indirection.is_remote():
         return instance_obj.get_placed(context, instance_uuid)
     answer = ComputeHostRows.placed_instance(context, instance_uuid)
+    return answer["instance"], answer["held"]
+
+
+def take_build(context, instance_uuid, host, nodename):
+    """(Instance, its ledger rows) of the build ``host`` takes, or None
+    when it no longer stands: from the database, or a conductor."""
+    if not indirection.is_remote():
+        return instance_obj.take_build(context, instance_uuid, host,
+                                       nodename)
+    answer = ComputeHostRows.take_build(context, instance_uuid=instance_uuid,
+                                        host=host, nodename=nodename)
+    if answer["instance"] is None:
+        return None
     return answer["instance"], answer["held"]

@@ -3,6 +3,8 @@ request fails after its claim (a build on a dead host, a later instance
 of the request with no room), exactly what the instance's ledger rows on
 the node hold goes back, in one transaction with the node's counters and
 the instance row, which is unplaced again."""
+import sqlalchemy as sa
+
 from hoststate import exception
 from hoststate.db import api as db_api
 from hoststate.db import ledger as db_ledger
@@ -34,6 +36,49 @@ def release(context, node_id, instance_uuid):
             continue
     raise exception.GenerationConflict(
         table="compute_nodes", row_id=node_id, seen_generation=-1)
+
+
+def take_back(context, instance_uuid, host, nodename, expected, values,
+              also=None):
+    """Take a build back from ``host``'s ``nodename``: while the instance
+    is still as ``expected`` (``instance.set_if``), give back what the
+    node holds for it and write ``values`` with the instance unplaced,
+    all in one transaction. False, with nothing written, when the
+    instance moved on (another conductor, or its agent, got there
+    first). The instance row is compared and locked first, so its agent
+    taking or finishing the build waits for this and then finds it
+    gone. ``also(conn)``: more to write in the same transaction (a
+    fault)."""
+    node_id = _node_id(context, host, nodename)
+    table = schema.instances
+    for _ in range(CLAIM_RETRIES):
+        try:
+            with db_api.transaction(context) as conn:
+                if not instance_obj.set_if(conn, instance_uuid, expected,
+                                           {}):
+                    return False
+                if node_id is not None:
+                    _release_on(conn, context, node_id, instance_uuid)
+                conn.execute(sa.update(table).where(
+                    table.c.uuid == instance_uuid, table.c.deleted == 0)
+                    .values(**dict(values, **_UNPLACED)))
+                if also is not None:
+                    also(conn)
+                return True
+        except exception.GenerationConflict:
+            continue
+    raise exception.GenerationConflict(
+        table="compute_nodes", row_id=node_id, seen_generation=-1)
+
+
+def _node_id(context, host, nodename):
+    if host is None or nodename is None:
+        return None
+    try:
+        return cn_obj.ComputeNode.get_by_host_and_nodename(
+            context, host, nodename).id
+    except exception.ComputeNodeNotFound:
+        return None
 
 
 def _release_on(conn, context, node_id, instance_uuid):

@@ -371,4 +371,14 @@ def _place_instance(conn, values, node_row):
     placement = {k: values[k] for k in (
         "host", "node", "compute_id", "launched_on", "numa_topology")
         if k in values}
-    db_api.update_row(conn, table, existing["id"], placement)
+    # placed anew, the build waits for its new node's agent (no task); and
+    # only while the instance is as read: a conductor's build sweep may
+    # end it (ERROR) at the same moment
+    placement["task_state"] = None
+    try:
+        db_api.update_row(conn, table, existing["id"], placement, host=None,
+                          vm_state=existing["vm_state"])
+    except exception.ObjectActionError:
+        raise exception.ClaimRejected(
+            node=name, reasons=[f"instance {instance_uuid} changed while "
+                                f"it was claimed"]) from None

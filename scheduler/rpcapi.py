@@ -17,21 +17,17 @@ server's target, and the client sends it only when
 """
 from hoststate import exception
 from hoststate import rpc
+from hoststate.conf import rpc as conf_rpc
 
 TOPIC = "scheduler"
 #: the newest version this release speaks (history above)
 VERSION = "1.0"
-#: ``[upgrade_levels] scheduler`` values that mean "no cap"
-_NO_CAP = (None, "auto")
 
 
 def version_cap(conf):
     """The newest version this process sends: ``[upgrade_levels]
-    scheduler``. ``auto`` is no cap for now: asking the service records
-    for the oldest scheduler running (Nova's meaning) needs those records
-    to carry an RPC version, which they do not yet."""
-    cap = conf.upgrade_levels.scheduler
-    return None if cap in _NO_CAP else cap
+    scheduler`` (``conf.rpc.version_cap``)."""
+    return conf_rpc.version_cap(conf, "scheduler")
 
 
 class SchedulerAPI:

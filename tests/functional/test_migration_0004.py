@@ -25,7 +25,7 @@ def test_0004_adds_trait_columns_that_existing_nodes_read_as_none(
     migration.sync(engine, "0003")
     assert not TRAIT_COLUMNS & _columns(engine)
 
-    assert migration.sync(engine) == "0004"
+    assert migration.sync(engine, "0004") == "0004"
 
     assert TRAIT_COLUMNS <= _columns(engine)
     ctx = hs_context.get_admin_context(engine=engine)
@@ -48,6 +48,6 @@ def test_0004_downgrades_with_nodes_and_ledger_in_place(empty_database):
 
     assert not TRAIT_COLUMNS & _columns(engine)
     assert _ledger(engine) == ledger           # the ledger rows stay
-    assert migration.sync(engine) == "0004"
+    assert migration.sync(engine, "0004") == "0004"
     assert [n.operator_traits for n in cn_obj.ComputeNodeList.get_all(ctx)] \
         == [[], []]

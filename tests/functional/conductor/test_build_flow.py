@@ -22,6 +22,8 @@ from hoststate.resource_tracker import compute_rpc
 from hoststate.resource_tracker import fake_driver
 from hoststate.scheduler import host_manager
 from hoststate.scheduler import manager as scheduler_mod
+from hoststate.objects import indirection
+from support.conductor import agent_context
 from support.specs import plain_spec
 
 HOSTS = ("build-1", "build-2", "build-3")
@@ -32,37 +34,46 @@ class InProcessScheduler:
     """The scheduler service's client, in process."""
 
     def __init__(self, ctx, conf):
-        hosts = host_manager.HostManager(ctx, conf=conf)
-        self.scheduler = scheduler_mod.Scheduler(hosts.load(), conf=conf,
-                                                 seed=1)
+        self.ctx, self.conf, self.scheduler = ctx, conf, None
 
     def select_destinations(self, context, spec, instance_uuids,
                             return_alternates=True):
+        if self.scheduler is None:      # the agents have started by now
+            hosts = host_manager.HostManager(self.ctx, conf=self.conf)
+            self.scheduler = scheduler_mod.Scheduler(hosts.load(),
+                                                     conf=self.conf, seed=1)
         return self.scheduler.select_destinations(
             spec, instance_uuids=instance_uuids,
             return_alternates=return_alternates)
 
 
-@pytest.fixture
-def cloud(ctx):
+@pytest.fixture(params=["agents with the database",
+                        "agents through the conductor"])
+def cloud(request, ctx):
+    """The agents write with the database, or through the conductor (the
+    test's own reads are then made with the database: reading())."""
+    remote = request.param == "agents through the conductor"
     conf = hconf.load([], conf=cfg.ConfigOpts())
     conf.set_override("rpc_response_timeout", 20)
     tasks = rpcapi.ComputeTaskAPI(conf)
-    servers, drivers = [], {}
+    servers, drivers = [conductor_service.make_server(
+        conf, ctx.engine, "conductor-1",
+        scheduler=InProcessScheduler(ctx, conf))], {}
+    servers[0].start()
+    if remote:
+        rpcapi.use_conductor(conf)
     for host in HOSTS:
         # build-3 has the least memory: the scheduler ranks it last
         driver = drivers[host] = fake_driver.FakeDriver.uniform(
             1, prefix=f"{host}-node", vcpus=4, local_gb=100,
             memory_mb=6144 if host == "build-3" else 8192)
-        agent = agent_mod.ComputeAgent(ctx, driver, host=host)
+        agent = agent_mod.ComputeAgent(agent_context(host) if remote
+                                       else ctx, driver, host=host)
         agent.start()
         servers.append(compute_rpc.make_server(conf, agent, tasks))
-    servers.append(conductor_service.make_server(
-        conf, ctx.engine, "conductor-1",
-        scheduler=InProcessScheduler(ctx, conf)))
-    for server in servers:
-        server.start()
+        servers[-1].start()
     yield tasks, drivers
+    indirection.set_api(None)
     for server in servers:
         server.stop()
         server.wait()
@@ -83,15 +94,17 @@ def _settled(tasks, ctx, uuids):
 
 
 def _used(ctx):
-    return {n.host: (n.vcpus_used, n.memory_mb_used)
-            for n in cn_obj.ComputeNodeList.get_all(ctx)}
+    with indirection.serving_locally():
+        return {n.host: (n.vcpus_used, n.memory_mb_used)
+                for n in cn_obj.ComputeNodeList.get_all(ctx)}
 
 
 def _ledger_hosts(ctx, instance_uuid):
-    nodes = {n.id: n.host for n in cn_obj.ComputeNodeList.get_all(ctx)}
-    return sorted(nodes[a.compute_node_id] for a in
-                  allocation_obj.AllocationList.get_by_instance(
-                      ctx, instance_uuid))
+    with indirection.serving_locally():
+        nodes = {n.id: n.host for n in cn_obj.ComputeNodeList.get_all(ctx)}
+        return sorted(nodes[a.compute_node_id] for a in
+                      allocation_obj.AllocationList.get_by_instance(
+                          ctx, instance_uuid))
 
 
 def test_builds_end_active_where_the_scheduler_placed_them(cloud, ctx):

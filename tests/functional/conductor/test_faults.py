@@ -23,6 +23,7 @@ from oslo_config import cfg
 
 from hoststate import conf as hconf
 from hoststate import rpc
+from hoststate.db import instance_faults
 from hoststate.db import schema
 from hoststate.objects import service as service_obj
 from support import databases
@@ -355,14 +356,14 @@ def queued(vhost, prefix):
 
 def test_conductor_killed_while_the_scheduler_claims(
         tmp_path, database, ctx, rabbitmq_url, rabbitmq_vhost, services):
-    """The build a conductor dies with, today (issue 15's known gap): the
-    conductor took boot's call (acknowledged on arrival) and waits for
-    the scheduler when it is SIGKILLed; the scheduler (frozen until then)
-    still claims the node and writes the instance BUILDING, and replies
-    to no one. boot fails in one line, but no conductor ever casts the
-    build nor knows of it: the instance stays BUILDING with its claim,
-    and another conductor's build watch does not see it (it watches only
-    its own casts)."""
+    """The build a conductor dies with: the conductor took boot's call
+    (acknowledged on arrival) and waits for the scheduler when it is
+    SIGKILLed; the scheduler (frozen until then) still claims the node
+    and writes the instance BUILDING, and replies to no one. boot fails
+    in one line, and no conductor will ever cast the build: another
+    conductor's build sweep finds it once it is lost (2 x
+    rpc_response_timeout after the claim), ends it in ERROR with a fault
+    saying why and gives its claim back."""
     cloud = start_cloud(services, database, ctx, rabbitmq_url,
                         {"h-1": ("8,16384,100", None)})
     cloud["scheduler"].process.send_signal(signal.SIGSTOP)
@@ -387,12 +388,16 @@ def test_conductor_killed_while_the_scheduler_claims(
     survivor.wait_for_log("conductor serving")
     wait_for(lambda: len(instances(database.engine)) == 1,
              "the scheduler's claim")
-    since = report_counts(ctx, ["h-1"])
-    wait_heartbeats(ctx, ["h-1"], 2, since)
-    [row] = instances(database.engine).values()
-    assert (row.vm_state, row.host) == ("building", "h-1")
-    with database.engine.connect() as conn:
-        held = conn.execute(sa.select(schema.allocations.c.instance_uuid)
-                            ).scalars().all()
-    assert held == [row.uuid]     # the claim is held, for nothing
-    assert "rescheduling" not in survivor.log
+    [uuid] = instances(database.engine)
+    claimed = time.monotonic()
+    wait_for(lambda: settled(database.engine, [uuid]),
+             "the sweep ends the lost build")
+    ended_after = time.monotonic() - claimed
+    row = instances(database.engine)[uuid]
+    assert (row.vm_state, row.task_state, row.host) == ("error", None, None)
+    assert instance_faults.latest_reasons(ctx, [uuid]) == {uuid: [
+        f"h-1/h-1-node1: no agent took the build within "
+        f"{2 * RPC_TIMEOUT_S} s (its cast was lost)"]}
+    assert f"instance {uuid} is ERROR: build lost" in survivor.log
+    assert_consistent(database.engine)      # its claim given back
+    print(f"lost build ended {ended_after:.1f} s after the claim was seen")
