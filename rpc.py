@@ -15,10 +15,12 @@ executor); hoststate never uses eventlet.
 
 ``[oslo_messaging_rabbit]`` keeps oslo.messaging's defaults, on purpose
 (measured for issue 15): a call's cost on RabbitMQ is the Python work of
-kombu and py-amqp on both sides plus two publisher confirms (the call and
-its reply), and no option changes either. Turning heartbeats off, or
-``direct_mandatory_flag``, saves nothing measurable and loses dead-peer
-detection or the retry of a reply whose queue is gone;
+kombu and py-amqp on both sides plus the publisher confirm of the call,
+and no option changes either. A ``rabbit://`` transport gets hoststate's
+connections (:mod:`hoststate.rabbit_driver`: replies unconfirmed, no
+busy polling while idle; ``direct_mandatory_flag``, which only replies
+used, no longer applies). Turning heartbeats off saves nothing
+measurable and loses dead-peer detection;
 ``rabbit_qos_prefetch_count`` has no effect on RPC (messages are
 acknowledged as they arrive, before dispatch). The reconnect defaults
 bring a broker restart back within :func:`reconnect_bound`; they stay,
@@ -38,6 +40,7 @@ with warnings.catch_warnings():   # see hoststate.objects.base
 
 from hoststate import context as hs_context
 from hoststate import exception
+from hoststate import rabbit_driver
 from hoststate.objects import base as objects_base
 from hoststate.objects import indirection
 
@@ -79,8 +82,8 @@ def get_transport(conf):
         transport = _transports.get(url)
         if transport is None:
             try:
-                transport = messaging.get_rpc_transport(
-                    conf, url=url, allowed_remote_exmods=ALLOWED_EXMODS)
+                transport = rabbit_driver.adopt(messaging.get_rpc_transport(
+                    conf, url=url, allowed_remote_exmods=ALLOWED_EXMODS))
             except (messaging.InvalidTransportURL,
                     messaging.DriverLoadFailure) as exc:
                 raise exception.ConfigInvalid(

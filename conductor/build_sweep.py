@@ -15,8 +15,9 @@ claim held, with nobody to finish it:
   (SPAWNING) and died, and so did the conductor that cast it, whose
   ``build_watch`` would have rescheduled it.
 
-Every conductor with the build flow sweeps for these every half
-``lost_after`` (one indexed query on ``instances (vm_state,
+Every conductor with the build flow sweeps for these every
+``rpc_response_timeout`` or ``report_interval``, whichever is longer
+(one indexed query on ``instances (vm_state,
 task_state)``, at most ``BATCH`` rows) and ends each in ERROR with a
 fault that says why, its claim given back, through the same
 compare-and-swap the agents and the watch use
@@ -25,11 +26,15 @@ finds it gone and drops it, and two conductors sweeping at once end it
 once. Ended, not rescheduled: the request and its alternates died with
 the conductor that held them.
 
-``lost_after`` is twice ``rpc_response_timeout``: a live conductor casts
-within one timeout of the claim (its select call is bounded by one), and
-an agent takes a cast within moments of it. A build spawning on a host
-whose service is down is ended ``service_down_time`` later than that,
-so the watch of a conductor that is alive reschedules it first.
+``lost_after`` is twice ``rpc_response_timeout`` (a live conductor casts
+within one timeout of the claim: its select call is bounded by one; an
+agent takes a cast within moments of it) plus ``service_down_time`` and
+``report_interval``: a cast to a host that died is the watch's, which
+reschedules it once the host has been down that long and it looks again;
+the sweep only ends what no live conductor will. For the same reason a
+build spawning on a host that is down is ended only when two sweeps in a
+row (``sweep_every`` apart, at least the watch's ``report_interval``)
+found the host down.
 """
 import datetime
 import logging
@@ -56,11 +61,14 @@ BATCH = 500
 
 def lost_after(conf):
     """Seconds after which a build that has not changed hands is lost."""
-    return 2 * conf.rpc_response_timeout
+    return (2 * conf.rpc_response_timeout + conf.service_down_time
+            + max(1, conf.report_interval))
 
 
 def sweep_every(conf):
-    return max(1.0, lost_after(conf) / 2)
+    """Seconds between sweeps: at least ``report_interval``, how often a
+    watch looks (see ``_why_lost``)."""
+    return max(1, conf.rpc_response_timeout, conf.report_interval)
 
 
 class BuildSweep:
@@ -73,6 +81,8 @@ class BuildSweep:
         self._stopped = threading.Event()
         self._thread = None
         self._servicegroup = None
+        #: the spawning builds the last sweep found on a host down
+        self._down_before = set()
 
     def start(self):
         if self._thread is None:
@@ -98,37 +108,35 @@ class BuildSweep:
 
     def sweep(self):
         """End the lost builds found now; the uuids ended."""
-        ended = []
+        ended, down = [], set()
         for row in self._candidates():
-            reason = self._why_lost(row)
+            reason = self._why_lost(row, down)
             if reason is not None and self._end(row, reason):
                 ended.append(row.uuid)
+        self._down_before = down
         return ended
 
     def _candidates(self):
-        table, lost = schema.instances, lost_after(self.conf)
+        table = schema.instances
         stamp = sa.func.coalesce(table.c.updated_at, table.c.created_at)
         with db_api.reading(self.context) as conn:
             now = conn.execute(sa.select(db_api.server_utcnow())).scalar()
-            waiting_since = now - datetime.timedelta(seconds=lost)
-            spawning_since = waiting_since - datetime.timedelta(
-                seconds=self.conf.service_down_time)
+            since = now - datetime.timedelta(seconds=lost_after(self.conf))
             return list(conn.execute(
                 sa.select(table.c.uuid, table.c.host, table.c.node,
                           table.c.task_state)
                 .where(table.c.deleted == 0,
                        table.c.vm_state == states.BUILDING,
-                       sa.or_(sa.and_(sa.or_(table.c.task_state.is_(None),
-                                             table.c.task_state
-                                             == states.SCHEDULING),
-                                      stamp < waiting_since),
-                              sa.and_(table.c.task_state == states.SPAWNING,
-                                      stamp < spawning_since)))
+                       sa.or_(table.c.task_state.is_(None),
+                              table.c.task_state.in_((states.SCHEDULING,
+                                                      states.SPAWNING))),
+                       stamp < since)
                 .order_by(stamp).limit(BATCH)))
 
-    def _why_lost(self, row):
-        """Why the build is lost, or None when it is not (spawning on a
-        host that is up: a slow hypervisor, not a lost build)."""
+    def _why_lost(self, row, down):
+        """Why the build is lost, or None when it is not (yet): spawning
+        on a host that is up (a slow hypervisor, not a lost build), or
+        found down for the first time (added to ``down``)."""
         lost = lost_after(self.conf)
         where = f"{row.host}/{row.node}"
         if row.task_state is None:
@@ -138,6 +146,9 @@ class BuildSweep:
             return (f"the failed build was not rescheduled within {lost} s "
                     f"(its conductor was lost)")
         if self._host_is_up(row.host):
+            return None
+        down.add(row.uuid)
+        if row.uuid not in self._down_before:
             return None
         return f"{where}: compute service down while building"
 

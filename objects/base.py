@@ -151,6 +151,33 @@ class HoststateObject(ovo_base.VersionedObject,
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise field_invalid(self.obj_name(), name, value, exc) from None
 
+    @classmethod
+    def _obj_from_primitive(cls, context, objver, primitive):
+        """ovo's, with each field's value given to the checked setter
+        directly (``__setattr__`` would look the field up again): a
+        RequestSpec and its Selections are loaded on every select."""
+        self = cls()
+        self._context = context
+        self.VERSION = objver
+        data = cls._obj_primitive_field(primitive, "data")
+        for name, field in self.fields.items():
+            if name in data:
+                value = field.from_primitive(self, name, data[name])
+                self._set_coerced(name, field, self._checked(name, value))
+        self._changed_fields = {
+            name for name in cls._obj_primitive_field(primitive, "changes", [])
+            if name in self.fields}
+        return self
+
+    def obj_attr_is_set(self, attrname):
+        """ovo's answer, without building the list of every field name on
+        each call (ovo's serializer asks once per field): a field is set
+        when its attribute is in the instance's ``__dict__``; any other
+        name is ovo's to answer (extra fields; AttributeError)."""
+        if attrname in self.fields:
+            return attrs.PREFIX + attrname in self.__dict__
+        return super().obj_attr_is_set(attrname)
+
     def obj_what_changed(self):
         """Changed fields, including lists whose objects changed inside
         (see ``changes.what_changed``)."""

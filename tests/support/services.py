@@ -17,6 +17,11 @@ START_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 30
 
 
+#: what every service's configuration says unless a test says otherwise
+DEFAULTS = {"report_interval": 1, "service_down_time": 5,
+            "update_resources_interval": 1, "rpc_response_timeout": 10}
+
+
 class Service:
     """One ``hoststate --config-file FILE <command> ...`` process."""
 
@@ -27,9 +32,7 @@ class Service:
         self.log_path = tmp_path / f"{name}.log"
         self.stderr_path = tmp_path / f"{name}.err"
         options = {"transport_url": transport_url, "log_file": self.log_path,
-                   "report_interval": 1, "service_down_time": 5,
-                   "update_resources_interval": 1,
-                   "rpc_response_timeout": 10, **defaults}
+                   **DEFAULTS, **defaults}
         text = "[DEFAULT]\n" + "".join(f"{k} = {v}\n"
                                        for k, v in options.items())
         if database_url:

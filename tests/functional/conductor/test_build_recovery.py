@@ -32,12 +32,15 @@ from support.conductor import claim_plain
 
 HOST, NODE = "sweep-1", "sweep-1-node1"
 LONG_AGO = datetime.datetime(2000, 1, 1)
+#: build_sweep.lost_after of the ``conf`` fixture
+LOST_S = 130
 
 
 @pytest.fixture
 def conf():
     conf = hconf.load([], conf=cfg.ConfigOpts())
-    conf.set_override("rpc_response_timeout", 30)   # lost after 60 s
+    conf.set_override("rpc_response_timeout", 30)
+    # lost after 2 x 30 + service_down_time 60 + report_interval 10 s
     return conf
 
 
@@ -128,8 +131,10 @@ def test_a_build_claimed_but_never_cast_ends_in_error(ctx, conf, node):
     instance_uuid = _claimed(ctx, node)
     assert _used(ctx, node.id) != before
     sweep = build_sweep.BuildSweep(conf, ctx.engine)
+    assert build_sweep.lost_after(conf) == LOST_S
+    _age(ctx, instance_uuid, LOST_S - 10)
     assert sweep.sweep() == []              # not lost yet
-    _age(ctx, instance_uuid, 61)
+    _age(ctx, instance_uuid, LOST_S + 1)
 
     assert sweep.sweep() == [instance_uuid]
 
@@ -140,7 +145,7 @@ def test_a_build_claimed_but_never_cast_ends_in_error(ctx, conf, node):
     assert _used(ctx, node.id) == before
     assert instance_faults.latest_reasons(ctx, [instance_uuid]) == {
         instance_uuid: [f"{HOST}/{NODE}: no agent took the build within "
-                        f"60 s (its cast was lost)"]}
+                        f"{LOST_S} s (its cast was lost)"]}
     assert sweep.sweep() == []
     # the agent's cast, arriving now, no longer stands
     assert instance_obj.take_build(ctx, instance_uuid, HOST, NODE) is None
@@ -172,13 +177,13 @@ def test_a_hand_back_never_rescheduled_ends_in_error(ctx, conf, agent,
         "building", "scheduling", None)
     assert _held(ctx, instance_uuid) == []
     assert _used(ctx, node.id) == before
-    _age(ctx, instance_uuid, 61)
+    _age(ctx, instance_uuid, LOST_S + 1)
 
     assert build_sweep.BuildSweep(conf, ctx.engine).sweep() == [
         instance_uuid]
     assert instance_faults.latest_reasons(ctx, [instance_uuid]) == {
-        instance_uuid: ["the failed build was not rescheduled within 60 s "
-                        "(its conductor was lost)"]}
+        instance_uuid: [f"the failed build was not rescheduled within "
+                        f"{LOST_S} s (its conductor was lost)"]}
     assert _row(ctx, instance_uuid).vm_state == "error"
     assert _used(ctx, node.id) == before
 
@@ -203,10 +208,13 @@ def test_a_build_spawning_on_a_dead_host_ends_in_error(ctx, conf, node):
                      .values(created_at=LONG_AGO, updated_at=LONG_AGO,
                              last_seen_up=LONG_AGO))
     sweep = build_sweep.BuildSweep(conf, ctx.engine)
-    # lost after 60 s, and service_down_time (60 s) later still
-    _age(ctx, instance_uuid, 100)
+    _age(ctx, instance_uuid, LOST_S - 10)
+    assert sweep.sweep() == []              # not lost yet
+    _age(ctx, instance_uuid, LOST_S + 1)
+    # found down once: a live watch of the conductor that cast it gets a
+    # sweep's time to reschedule it first
     assert sweep.sweep() == []
-    _age(ctx, instance_uuid, 121)
+    assert _row(ctx, instance_uuid).task_state == "spawning"
 
     assert sweep.sweep() == [instance_uuid]
     sweep.stop()
@@ -219,7 +227,7 @@ def test_a_build_spawning_on_a_dead_host_ends_in_error(ctx, conf, node):
 def test_two_sweeps_at_once_end_a_build_once(ctx, conf, node):
     before = _used(ctx, node.id)
     instance_uuid = _claimed(ctx, node)
-    _age(ctx, instance_uuid, 61)
+    _age(ctx, instance_uuid, LOST_S + 1)
     sweeps = [build_sweep.BuildSweep(conf, ctx.engine) for _ in range(2)]
     found = [sweep._candidates() for sweep in sweeps]   # both see it
     assert [[r.uuid for r in rows] for rows in found] == [[instance_uuid]] * 2
@@ -245,7 +253,7 @@ def test_two_sweeps_at_once_end_a_build_once(ctx, conf, node):
 
 def test_a_sweep_and_the_agent_racing_for_a_build_act_once(ctx, conf, node):
     instance_uuid = _claimed(ctx, node)
-    _age(ctx, instance_uuid, 61)
+    _age(ctx, instance_uuid, LOST_S + 1)
     sweep = build_sweep.BuildSweep(conf, ctx.engine)
     [row] = sweep._candidates()
     barrier, results = threading.Barrier(2), {}

@@ -29,6 +29,7 @@ from hoststate.objects import service as service_obj
 from support import databases
 from support import ledger
 from support import rabbitmq
+from support.services import DEFAULTS
 from support.services import LAUNCH
 from support.services import services  # noqa: F401
 from ..test_cmd_compute import wait_for
@@ -361,9 +362,9 @@ def test_conductor_killed_while_the_scheduler_claims(
     SIGKILLed; the scheduler (frozen until then) still claims the node
     and writes the instance BUILDING, and replies to no one. boot fails
     in one line, and no conductor will ever cast the build: another
-    conductor's build sweep finds it once it is lost (2 x
-    rpc_response_timeout after the claim), ends it in ERROR with a fault
-    saying why and gives its claim back."""
+    conductor's build sweep finds it once it is lost (build_sweep.
+    lost_after the claim), ends it in ERROR with a fault saying why and
+    gives its claim back."""
     cloud = start_cloud(services, database, ctx, rabbitmq_url,
                         {"h-1": ("8,16384,100", None)})
     cloud["scheduler"].process.send_signal(signal.SIGSTOP)
@@ -395,9 +396,11 @@ def test_conductor_killed_while_the_scheduler_claims(
     ended_after = time.monotonic() - claimed
     row = instances(database.engine)[uuid]
     assert (row.vm_state, row.task_state, row.host) == ("error", None, None)
+    lost_s = 2 * RPC_TIMEOUT_S + DEFAULTS["service_down_time"] \
+        + DEFAULTS["report_interval"]           # build_sweep.lost_after
     assert instance_faults.latest_reasons(ctx, [uuid]) == {uuid: [
-        f"h-1/h-1-node1: no agent took the build within "
-        f"{2 * RPC_TIMEOUT_S} s (its cast was lost)"]}
+        f"h-1/h-1-node1: no agent took the build within {lost_s} s (its "
+        f"cast was lost)"]}
     assert f"instance {uuid} is ERROR: build lost" in survivor.log
     assert_consistent(database.engine)      # its claim given back
     print(f"lost build ended {ended_after:.1f} s after the claim was seen")
