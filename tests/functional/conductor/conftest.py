@@ -37,15 +37,22 @@ def conductor(bus_conf, ctx):
         server.wait()
 
 
+#: parameters whose variant runs on SQLite only (see below)
+SQLITE_ONLY = {"bus_conf": "rabbit", "cloud": "agents through the conductor"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Over RabbitMQ on SQLite only: what the broker adds (JSON on the
-    wire, a second process's view) is the same for every database, and
-    each database is tested on the in-process bus. (A RabbitMQ server's
-    stop costs about a second per test.)"""
+    """Over RabbitMQ, and the build flow's agents through the conductor,
+    on SQLite only: what the broker or the conductor adds (JSON on the
+    wire, the policy, a second process's view) is the same for every
+    database, and each database is tested on the in-process bus with
+    agents that have it. (A RabbitMQ server's stop costs about a second
+    per test.)"""
     kept, dropped = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("bus_conf") == "rabbit" and \
+        if any(params.get(name) == value
+               for name, value in SQLITE_ONLY.items()) and \
                 params.get("empty_database", "sqlite") != "sqlite":
             dropped.append(item)
         else:
