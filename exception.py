@@ -293,3 +293,51 @@ class MalformedObject(HoststateError, ValueError):
     the wrong shape."""
 
     msg_fmt = "malformed %(objname)s primitive: %(reason)s"
+
+
+# --- cells -------------------------------------------------------------------
+
+class CellInputInvalid(HoststateError, ValueError):
+    """A cell's name, path, transport URL or weight that cannot be
+    stored: refused before anything is read or written."""
+
+    msg_fmt = "invalid cell input: %(reason)s"
+
+
+class InvalidCellName(CellInputInvalid):
+    msg_fmt = "invalid cell name %(name)s: %(reason)s"
+
+
+class InvalidCellPath(CellInputInvalid):
+    msg_fmt = "invalid cell path %(path)s: %(reason)s"
+
+
+class InvalidCellTransportURL(CellInputInvalid):
+    """``url`` is the URL as shown: its passwords hidden."""
+
+    msg_fmt = "invalid transport URL %(url)s for cell %(name)s: %(reason)s"
+
+
+class InvalidCellWeight(CellInputInvalid):
+    msg_fmt = "invalid %(field)s %(value)s for cell %(name)s: %(reason)s"
+
+
+class CellExists(HoststateError):
+    msg_fmt = "a cell named %(name)s already exists (a %(role)s of this cell)"
+
+
+class CellIsSelf(HoststateError):
+    """This cell named as its own parent or child: the tree would have a
+    cycle."""
+
+    msg_fmt = ("cell %(name)s is this cell ([cells] name); it cannot be "
+               "its own %(role)s")
+
+
+class CellParentExists(HoststateError):
+    msg_fmt = ("this cell already has a parent, %(parent)s; a cell has at "
+               "most one (remove it first)")
+
+
+class CellNotFound(NotFound):
+    msg_fmt = "Cell %(name)s could not be found"

@@ -69,6 +69,10 @@ COMMANDS = (
         "boot": "build instances through the conductor (no database "
                 "needed)",
         "delete": "delete an instance through the conductor"}),
+    ("cell_commands", {
+        "cell-add": "record this cell's parent or a child cell",
+        "cell-list": "list this cell's parent and children",
+        "cell-remove": "forget this cell's parent or a child cell"}),
 )
 
 #: dest of each global option given after the command (merged by

@@ -314,6 +314,25 @@ host_mappings = sa.Table(
     sa.UniqueConstraint("host"),
 )
 
+#: The cell tree (Nova's cells v1 ``cells`` table): this cell's parent
+#: (at most one) and its children, each with the transport URL its cells
+#: service is reached at, credentials included. Soft-deleted, as the other
+#: tables of a cell database, so a live name is unique and a removed cell
+#: leaves its history. The weights are double precision: MySQL's FLOAT is
+#: single, and a weight must read back as it was typed.
+cells = sa.Table(
+    "cells", metadata,
+    _id(),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("is_parent", sa.Boolean, nullable=False,
+              server_default=sa.false()),
+    sa.Column("transport_url", sa.Text, nullable=False),
+    sa.Column("weight_offset", sa.Double, nullable=False),
+    sa.Column("weight_scale", sa.Double, nullable=False),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("name", "deleted"),
+)
+
 #: Nova's names stored in rows: a compute service's ``services.binary``,
 #: and the ``aggregate_metadata.key`` that gives an aggregate's zone. Here
 #: (not in the objects) so code that reads rows without the versioned

@@ -1,0 +1,109 @@
+"""``hoststate cell-add``, ``cell-list`` and ``cell-remove``: this cell's
+parent and children in its own database (``--database-url`` or
+``[database] connection``), as Nova's cells v1 kept them.
+
+    hoststate cell-add NAME (--parent | --child) --transport-url URL
+                       [--weight-offset F] [--weight-scale F]
+    hoststate cell-list
+    hoststate cell-remove NAME
+
+A refused input (a name, URL or weight that cannot be stored) is a usage
+error, exit status 2; a refused change of the tree (a name already there,
+this cell itself, a second parent, a cell that is not there) exits 1.
+Either way nothing is written. Transport URLs are shown with their
+passwords hidden. The URL is not tried: no cells service exists yet to
+answer it (see :mod:`hoststate.cells.tree`).
+"""
+import dataclasses
+import datetime
+
+from hoststate import exception
+from hoststate.cli import failures
+from hoststate.cli import inventory
+from hoststate.cli import output
+
+
+@dataclasses.dataclass(frozen=True)
+class CellRow:
+    id: int
+    name: str
+    role: str
+    transport_url: str
+    weight_offset: float
+    weight_scale: float
+    created_at: datetime.datetime | None
+
+
+def add_commands(commands):
+    add = commands.add_parser(
+        "cell-add", help="record this cell's parent or a child cell")
+    add.add_argument("name", metavar="NAME",
+                     help="the cell's name (no whitespace, no '!')")
+    role = add.add_mutually_exclusive_group(required=True)
+    role.add_argument("--parent", dest="role", action="store_const",
+                      const="parent", help="NAME is this cell's parent")
+    role.add_argument("--child", dest="role", action="store_const",
+                      const="child", help="NAME is a child of this cell")
+    add.add_argument("--transport-url", required=True, metavar="URL",
+                     help="the bus NAME's cells service listens on, "
+                          "credentials included, e.g. "
+                          "rabbit://user:password@host:5672/vhost")
+    add.add_argument("--weight-offset", type=float, default=None,
+                     metavar="F", help="added to the cell's weight when "
+                                       "cells are chosen (default 0)")
+    add.add_argument("--weight-scale", type=float, default=None,
+                     metavar="F", help="multiplies the cell's weight "
+                                       "(default 1)")
+    output.add_format_option(add, CellRow, listing=False)
+    add.set_defaults(handler=cell_add_command)
+
+    listing = commands.add_parser(
+        "cell-list", help="list this cell's parent and children")
+    output.add_format_option(listing, CellRow)
+    listing.set_defaults(handler=cell_list_command)
+
+    remove = commands.add_parser(
+        "cell-remove", help="forget this cell's parent or a child cell")
+    remove.add_argument("name", metavar="NAME")
+    remove.set_defaults(handler=cell_remove_command)
+
+
+def _row(cell):
+    return CellRow(id=cell.id, name=cell.name, role=cell.role,
+                   transport_url=cell.shown_url,
+                   weight_offset=cell.weight_offset,
+                   weight_scale=cell.weight_scale,
+                   created_at=cell.created_at)
+
+
+def _tree():
+    from hoststate.cells import tree     # only for these commands
+    return tree
+
+
+def cell_add_command(args):
+    tree = _tree()
+    weights = {key: value for key, value in (
+        ("weight_offset", args.weight_offset),
+        ("weight_scale", args.weight_scale)) if value is not None}
+    conf, ctx = inventory.connect(args)
+    try:
+        cell = tree.add(ctx, args.name, args.role, args.transport_url,
+                        conf=conf, **weights)
+    except exception.CellInputInvalid as exc:
+        raise failures.UsageError(exc.message) from exc
+    output.emit_record(args, _row(cell))
+
+
+def cell_list_command(args):
+    _, ctx = inventory.connect(args)
+    output.emit_list(args, CellRow, [_row(c) for c in _tree().list_cells(ctx)])
+
+
+def cell_remove_command(args):
+    _, ctx = inventory.connect(args)
+    try:
+        cell = _tree().remove(ctx, args.name)
+    except exception.CellInputInvalid as exc:
+        raise failures.UsageError(exc.message) from exc
+    print(f"removed cell {cell.name} ({cell.role} of this cell)")
