@@ -20,8 +20,6 @@ ignoring case (MariaDB's collation would refuse ``Child`` beside
 adds of a parent can both succeed (no portable constraint says "one row
 with is_parent"), which an operator's command line does not meet.
 """
-import dataclasses
-import datetime
 import importlib.metadata
 import math
 
@@ -31,11 +29,10 @@ from hoststate.conf import CONF
 from hoststate.conf import limits
 from hoststate.db import api as db_api
 from hoststate.db import schema
+from hoststate.cells.rows import CHILD, PARENT, ROLES, Cell  # noqa: F401
 
 #: between the names of a cell path (Nova's cells used the same)
 SEPARATOR = "!"
-PARENT, CHILD = "parent", "child"
-ROLES = (PARENT, CHILD)
 #: Nova's defaults for a new cell: no offset, unscaled
 DEFAULT_WEIGHT_OFFSET = 0.0
 DEFAULT_WEIGHT_SCALE = 1.0
@@ -43,33 +40,6 @@ DEFAULT_WEIGHT_SCALE = 1.0
 DRIVER_GROUP = "oslo.messaging.drivers"
 #: how much of a refused value a message quotes
 _QUOTED = 60
-
-
-@dataclasses.dataclass(frozen=True)
-class Cell:
-    """A live row of the tree. ``transport_url`` holds the credentials;
-    show ``shown_url`` instead."""
-
-    id: int
-    name: str
-    role: str
-    transport_url: str
-    weight_offset: float
-    weight_scale: float
-    created_at: datetime.datetime | None
-
-    @property
-    def shown_url(self):
-        return rpc.shown_url(self.transport_url)
-
-    @classmethod
-    def of_row(cls, row):
-        return cls(id=row["id"], name=row["name"],
-                   role=PARENT if row["is_parent"] else CHILD,
-                   transport_url=row["transport_url"],
-                   weight_offset=row["weight_offset"],
-                   weight_scale=row["weight_scale"],
-                   created_at=row["created_at"])
 
 
 # --- input, checked without the database ------------------------------------

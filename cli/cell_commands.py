@@ -14,24 +14,12 @@ Either way nothing is written. Transport URLs are shown with their
 passwords hidden. The URL is not tried: no cells service exists yet to
 answer it (see :mod:`hoststate.cells.tree`).
 """
-import dataclasses
-import datetime
 
 from hoststate import exception
 from hoststate.cli import failures
 from hoststate.cli import inventory
 from hoststate.cli import output
-
-
-@dataclasses.dataclass(frozen=True)
-class CellRow:
-    id: int
-    name: str
-    role: str
-    transport_url: str
-    weight_offset: float
-    weight_scale: float
-    created_at: datetime.datetime | None
+from hoststate.cells import rows
 
 
 def add_commands(commands):
@@ -54,26 +42,18 @@ def add_commands(commands):
     add.add_argument("--weight-scale", type=float, default=None,
                      metavar="F", help="multiplies the cell's weight "
                                        "(default 1)")
-    output.add_format_option(add, CellRow, listing=False)
+    output.add_format_option(add, rows.Cell, listing=False)
     add.set_defaults(handler=cell_add_command)
 
     listing = commands.add_parser(
         "cell-list", help="list this cell's parent and children")
-    output.add_format_option(listing, CellRow)
+    output.add_format_option(listing, rows.Cell)
     listing.set_defaults(handler=cell_list_command)
 
     remove = commands.add_parser(
         "cell-remove", help="forget this cell's parent or a child cell")
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(handler=cell_remove_command)
-
-
-def _row(cell):
-    return CellRow(id=cell.id, name=cell.name, role=cell.role,
-                   transport_url=cell.shown_url,
-                   weight_offset=cell.weight_offset,
-                   weight_scale=cell.weight_scale,
-                   created_at=cell.created_at)
 
 
 def _tree():
@@ -92,12 +72,13 @@ def cell_add_command(args):
                         conf=conf, **weights)
     except exception.CellInputInvalid as exc:
         raise failures.UsageError(exc.message) from exc
-    output.emit_record(args, _row(cell))
+    output.emit_record(args, cell.as_shown())
 
 
 def cell_list_command(args):
     _, ctx = inventory.connect(args)
-    output.emit_list(args, CellRow, [_row(c) for c in _tree().list_cells(ctx)])
+    output.emit_list(args, rows.Cell,
+                     [c.as_shown() for c in _tree().list_cells(ctx)])
 
 
 def cell_remove_command(args):
