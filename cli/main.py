@@ -236,6 +236,7 @@ def _leaf_parsers(action):
 def parse(argv):
     """The parsed arguments, the global options after the command merged
     into the global ones."""
+    _refuse_undecodable(argv)
     args = build_parser(argv).parse_args(argv)
     if getattr(args, "placeholder_module", None):
         # the first guess at the command was wrong (an unusual spelling of
@@ -243,6 +244,19 @@ def parse(argv):
         args = build_parser(argv, load=[args.placeholder_module]).parse_args(
             argv)
     return _merge_late_options(args)
+
+
+def _refuse_undecodable(argv):
+    """A usage error for an argument that is not text: a lone surrogate
+    (bytes of the command line that were not UTF-8, which Python keeps
+    as surrogates) reaches no name, no database and no output intact."""
+    for position, argument in enumerate(argv, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise failures.UsageError(
+                f"argument {position} is not UTF-8 text (character "
+                f"{exc.start + 1} of it)") from None
 
 
 def _merge_late_options(args):

@@ -110,3 +110,17 @@ def test_debug_shows_the_traceback_instead(tmp_path):
     assert "OperationalError" in err        # the driver's error, chained
     assert err.splitlines()[-1].startswith(
         "hoststate.db.engine.DatabaseUnavailable: cannot reach database ")
+
+
+def test_an_argument_that_is_not_utf8_is_one_line_exit_2(tmp_path):
+    """Bytes of the command line that are not UTF-8 (Python keeps them as
+    lone surrogates) are refused before anything reads them."""
+    if not ENTRY_POINT.exists():
+        pytest.skip(f"no installed entry point at {ENTRY_POINT}")
+    done = subprocess.run(
+        [str(ENTRY_POINT).encode(), b"hypervisor-delete", b"node\xff1"],
+        cwd=tmp_path, capture_output=True, timeout=TIMEOUT_S,
+        stdin=subprocess.DEVNULL)
+    assert (done.returncode, done.stdout) == (2, b"")
+    assert done.stderr == (b"hoststate: argument 2 is not UTF-8 text "
+                           b"(character 5 of it)\n")
