@@ -341,3 +341,18 @@ class CellParentExists(HoststateError):
 
 class CellNotFound(NotFound):
     msg_fmt = "Cell %(name)s could not be found"
+
+
+class InvalidCellCapability(CellInputInvalid):
+    """An entry of ``[cells] capabilities`` that is not ``key=v1;v2``
+    (or repeats a key): refused when the configuration is read."""
+
+    msg_fmt = "invalid cell capability %(entry)r: %(reason)s"
+
+
+class InvalidCapacityFlavor(CellInputInvalid):
+    """An entry of ``[cells] capacity_flavors`` that is not
+    ``NAME:VCPUS:MEMORY_MB:DISK_GB`` with sizes in bounds (or repeats a
+    name): refused when the configuration is read."""
+
+    msg_fmt = "invalid capacity flavor %(entry)r: %(reason)s"

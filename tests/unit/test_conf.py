@@ -135,6 +135,8 @@ NOVA_CONF_VALUES = [
     ('cells', 'name', 'cell1'),
     ('cells', 'capabilities', ['hypervisor=kvm', 'os=linux']),
     ('cells', 'call_timeout', 30),
+    ('cells', 'reserve_percent', 20.0),
+    ('cells', 'capacity_flavors', ['small:1:2048:20', 'big:8:16384:160']),
     ('DEFAULT', 'long_rpc_timeout', 600),
     ('upgrade_levels', 'compute', '1.0'),
     ('upgrade_levels', 'conductor', 'auto'),
@@ -300,6 +302,10 @@ DEFAULTS = [
     ('cells', 'capabilities',
      ['hypervisor=xenserver;kvm', 'os=linux;windows']),
     ('cells', 'call_timeout', 60),
+    ('cells', 'reserve_percent', 10.0),
+    ('cells', 'capacity_flavors',
+     ['m1.tiny:1:512:1', 'm1.small:1:2048:20', 'm1.medium:2:4096:40',
+      'm1.large:4:8192:80', 'm1.xlarge:8:16384:160']),
     ('DEFAULT', 'long_rpc_timeout', 1800),
     ('upgrade_levels', 'compute', None),
     ('upgrade_levels', 'conductor', None),
@@ -384,6 +390,15 @@ INVALID = [
      ['boolean']),
     ('[cells]\ncall_timeout = 0\n', 'cells', 'call_timeout', '0',
      ['greater than or equal to 1']),
+    ('[cells]\nreserve_percent = 100.5\n', 'cells', 'reserve_percent',
+     '100.5', ['less than or equal to 100']),
+    ('[cells]\ncapabilities = os=linux, =kvm\n', 'cells', 'capabilities',
+     'os=linux, =kvm',
+     ["invalid cell capability '=kvm': the key before '=' is empty"]),
+    ('[cells]\ncapacity_flavors = tiny:1:512\n', 'cells',
+     'capacity_flavors', 'tiny:1:512',
+     ["invalid capacity flavor 'tiny:1:512': not "
+      "NAME:VCPUS:MEMORY_MB:DISK_GB (3 field(s))"]),
 ]
 
 
@@ -801,7 +816,7 @@ def test_validate_after_override():
 def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
-        ('DEFAULT', 56), ('api_database', 1), ('cells', 4), ('conductor', 1),
+        ('DEFAULT', 56), ('api_database', 1), ('cells', 6), ('conductor', 1),
         ('database', 1), ('filter_scheduler', 24), ('metrics', 4),
         ('oslo_messaging_notifications', 4), ('oslo_messaging_rabbit', 37),
         ('scheduler', 7), ('upgrade_levels', 4), ('zookeeper', 4)]
@@ -842,7 +857,7 @@ _ids = lambda pairs: [f'{g}.{o.dest}' for g, o in pairs]  # noqa: E731
 
 
 def test_every_float_and_int_option_is_covered():
-    assert len(FLOAT_OPTS) == 19 and len(INT_OPTS) == 17
+    assert len(FLOAT_OPTS) == 20 and len(INT_OPTS) == 17
 
 
 @pytest.mark.parametrize('text', ['nan', 'NaN', 'inf', '-inf', 'infinity',
