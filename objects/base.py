@@ -237,12 +237,7 @@ class HoststateObject(ovo_base.VersionedObject,
             version_manifest = ovo_base.obj_tree_get_versions(self.obj_name())
         primitive = super().obj_to_primitive(target_version=target_version,
                                              version_manifest=version_manifest)
-        changes = self._obj_primitive_key("changes")
-        if changes in primitive:
-            # ovo lists a set; sorted, one object always has one primitive
-            # (and == between objects, which compares primitives, is stable).
-            primitive[changes] = sorted(primitive[changes])
-        return primitive
+        return changes.sorted_in(self, primitive)
 
     def obj_get(self, name, default=None):
         """A field's value, or ``default`` when it is not set (an unknown

@@ -66,3 +66,15 @@ def _children(cls):
              isinstance(field, ovo_fields.ListOfObjectsField))
             for name, field in cls.fields.items()]
     return found
+
+
+def sorted_in(obj, primitive):
+    """``primitive`` (``obj``'s) with its list of changed fields sorted:
+    ovo lists a set, whose order differs between processes and between
+    two loads of one object; sorted, one object always has one primitive
+    (and ``==`` between objects, which compares primitives, is stable).
+    Returns ``primitive``."""
+    key = obj._obj_primitive_key("changes")
+    if key in primitive:
+        primitive[key] = sorted(primitive[key])
+    return primitive

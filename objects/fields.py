@@ -26,6 +26,7 @@ from oslo_versionedobjects import fields as ovo_fields
 from hoststate import exception
 from hoststate.objects import attrs
 from hoststate.objects import bounded
+from hoststate.objects import changes
 
 # --- re-exports --------------------------------------------------------------
 
@@ -290,8 +291,8 @@ class RelationshipBackport:
 
     def obj_to_primitive(self, target_version=None, version_manifest=None):
         if version_manifest is None:
-            return ovo_base.VersionedObject.obj_to_primitive(
-                self, target_version)
+            return changes.sorted_in(self, ovo_base.VersionedObject.
+                                     obj_to_primitive(self, target_version))
         return super().obj_to_primitive(target_version, version_manifest)
 
 
