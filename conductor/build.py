@@ -31,9 +31,9 @@ import oslo_messaging as messaging
 
 from hoststate import exception
 from hoststate.conductor import build_watch
-from hoststate.objects import compute_node as cn_obj
 from hoststate.db import api as db_api
 from hoststate.db import instance_faults
+from hoststate.objects import compute_node as cn_obj
 from hoststate.objects import indirection
 from hoststate.objects import instance as instance_obj
 from hoststate.objects import states
@@ -171,8 +171,7 @@ def failed_on(host, nodename):
             "host": [host, None], "node": [nodename, None]}
 
 
-def give_up(context, instance_uuid, task_states, message, reasons,
-            host=None):
+def give_up(context, instance_uuid, task_states, message, reasons):
     """ERROR, with a fault saying why (one transaction), for an unplaced
     build in one of ``task_states``; nothing if it moved on meanwhile.
     Whether it was given up."""
@@ -182,8 +181,7 @@ def give_up(context, instance_uuid, task_states, message, reasons,
                                   "task_state": list(task_states)},
             {"vm_state": states.ERROR, "task_state": None})
         if ended:
-            instance_faults.record(conn, instance_uuid, message, reasons,
-                                   host=host)
+            instance_faults.record(conn, instance_uuid, message, reasons)
     if ended:
         LOG.warning("instance %s is ERROR: %s: %s", instance_uuid, message,
                     "; ".join(reasons))

@@ -17,8 +17,8 @@ claim held, with nobody to finish it:
 
 Every conductor with the build flow sweeps for these every
 ``rpc_response_timeout`` or ``report_interval``, whichever is longer
-(one indexed query on ``instances (vm_state,
-task_state)``, at most ``BATCH`` rows) and ends each in ERROR with a
+(one indexed query on ``instances (vm_state, task_state)``, at most
+``BATCH`` rows) and ends each in ERROR with a
 fault that says why, its claim given back, through the same
 compare-and-swap the agents and the watch use
 (``claim_release.take_back``): an agent taking the build a moment later
@@ -108,9 +108,9 @@ class BuildSweep:
 
     def sweep(self):
         """End the lost builds found now; the uuids ended."""
-        ended, down = [], set()
+        ended, down, up = [], set(), {}
         for row in self._candidates():
-            reason = self._why_lost(row, down)
+            reason = self._why_lost(row, down, up)
             if reason is not None and self._end(row, reason):
                 ended.append(row.uuid)
         self._down_before = down
@@ -133,10 +133,11 @@ class BuildSweep:
                        stamp < since)
                 .order_by(stamp).limit(BATCH)))
 
-    def _why_lost(self, row, down):
+    def _why_lost(self, row, down, up):
         """Why the build is lost, or None when it is not (yet): spawning
         on a host that is up (a slow hypervisor, not a lost build), or
-        found down for the first time (added to ``down``)."""
+        found down for the first time (added to ``down``). ``up``: each
+        host's liveness, asked once per sweep."""
         lost = lost_after(self.conf)
         where = f"{row.host}/{row.node}"
         if row.task_state is None:
@@ -145,7 +146,9 @@ class BuildSweep:
         if row.task_state == states.SCHEDULING:
             return (f"the failed build was not rescheduled within {lost} s "
                     f"(its conductor was lost)")
-        if self._host_is_up(row.host):
+        if row.host not in up:
+            up[row.host] = self._host_is_up(row.host)
+        if up[row.host]:
             return None
         down.add(row.uuid)
         if row.uuid not in self._down_before:

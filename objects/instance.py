@@ -224,9 +224,14 @@ def get_placed(context, instance_uuid):
     there is no such instance (the newest of its rows, when deleted ones
     are read too, as ``get_by_uuid`` reads)."""
     with db_api.reading(context) as conn:
-        rows = [row._mapping for row in conn.execute(
-            _placed_query(context.read_deleted),
-            {"instance_uuid": instance_uuid})]
+        return _placed_on(conn, context, instance_uuid)
+
+
+def _placed_on(conn, context, instance_uuid):
+    """``get_placed`` on ``conn`` (in the caller's transaction)."""
+    rows = [row._mapping for row in conn.execute(
+        _placed_query(context.read_deleted),
+        {"instance_uuid": instance_uuid})]
     if not rows:
         raise Instance.NOT_FOUND(key=instance_uuid)
     newest = rows[0]["id"]
@@ -309,8 +314,8 @@ def take_build(context, instance_uuid, host, nodename):
     conductor takes it back as lost), or None when that build no longer
     stands: rescheduled, taken back or deleted while the cast waited."""
     with db_api.transaction(context) as conn:
-        taken = set_if(conn, instance_uuid, waiting_build(host, nodename),
-                       {"task_state": states.SPAWNING})
-    if not taken:
-        return None
-    return get_placed(context, instance_uuid)
+        if not set_if(conn, instance_uuid, waiting_build(host, nodename),
+                      {"task_state": states.SPAWNING}):
+            return None
+        # read in the same transaction: one checkout per build taken
+        return _placed_on(conn, context, instance_uuid)
