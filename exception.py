@@ -356,3 +356,56 @@ class InvalidCapacityFlavor(CellInputInvalid):
     name): refused when the configuration is read."""
 
     msg_fmt = "invalid capacity flavor %(entry)r: %(reason)s"
+
+
+class InvalidCellInstance(CellInputInvalid):
+    """A field of an instance a cell sends up (or the top records before
+    it forwards a build) that cannot be stored: refused, with every other
+    row of the same call, before anything is written."""
+
+    msg_fmt = ("invalid %(field)s %(value)s of cell instance %(uuid)s: "
+               "%(reason)s")
+
+
+# --- cells: the service -------------------------------------------------------
+
+class CellPathUnknown(HoststateError):
+    msg_fmt = ("cell %(name)s does not know its path yet: its parent has "
+               "not answered")
+
+
+class CellHopLimit(HoststateError):
+    """A request passed more cells than ``[cells] max_hop_count``: a tree
+    that deep, or a loop of URLs (a child's URL naming an ancestor's
+    bus)."""
+
+    msg_fmt = ("a request passed %(hops)s cells, more than [cells] "
+               "max_hop_count (%(limit)s): is there a loop in the tree?")
+
+
+class CellRequestExpired(HoststateError):
+    msg_fmt = ("cell %(name)s dropped a build %(late)s s after its caller "
+               "stopped waiting")
+
+
+class CellUnreachable(HoststateError):
+    msg_fmt = ("no cells service of cell %(name)s answered within "
+               "%(timeout)s s; nothing was stored")
+
+
+class CellBuildTimedOut(HoststateError):
+    """A cell below could not build an instance because a cell or a
+    conductor under it did not answer in time: it may still be built
+    there, late (the top reconciles: an instance lives in one cell)."""
+
+    msg_fmt = "%(reason)s"
+
+
+class CellMismatch(HoststateError):
+    msg_fmt = ("the cells service at %(url)s is cell %(answered)s, not "
+               "%(name)s; nothing was stored")
+
+
+class CellCycle(HoststateError):
+    msg_fmt = ("cell %(name)s cannot be linked here: %(reason)s (the tree "
+               "would have a loop); nothing was stored")

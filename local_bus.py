@@ -42,17 +42,24 @@ class _Exchange(impl_fake.FakeExchange):
 
 
 class _ExchangeManager(impl_fake.FakeExchangeManager):
-    # exchanges of their own, apart from fake://'s
+    """Exchanges of their own, apart from fake://'s, one set per virtual
+    host of the URL (``local:///cell1``): several cells in one process,
+    each on a bus of its own, as on a broker's vhosts."""
     _exchanges_lock = threading.Lock()
     _exchanges = {}
+
+    def __init__(self, default_exchange, virtual_host=None):
+        super().__init__(default_exchange)
+        self._virtual_host = virtual_host or ""
 
     def get_exchange(self, name):
         if name is None:
             name = self._default_exchange
+        key = (self._virtual_host, name)
         with self._exchanges_lock:
-            exchange = self._exchanges.get(name)
+            exchange = self._exchanges.get(key)
             if exchange is None:
-                exchange = self._exchanges[name] = _Exchange(name)
+                exchange = self._exchanges[key] = _Exchange(name)
             return exchange
 
 
@@ -93,7 +100,8 @@ class LocalDriver(impl_fake.FakeDriver):
     def __init__(self, conf, url, default_exchange=None,
                  allowed_remote_exmods=None):
         super().__init__(conf, url, default_exchange, allowed_remote_exmods)
-        self._exchange_manager = _ExchangeManager(default_exchange)
+        self._exchange_manager = _ExchangeManager(default_exchange,
+                                                  url.virtual_host)
 
     def listen(self, target, batch_size, batch_timeout):
         exchange = target.exchange or self._default_exchange

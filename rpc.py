@@ -26,6 +26,7 @@ acknowledged as they arrive, before dispatch). The reconnect defaults
 bring a broker restart back within :func:`reconnect_bound`; they stay,
 so that many agents do not hammer a broker that is starting.
 """
+import concurrent.futures
 import functools
 import logging
 import re
@@ -72,12 +73,15 @@ def is_in_process(conf):
     return transport_url(conf).split(":", 1)[0] in ("local", "fake")
 
 
-def get_transport(conf):
-    """The process's transport for ``conf``'s bus, made on first use.
+def get_transport(conf, url=None):
+    """The process's transport for ``url`` (default: ``conf``'s bus),
+    made on first use.
 
     One per URL: the in-process driver only connects clients and servers
-    of the same process."""
-    url = transport_url(conf)
+    of the same process (and of the same virtual host: ``local:///cell1``
+    and ``local:///cell2`` are two buses, as two RabbitMQ vhosts are).
+    A cells service reaches its parent's and children's buses this way."""
+    url = url or transport_url(conf)
     with _lock:
         transport = _transports.get(url)
         if transport is None:
@@ -110,12 +114,19 @@ def cleanup():
 
     Leaves no thread behind (heartbeat and reply threads are joined).
     Each transport that made calls takes up to 5 s (oslo.messaging's
-    longest poll step) for its reply thread to notice the stop."""
+    longest poll step) for its reply thread to notice the stop; several
+    are closed side by side."""
     with _lock:
         transports = list(_transports.values())
         _transports.clear()
-    for transport in transports:
-        transport.cleanup()
+    if len(transports) < 2:
+        for transport in transports:
+            transport.cleanup()
+        return
+    # side by side: each may wait for its reply thread (a process with
+    # many buses, a cells service, would otherwise wait for each in turn)
+    with concurrent.futures.ThreadPoolExecutor(len(transports)) as pool:
+        list(pool.map(lambda transport: transport.cleanup(), transports))
 
 
 def shown_url(url):
@@ -220,20 +231,21 @@ class HoststateObjectSerializer(ovo_base.VersionedObjectSerializer):
 
 
 def get_client(conf, topic, version, version_cap=None, timeout=None,
-               server=None):
-    """An RPC client of ``topic`` sending at most ``version_cap``."""
+               server=None, url=None):
+    """An RPC client of ``topic`` sending at most ``version_cap``, on
+    ``url``'s bus (default: ``conf``'s)."""
     target = messaging.Target(topic=topic, version=version, server=server)
     return messaging.get_rpc_client(
-        get_transport(conf), target, version_cap=version_cap,
+        get_transport(conf, url), target, version_cap=version_cap,
         serializer=RequestContextSerializer(), timeout=timeout)
 
 
-def get_server(conf, topic, server, endpoints, engine=None):
+def get_server(conf, topic, server, endpoints, engine=None, url=None):
     """An RPC server of ``topic`` (and of ``server`` on it) running
     ``endpoints`` on threads; ``engine`` is the database its contexts
     name."""
     target = messaging.Target(topic=topic, server=server)
     return messaging.get_rpc_server(
-        get_transport(conf), target, endpoints,
+        get_transport(conf, url), target, endpoints,
         serializer=RequestContextSerializer(engine),
         access_policy=messaging.ExplicitRPCAccessPolicy)

@@ -33,6 +33,9 @@ from hoststate.cells.rows import CHILD, PARENT, ROLES, Cell  # noqa: F401
 
 #: between the names of a cell path (Nova's cells used the same)
 SEPARATOR = "!"
+#: between a cell's path and a host of it, as the top shows hosts
+#: (``api!child1@host1``; Nova's cells used the same)
+ITEM_SEPARATOR = "@"
 #: Nova's defaults for a new cell: no offset, unscaled
 DEFAULT_WEIGHT_OFFSET = 0.0
 DEFAULT_WEIGHT_SCALE = 1.0
@@ -61,6 +64,9 @@ def check_name(name):
                   f"{limits.NAME_LENGTH}")
     elif SEPARATOR in name:
         reason = f"it contains {SEPARATOR!r}, the cell path separator"
+    elif ITEM_SEPARATOR in name:
+        reason = (f"it contains {ITEM_SEPARATOR!r}, which separates a "
+                  f"cell path from a host name")
     elif any(ch.isspace() or not ch.isprintable() for ch in name):
         reason = "it contains whitespace or a control character"
     else:
@@ -188,6 +194,20 @@ def add(context, name, role, transport_url,
     except exception.DuplicateRecord as exc:
         # added meanwhile, or equal by the database's collation only
         raise _exists(context, name) from exc
+
+
+def check_new(context, name, role, transport_url,
+              weight_offset=DEFAULT_WEIGHT_OFFSET,
+              weight_scale=DEFAULT_WEIGHT_SCALE, own_name=None, conf=CONF):
+    """Everything ``add`` refuses, checked without writing (a command
+    asks this before it contacts the cell, then ``add`` checks again)."""
+    checked(name, role, transport_url, weight_offset, weight_scale, conf)
+    own_name = conf.cells.name if own_name is None else own_name
+    if _same(name, own_name):
+        raise exception.CellIsSelf(name=name, role=role)
+    with db_api.reading(context) as conn:
+        _refuse_conflicts(db_api.select_rows(conn, schema.cells), name,
+                          role)
 
 
 def _same(one, other):

@@ -3,7 +3,7 @@ parent and children in its own database (``--database-url`` or
 ``[database] connection``), as Nova's cells v1 kept them.
 
     hoststate cell-add NAME (--parent | --child) --transport-url URL
-                       [--weight-offset F] [--weight-scale F]
+                       [--weight-offset F] [--weight-scale F] [--no-check]
     hoststate cell-list
     hoststate cell-remove NAME
 
@@ -11,8 +11,13 @@ A refused input (a name, URL or weight that cannot be stored) is a usage
 error, exit status 2; a refused change of the tree (a name already there,
 this cell itself, a second parent, a cell that is not there) exits 1.
 Either way nothing is written. Transport URLs are shown with their
-passwords hidden. The URL is not tried: no cells service exists yet to
-answer it (see :mod:`hoststate.cells.tree`).
+passwords hidden.
+
+Before it writes, ``cell-add`` asks the cells service at the URL who it
+is (:mod:`hoststate.cells.handshake`): nothing answering, another cell
+answering, or a link that would make a loop is a one-line error (exit
+1) and nothing is stored. ``--no-check`` records a cell whose service
+is not running yet.
 """
 
 from hoststate import exception
@@ -42,6 +47,9 @@ def add_commands(commands):
     add.add_argument("--weight-scale", type=float, default=None,
                      metavar="F", help="multiplies the cell's weight "
                                        "(default 1)")
+    add.add_argument("--no-check", dest="check", action="store_false",
+                     help="do not ask the cells service at URL first "
+                          "(it is not running yet)")
     output.add_format_option(add, rows.Cell, listing=False)
     add.set_defaults(handler=cell_add_command)
 
@@ -68,6 +76,11 @@ def cell_add_command(args):
         ("weight_scale", args.weight_scale)) if value is not None}
     conf, ctx = inventory.connect(args)
     try:
+        if args.check:
+            from hoststate.cells import handshake
+            tree.check_new(ctx, args.name, args.role, args.transport_url,
+                           conf=conf, **weights)
+            handshake.check(conf, args.name, args.role, args.transport_url)
         cell = tree.add(ctx, args.name, args.role, args.transport_url,
                         conf=conf, **weights)
     except exception.CellInputInvalid as exc:

@@ -73,6 +73,8 @@ COMMANDS = (
         "cell-add": "record this cell's parent or a child cell",
         "cell-list": "list this cell's parent and children",
         "cell-remove": "forget this cell's parent or a child cell"}),
+    ("cells_command", {
+        "cells": "run this cell's cells service until stopped"}),
 )
 
 #: dest of each global option given after the command (merged by

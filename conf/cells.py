@@ -97,6 +97,79 @@ Flavors whose free units this cell reports to its parent, as
 VCPUS and MEMORY_MB at least 1, DISK_GB at least 0). The count of each
 is per node: instances that fit on some node, not a sum of free amounts.
 """),
+    cfg.IntOpt(
+        'broadcast_interval',
+        default=10,
+        min=1,
+        max=limits.MAX_INTERVAL,
+        help="""
+Seconds between two broadcasts of this cell's capabilities and capacity
+to its parent (the cells service sends one at start too).
+"""),
+    utils.float_opt(
+        'down_after_broadcasts',
+        default=3.0,
+        min=1.0,
+        max=1000.0,
+        help="""
+A child cell silent for longer than this many broadcast intervals
+(``broadcast_interval``) is down at its parent: no build goes to it, and
+views show it as down. Nova's cells v1 had an absolute
+``mute_child_interval`` instead.
+"""),
+    cfg.IntOpt(
+        'instance_sync_interval',
+        default=1,
+        min=1,
+        max=limits.MAX_INTERVAL,
+        help="""
+Seconds between two looks of this cell's cells service for instances
+created, changed or deleted since its last sync to its parent.
+"""),
+    cfg.IntOpt(
+        'instance_update_sync_database_limit',
+        default=100,
+        min=1,
+        max=10000,
+        help='Most instances one sync message to the parent carries '
+             '(Nova\'s name); a sync with more sends several.'),
+    cfg.IntOpt(
+        'max_hop_count',
+        default=10,
+        min=1,
+        max=100,
+        help='Most cells a build or a call may pass through down the tree '
+             '(Nova\'s name): a tree deeper than this, or a loop, is '
+             'refused rather than followed.'),
+    cfg.ListOpt(
+        'scheduler_filters',
+        item_type=utils.name_list(limits.NAME_LENGTH),
+        default=['TargetCellFilter', 'DownCellFilter', 'CapabilitiesFilter',
+                 'CapacityFilter'],
+        help='The cell filters a parent applies to its children before '
+             'it weighs them, by class name, in order.'),
+    cfg.ListOpt(
+        'scheduler_weighers',
+        item_type=utils.name_list(limits.NAME_LENGTH),
+        default=['RamByFreeUnitsWeigher', 'WeightOffsetWeigher'],
+        help='The cell weighers a parent sums to rank its children, by '
+             'class name.'),
+    utils.float_opt(
+        'ram_weight_multiplier',
+        default=10.0,
+        min=-limits.MAX_WEIGHT,
+        max=limits.MAX_WEIGHT,
+        help='Multiplier of the RAM-by-free-units weigher (Nova\'s name '
+             'and default; at most 1e9 either way): positive spreads '
+             'builds over cells with the most room for the requested '
+             'flavor.'),
+    utils.float_opt(
+        'offset_weight_multiplier',
+        default=1.0,
+        min=-limits.MAX_WEIGHT,
+        max=limits.MAX_WEIGHT,
+        help="Multiplier of each cell's weight offset (``cell-add "
+             "--weight-offset``; Nova's name and default)."),
 ]
 
 

@@ -152,6 +152,12 @@ instances = sa.Table(
     # conductors look for builds nobody finishes (conductor.build_sweep):
     # the few BUILDING rows, not every instance
     sa.Index("ix_instances_vm_state_task_state", "vm_state", "task_state"),
+    # a cell's feed of instance changes to its parent (cells.instance_feed)
+    # reads the rows stamped since a watermark: created, updated or
+    # deleted at or after it, one index per stamp
+    sa.Index("ix_instances_created_at", "created_at"),
+    sa.Index("ix_instances_updated_at", "updated_at"),
+    sa.Index("ix_instances_deleted_at", "deleted_at"),
 )
 
 #: Why an instance went wrong, newest last (Nova's table of the same
@@ -331,6 +337,44 @@ cells = sa.Table(
     sa.Column("weight_scale", sa.Double, nullable=False),
     *_timestamps(), *_soft_delete(),
     sa.UniqueConstraint("name", "deleted"),
+)
+
+#: The longest cell path ``cell_instances`` stores, in characters: one
+#: index key of MariaDB's InnoDB holds 3,072 bytes, and the path (4 bytes
+#: a character in utf8mb4) shares its key with ``changed_at``. Enough for
+#: ten levels of 50-character names; longer paths are refused.
+CELL_PATH_LENGTH = 512
+
+#: The top cell's view of every instance of every cell below it (Nova's
+#: cells v1 kept it in the top's ``instances`` table): which cell holds
+#: it (``cell_path``, names joined by "!"; NULL when none does, a build
+#: that no cell took), where and in what state, its sizes, and
+#: ``changed_at``, the child's own stamp of the change the row reflects
+#: (NULL while the top has forwarded the build and heard nothing back).
+#: One row per uuid for ever: ``deleted`` (the row's id, as in every
+#: soft-deleted table) says the instance was deleted in its cell, and the
+#: row stays so that an older change sent again cannot bring it back.
+cell_instances = sa.Table(
+    "cell_instances", metadata,
+    _id(),
+    sa.Column("uuid", sa.String(36), nullable=False),
+    sa.Column("cell_path", sa.String(CELL_PATH_LENGTH), nullable=True),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("node", sa.String(255), nullable=True),
+    sa.Column("vm_state", sa.String(255), nullable=True),
+    sa.Column("task_state", sa.String(255), nullable=True),
+    sa.Column("vcpus", sa.Integer, nullable=True),
+    sa.Column("memory_mb", sa.Integer, nullable=True),
+    sa.Column("root_gb", sa.Integer, nullable=True),
+    sa.Column("ephemeral_gb", sa.Integer, nullable=True),
+    sa.Column("project_id", sa.String(255), nullable=True),
+    sa.Column("changed_at", DateTime, nullable=True),
+    *_timestamps(), *_soft_delete(),
+    sa.UniqueConstraint("uuid"),
+    # a cell's instances, and the newest change of one cell (where a
+    # restarted child resumes its feed)
+    sa.Index("ix_cell_instances_cell_path_changed_at", "cell_path",
+             "changed_at"),
 )
 
 #: Nova's names stored in rows: a compute service's ``services.binary``,

@@ -40,9 +40,9 @@ def sqlite_url(tmp_path, name="hs.sqlite"):
 def test_database_url_after_the_command(capsys, tmp_path):
     url = sqlite_url(tmp_path)
     assert run(capsys, "db", "sync", "--database-url", url)[:2] == (
-        0, f"{url}: upgraded from an empty database to revision 0006\n")
+        0, f"{url}: upgraded from an empty database to revision 0007\n")
     assert run(capsys, "db", "version", "--database-url", url)[:2] == (
-        0, "0006\n")
+        0, "0007\n")
 
 
 def test_the_later_database_url_wins(capsys, tmp_path):

@@ -43,9 +43,9 @@ def test_db_sync_creates_then_reports_up_to_date(capsys, empty_database):
 
     shown = empty_database.engine.url.render_as_string(hide_password=True)
     assert first == (0, f"{shown}: upgraded from an empty database to "
-                        f"revision 0006\n", "")
-    assert second == (0, f"{shown}: already at revision 0006\n", "")
-    assert migration.current_revision(empty_database.engine) == "0006"
+                        f"revision 0007\n", "")
+    assert second == (0, f"{shown}: already at revision 0007\n", "")
+    assert migration.current_revision(empty_database.engine) == "0007"
 
 
 def test_db_status_lists_every_table(capsys, empty_database):
@@ -54,11 +54,11 @@ def test_db_status_lists_every_table(capsys, empty_database):
                        "status")
     lines = out.splitlines()
     assert code == 0
-    assert lines[1] == "revision: 0006"
+    assert lines[1] == "revision: 0007"
     assert lines[2].split() == ["table", "rows"]
     assert sorted(line.split()[0] for line in lines[3:]) == sorted(
         ["aggregates", "aggregate_hosts", "aggregate_metadata", "allocations",
-         "cell_mappings", "cells",
+         "cell_instances", "cell_mappings", "cells",
          "compute_nodes", "host_mappings", "instance_group_member",
          "instance_faults", "instance_group_policy", "instance_groups",
          "instances",
@@ -81,7 +81,7 @@ def test_db_status_of_a_database_behind_says_to_sync(capsys, tmp_path):
     run(capsys, "--database-url", url, "db", "sync", "--revision", "0001")
     code, out, err = run(capsys, "--database-url", url, "db", "status")
     assert (code, err) == (0, "")
-    assert out.splitlines()[1] == ("revision: 0001 (this release: 0006; run "
+    assert out.splitlines()[1] == ("revision: 0001 (this release: 0007; run "
                                    "hoststate db sync)")
 
 
@@ -90,7 +90,7 @@ def test_db_sync_to_an_older_revision_changes_nothing(capsys, tmp_path):
     run(capsys, "--database-url", url, "db", "sync")
     code, out, err = run(capsys, "--database-url", url, "db", "sync",
                          "--revision", "0001")
-    assert (code, out, err) == (0, f"{url}: at revision 0006, newer than "
+    assert (code, out, err) == (0, f"{url}: at revision 0007, newer than "
                                    f"0001; db sync does not downgrade\n", "")
 
 
@@ -117,7 +117,7 @@ def test_database_url_comes_from_the_config_file(capsys, tmp_path):
     code, out, _ = run(capsys, "--config-file", str(conf_file), "db", "sync")
 
     assert (code, out) == (0, f"{url}: upgraded from an empty database to "
-                              f"revision 0006\n")
+                              f"revision 0007\n")
 
 
 def test_default_database_is_sqlite_under_state_path(capsys, tmp_path):
@@ -130,7 +130,7 @@ def test_default_database_is_sqlite_under_state_path(capsys, tmp_path):
 
     expected = f"sqlite:///{tmp_path / 'state' / 'hoststate.sqlite'}"
     assert (code, out) == (0, f"{expected}: upgraded from an empty database "
-                              f"to revision 0006\n")
+                              f"to revision 0007\n")
 
 
 def test_config_show_reads_a_nova_conf(capsys):

@@ -18,7 +18,7 @@ def test_sync_builds_the_declared_schema(empty_database):
     engine = empty_database.engine
     assert migration.current_revision(engine) is None
 
-    assert migration.sync(engine) == migration.head_revision() == "0006"
+    assert migration.sync(engine) == migration.head_revision() == "0007"
 
     with engine.connect() as conn:
         diff = compare_metadata(
@@ -30,7 +30,7 @@ def test_sync_builds_the_declared_schema(empty_database):
 def test_sync_twice_is_a_no_op(empty_database):
     engine = empty_database.engine
     migration.sync(engine)
-    assert migration.sync(engine) == "0006"
+    assert migration.sync(engine) == "0007"
 
 
 def test_downgrade_to_base_removes_every_table(empty_database):

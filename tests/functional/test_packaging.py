@@ -43,7 +43,7 @@ def test_installed_command_creates_the_schema(installed):
                             "--database-url", url, "db", "sync"], cwd=tmp)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == (
-        f"{url}: upgraded from an empty database to revision 0006")
+        f"{url}: upgraded from an empty database to revision 0007")
 
 
 def test_a_subpackage_missing_from_setup_cfg_fails_the_check(tmp_path):

@@ -139,3 +139,26 @@ def vhosts():
     result = subprocess.run([ctl, "list_vhosts", "-q"], capture_output=True,
                             text=True, timeout=CTL_TIMEOUT_S, check=True)
     return set(result.stdout.split())
+
+
+@pytest.fixture
+def rabbitmq_vhosts():
+    """A function giving the URL of a new vhost per call (a broker of its
+    own for each cell of a test: ``new_url("c1")``), all deleted when the
+    test ends (after the fixtures that use them stopped their
+    services)."""
+    require()
+    made = []
+
+    def new_url(label):
+        vhost = f"hs_{uuid.uuid4().hex[:12]}_{label}"
+        made.append(vhost)
+        problem = (_ctl("add_vhost", vhost) or _ctl(
+            "set_permissions", "-p", vhost, USER, ".*", ".*", ".*"))
+        if problem:
+            pytest.fail(f"RabbitMQ vhost: {problem}")
+        return url_of(vhost)
+
+    yield new_url
+    for vhost in made:
+        _ctl("delete_vhost", vhost)

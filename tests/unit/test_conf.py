@@ -137,6 +137,15 @@ NOVA_CONF_VALUES = [
     ('cells', 'call_timeout', 30),
     ('cells', 'reserve_percent', 20.0),
     ('cells', 'capacity_flavors', ['small:1:2048:20', 'big:8:16384:160']),
+    ('cells', 'broadcast_interval', 5),
+    ('cells', 'down_after_broadcasts', 4.5),
+    ('cells', 'instance_sync_interval', 2),
+    ('cells', 'instance_update_sync_database_limit', 50),
+    ('cells', 'max_hop_count', 4),
+    ('cells', 'scheduler_filters', ['DownCellFilter', 'CapacityFilter']),
+    ('cells', 'scheduler_weighers', ['WeightOffsetWeigher']),
+    ('cells', 'ram_weight_multiplier', 2.5),
+    ('cells', 'offset_weight_multiplier', -1.0),
     ('DEFAULT', 'long_rpc_timeout', 600),
     ('upgrade_levels', 'compute', '1.0'),
     ('upgrade_levels', 'conductor', 'auto'),
@@ -306,6 +315,17 @@ DEFAULTS = [
     ('cells', 'capacity_flavors',
      ['m1.tiny:1:512:1', 'm1.small:1:2048:20', 'm1.medium:2:4096:40',
       'm1.large:4:8192:80', 'm1.xlarge:8:16384:160']),
+    ('cells', 'broadcast_interval', 10),
+    ('cells', 'down_after_broadcasts', 3.0),
+    ('cells', 'instance_sync_interval', 1),
+    ('cells', 'instance_update_sync_database_limit', 100),
+    ('cells', 'max_hop_count', 10),
+    ('cells', 'scheduler_filters', ['TargetCellFilter', 'DownCellFilter',
+                                    'CapabilitiesFilter', 'CapacityFilter']),
+    ('cells', 'scheduler_weighers', ['RamByFreeUnitsWeigher',
+                                     'WeightOffsetWeigher']),
+    ('cells', 'ram_weight_multiplier', 10.0),
+    ('cells', 'offset_weight_multiplier', 1.0),
     ('DEFAULT', 'long_rpc_timeout', 1800),
     ('upgrade_levels', 'compute', None),
     ('upgrade_levels', 'conductor', None),
@@ -816,7 +836,7 @@ def test_validate_after_override():
 def test_list_opts_groups_and_counts():
     groups = hconf.list_opts()
     assert [(name, len(opts)) for name, opts in groups] == [
-        ('DEFAULT', 56), ('api_database', 1), ('cells', 6), ('conductor', 1),
+        ('DEFAULT', 56), ('api_database', 1), ('cells', 15), ('conductor', 1),
         ('database', 1), ('filter_scheduler', 24), ('metrics', 4),
         ('oslo_messaging_notifications', 4), ('oslo_messaging_rabbit', 37),
         ('scheduler', 7), ('upgrade_levels', 4), ('zookeeper', 4)]
@@ -857,7 +877,7 @@ _ids = lambda pairs: [f'{g}.{o.dest}' for g, o in pairs]  # noqa: E731
 
 
 def test_every_float_and_int_option_is_covered():
-    assert len(FLOAT_OPTS) == 20 and len(INT_OPTS) == 17
+    assert len(FLOAT_OPTS) == 23 and len(INT_OPTS) == 21
 
 
 @pytest.mark.parametrize('text', ['nan', 'NaN', 'inf', '-inf', 'infinity',
@@ -883,7 +903,7 @@ def test_float_options_refuse_nan_from_set_override(group, opt):
 
 @pytest.mark.parametrize('group,opt', FLOAT_OPTS, ids=_ids(FLOAT_OPTS))
 def test_float_options_have_finite_bounds(group, opt):
-    assert -limits.MAX_WEIGHT <= opt.type.min <= 0.0
+    assert -limits.MAX_WEIGHT <= opt.type.min < opt.type.max
     assert 0 < opt.type.max <= limits.MAX_WEIGHT
 
 

@@ -40,9 +40,10 @@ def tree_of_two(database, capsys):
     """This cell (``[cells] name`` default, nova) with a parent ``api``
     and a child ``child1``."""
     assert run(capsys, database, "cell-add", "api", "--parent",
-               "--transport-url", PARENT_URL)[0] == 0
+               "--no-check", "--transport-url", PARENT_URL)[0] == 0
     assert run(capsys, database, "cell-add", "child1", "--child",
-               "--transport-url", CHILD_URL, "--weight-offset", "-1.5",
+               "--no-check", "--transport-url", CHILD_URL,
+               "--weight-offset", "-1.5",
                "--weight-scale", "2")[0] == 0
     return database
 
@@ -70,7 +71,7 @@ def test_add_list_remove_round_trip(tree_of_two, capsys):
     assert (code, out) == (0, "api\n")
     # the removed name is free again (a soft-deleted row keeps its history)
     assert run(capsys, database, "cell-add", "child1", "--child",
-               "--transport-url", "local://")[0] == 0
+               "--no-check", "--transport-url", "local://")[0] == 0
     assert [(c.name, c.role, c.transport_url) for c in
             tree.list_cells(
                 hs_context.get_admin_context(engine=database.engine))] == [
@@ -97,7 +98,8 @@ def test_list_as_json_hides_passwords_and_keeps_types(tree_of_two, capsys):
 
 def test_add_prints_the_cell_it_added(ctx, database, capsys):
     code, out, err = run(capsys, database, "cell-add", "child2", "--child",
-                         "--transport-url", CHILD_URL, "-f", "json")
+                         "--no-check", "--transport-url", CHILD_URL,
+                         "-f", "json")
     assert (code, err) == (0, "")
     added = json.loads(out)
     assert (added["name"], added["role"], added["transport_url"]) == (
@@ -196,8 +198,8 @@ def test_this_cells_name_comes_from_the_configuration(ctx, database, capsys,
                   "cell-add", "api", "--parent", "--transport-url",
                   "local://")
     added = run(capsys, database, "--config-file", str(conf_file),
-                "cell-add", "nova", "--parent", "--transport-url", "local://",
-                "-f", "value", "-c", "name")
+                "cell-add", "nova", "--parent", "--no-check",
+                "--transport-url", "local://", "-f", "value", "-c", "name")
 
     assert refused == (1, "", "hoststate: cell api is this cell ([cells] "
                               "name); it cannot be its own parent\n")

@@ -75,7 +75,7 @@ def test_0006_downgrades_with_cells_and_a_cloud_in_place(empty_database):
 
     assert _tables(engine) == others
     assert _ledger(engine) == ledger
-    assert migration.sync(engine) == "0006"
+    assert migration.sync(engine) == "0007"
     assert tree.list_cells(ctx) == []       # the rows went with the table
     with pytest.raises(exception.CellNotFound):
         tree.remove(ctx, "api")
