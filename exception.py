@@ -409,3 +409,8 @@ class CellMismatch(HoststateError):
 class CellCycle(HoststateError):
     msg_fmt = ("cell %(name)s cannot be linked here: %(reason)s (the tree "
                "would have a loop); nothing was stored")
+
+
+class CellNotAnswering(HoststateError):
+    msg_fmt = ("cell %(name)s did not answer within %(timeout)s s; "
+               "%(what)s")

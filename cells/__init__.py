@@ -1,8 +1,18 @@
 """Cells v1: a tree of clouds, each cell with its own database and broker.
 
-What exists so far: the tree itself (:mod:`hoststate.cells.tree`: the
-rows naming this cell's parent and children, and the cell path syntax)
-and what a cell will broadcast up (:mod:`hoststate.cells.capabilities`,
-:mod:`hoststate.cells.capacity`). The cells service that sends it, cell
-scheduling and instance sync come later.
+* the tree: :mod:`~hoststate.cells.tree` (the ``cells`` table, paths),
+  :mod:`~hoststate.cells.handshake` (what ``cell-add`` asks first);
+* what a cell broadcasts up: :mod:`~hoststate.cells.capabilities`,
+  :mod:`~hoststate.cells.capacity`;
+* choosing a cell: :mod:`~hoststate.cells.scheduling` with
+  :mod:`~hoststate.cells.cell_filters` and
+  :mod:`~hoststate.cells.cell_weighers` (pure);
+* the service: :mod:`~hoststate.cells.service` (its loops,
+  :mod:`~hoststate.cells.periodic`), what it knows of its children
+  (:mod:`~hoststate.cells.neighbours`), what it serves
+  (:mod:`~hoststate.cells.endpoint`, :mod:`~hoststate.cells.rpcapi`) and
+  how requests travel (:mod:`~hoststate.cells.routing`);
+* instance sync: :mod:`~hoststate.cells.sync` (a child's sender), over
+  :mod:`~hoststate.cells.instance_feed` (its database end) and
+  :mod:`~hoststate.cells.instance_store` (the top's).
 """

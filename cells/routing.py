@@ -139,9 +139,7 @@ def _hand_to(service, spec, uuids, owner, path):
     ctx = service.context
     with indirection.serving_locally():
         if owner is None:
-            for uuid in uuids:
-                instance_store.record_forward(ctx, uuid, path,
-                                              _sizes(spec), spec.project_id)
+            _record(ctx, spec, uuids, path)
             return None
         if all(instance_store.move_forward(ctx, uuid, owner, path)
                for uuid in uuids):
@@ -151,6 +149,22 @@ def _hand_to(service, spec, uuids, owner, path):
                 "they stay there", owner, uuids)
     return [[uuid, states[uuid]["host"], states[uuid]["node"]]
             for uuid in uuids]
+
+
+def _record(ctx, spec, uuids, path):
+    """The top's records of a new build in cell ``path``: all, or none
+    (an instance uuid the top knows already is refused, and the records
+    made before it go)."""
+    recorded = []
+    for uuid in uuids:
+        if not instance_store.record_forward(ctx, uuid, path, _sizes(spec),
+                                             spec.project_id):
+            for made in recorded:
+                instance_store.drop_forward(ctx, made, path)
+            raise exception.InvalidArgument(
+                name="instance_uuids", value=uuid,
+                reason="the top already knows an instance of this uuid")
+        recorded.append(uuid)
 
 
 def _sizes(spec):
@@ -210,10 +224,16 @@ def delete(service, context, uuid, owner, hops):
             .delete_instance(context, uuid)
     if names[:len(here)] != here:
         raise exception.CellNotFound(name=owner)
+    child = tree.path(*names[:len(here) + 1])
     api = service.child_api(names[len(here)])
     if api is None:
-        raise exception.CellNotFound(name=tree.path(*names[:len(here) + 1]))
-    return api.delete_instance(ctx, uuid, owner=owner, hops=hops + 1)
+        raise exception.CellNotFound(name=child)
+    try:
+        return api.delete_instance(ctx, uuid, owner=owner, hops=hops + 1)
+    except messaging.MessagingTimeout:
+        raise exception.CellNotAnswering(
+            name=child, timeout=service.conf.cells.call_timeout,
+            what=f"instance {uuid} is not deleted") from None
 
 
 def instance_states(service, uuids):

@@ -223,9 +223,10 @@ class CellsService:
 
     def candidates(self):
         """The cells a build may go to: the children, and this cell when
-        it has nodes of its own."""
+        it has nodes of its own and is not the top (the top holds the API,
+        not hosts: it would keep no record of what it built itself)."""
         found = self.neighbours.candidates(self.path or self.name)
-        if self.own_capacity.nodes:
+        if self.own_capacity.nodes and not self.is_top:
             found.append(scheduling.CellCandidate(
                 path=self.path or self.name, name=self.name, is_self=True,
                 up=True, capabilities=self.capabilities,

@@ -34,6 +34,8 @@ def cells_command(args):
             group="cells", option="enable", value=False,
             reason="the cells service runs only in a cell that takes part "
                    "in cell scheduling")
+    from hoststate.cells import scheduling
+    scheduling.chain(conf)      # an unknown filter or weigher: one line now
     url = common.database_url(args, conf)
 
     def make_servers():

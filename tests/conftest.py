@@ -5,4 +5,5 @@ from support.databases import (  # noqa: F401
 from support.memcached import memcached_factory, memcached_server  # noqa: F401,E402
 from support.zookeeper import zookeeper_server  # noqa: F401,E402
 # The real RabbitMQ broker: one vhost per test session.
-from support.rabbitmq import rabbitmq_url, rabbitmq_vhost, rabbitmq_vhosts  # noqa: F401,E402,E501
+from support.rabbitmq import (  # noqa: F401,E402
+    rabbitmq_module_vhosts, rabbitmq_url, rabbitmq_vhost, rabbitmq_vhosts)

@@ -141,24 +141,42 @@ def vhosts():
     return set(result.stdout.split())
 
 
-@pytest.fixture
-def rabbitmq_vhosts():
-    """A function giving the URL of a new vhost per call (a broker of its
-    own for each cell of a test: ``new_url("c1")``), all deleted when the
-    test ends (after the fixtures that use them stopped their
-    services)."""
-    require()
-    made = []
+class _Vhosts:
+    """Makes vhosts (``new_url(label)``) and deletes them all at
+    ``delete_all``."""
 
-    def new_url(label):
+    def __init__(self):
+        require()
+        self.made = []
+
+    def new_url(self, label):
         vhost = f"hs_{uuid.uuid4().hex[:12]}_{label}"
-        made.append(vhost)
+        self.made.append(vhost)
         problem = (_ctl("add_vhost", vhost) or _ctl(
             "set_permissions", "-p", vhost, USER, ".*", ".*", ".*"))
         if problem:
             pytest.fail(f"RabbitMQ vhost: {problem}")
         return url_of(vhost)
 
-    yield new_url
-    for vhost in made:
-        _ctl("delete_vhost", vhost)
+    def delete_all(self):
+        for vhost in self.made:
+            _ctl("delete_vhost", vhost)
+
+
+@pytest.fixture
+def rabbitmq_vhosts():
+    """A function giving the URL of a new vhost per call (a broker of its
+    own for each cell of a test: ``new_url("c1")``), all deleted when the
+    test ends (after the fixtures that use them stopped their
+    services)."""
+    made = _Vhosts()
+    yield made.new_url
+    made.delete_all()
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_module_vhosts():
+    """``rabbitmq_vhosts`` for the fixtures of a whole module."""
+    made = _Vhosts()
+    yield made.new_url
+    made.delete_all()

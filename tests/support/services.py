@@ -26,7 +26,7 @@ class Service:
     """One ``hoststate --config-file FILE <command> ...`` process."""
 
     def __init__(self, tmp_path, name, transport_url, argv,
-                 database_url=None, env=None, **defaults):
+                 database_url=None, env=None, sections=None, **defaults):
         self.name = name
         self.conf_path = tmp_path / f"{name}.conf"
         self.log_path = tmp_path / f"{name}.log"
@@ -40,6 +40,9 @@ class Service:
         else:   # a database-less agent must not make one in state_path
             (tmp_path / f"{name}-state").mkdir(exist_ok=True)
             text += f"state_path = {tmp_path / f'{name}-state'}\n"
+        for group, values in (sections or {}).items():
+            text += f"[{group}]\n" + "".join(f"{k} = {v}\n"
+                                             for k, v in values.items())
         self.conf_path.write_text(textwrap.dedent(text))
         with open(self.stderr_path, "wb") as err:
             self.process = subprocess.Popen(
@@ -78,14 +81,16 @@ class Service:
 @pytest.fixture
 def services(tmp_path):
     """``services(name, transport_url, argv, database_url=None, env=None,
-    **conf)`` starts one (``env``: variables added to its environment);
-    every one still running is killed at the end."""
+    sections=None, **conf)`` starts one (``env``: variables added to its
+    environment; ``sections``: {group: {option: value}} beyond
+    ``[DEFAULT]`` and ``[database]``); every one still running is killed
+    at the end."""
     started = []
 
     def start(name, transport_url, argv, database_url=None, env=None,
-              **defaults):
+              sections=None, **defaults):
         started.append(Service(tmp_path, name, transport_url, argv,
-                               database_url, env, **defaults))
+                               database_url, env, sections, **defaults))
         return started[-1]
 
     yield start

@@ -272,3 +272,19 @@ def test_views_gather_every_cell_and_show_a_down_one_as_down(tree2):
     assert found["api!c2"] == {"path": "api!c2", "state": "down",
                                "rows": []}
     assert found["api!c1"]["rows"][0]["count"] == 2
+
+
+def test_a_build_of_a_uuid_the_top_knows_is_refused_with_nothing_kept(tree2):
+    top, c1, _ = tree2
+    [(known, _, _)] = boot(top)
+    settled(top, [known])
+    before = top_rows(top)
+    fresh = str(uuid.uuid4())
+    api = rpcapi.CellsAPI(top.conf)
+    with pytest.raises(exception.InvalidArgument,
+                       match="the top already knows an instance"):
+        api.schedule_and_build_instances(
+            hs_context.get_admin_context(engine=None), spec_of(count=2),
+            [fresh, known])
+    assert top_rows(top) == before
+    assert list(c1.instances()) == [known]
