@@ -265,9 +265,11 @@ def _state_of(row, reasons):
 # --- listings -------------------------------------------------------------------------
 
 def view(service, context, kind, options, hops, budget_s):
-    """[{path, state, rows}]: this cell's own rows, then every cell
-    below; a child that is down, or does not answer in time, is one
-    entry with state ``down`` and no rows (never zeros)."""
+    """[{path, state, rows[, warnings]}]: this cell's own rows (and what
+    its listing warned of), then every cell below; a child that is down,
+    or does not answer in time, is one entry with state ``down`` and no
+    rows (never zeros). ``service.views(context, kind, options)`` gives
+    a cell's own: {"rows": [...], "warnings": [...]}."""
     if kind not in VIEW_KINDS:
         raise exception.InvalidArgument(name="kind", value=kind,
                                         reason=f"one of {VIEW_KINDS}")
@@ -277,8 +279,9 @@ def view(service, context, kind, options, hops, budget_s):
     path = service.path or service.name
     with indirection.serving_locally():
         own = service.views(service.context, kind, options) \
-            if service.views else []
-    found = [{"path": path, "state": "up", "rows": own}]
+            if service.views else {}
+    found = [{"path": path, "state": "up", "rows": own.get("rows", []),
+              "warnings": own.get("warnings", [])}]
     children = service.neighbours.children()
     up = [c for c in children if service.neighbours.is_up(c)]
     found += [{"path": c.path or tree.path(path, c.cell.name),

@@ -5,7 +5,10 @@
     hoststate delete UUID
 
 Both talk to the conductors on ``[DEFAULT] transport_url`` and need no
-database. ``boot`` asks a conductor to schedule and build (the conductor
+database; with ``[cells] enable = true`` they talk to the cells service
+on that bus instead, which builds in (deletes from) the right cell, and
+hosts are shown qualified by their cell (``api!child1@host1``).
+``boot`` asks a conductor to schedule and build (the conductor
 asks the scheduler, which claims a node per instance, then casts each
 build to its host's agent) and prints, per instance, where its build was
 sent::
@@ -20,6 +23,7 @@ claimed or written. A conductor or scheduler that does not answer within
 ``rpc_response_timeout`` is one line too.
 """
 import argparse
+import contextlib
 import time
 import uuid as uuid_lib
 
@@ -119,6 +123,11 @@ def request_of(args, instance_uuid):
 
 def boot_command(args):
     conf = common.load_conf(args)
+    with _answered(conf):
+        return _boot(args, conf)
+
+
+def _boot(args, conf):
     uuids = [str(uuid_lib.uuid4()) for _ in range(args.count)]
     spec = request_of(args, uuids[0])
     tasks, context = _client(conf)
@@ -136,16 +145,33 @@ def boot_command(args):
 def delete_command(args):
     conf = common.load_conf(args)
     tasks, context = _client(conf)
-    node = tasks.delete_instance(context, args.uuid)
+    with _answered(conf):
+        node = tasks.delete_instance(context, args.uuid)
     print(args.uuid, "deleted", node or "(on no node)", flush=True)
     return 0
 
 
+def _answered(conf):
+    """With cells, a cells service that does not answer is named as such
+    (cell_listing.answered); the conductors' timeout is failures'."""
+    if not conf.cells.enable:
+        return contextlib.nullcontext()
+    from hoststate.cli import cell_listing
+    return cell_listing.answered(conf)
+
+
 def _client(conf):
+    """The conductors' ComputeTaskAPI, or with [cells] enable the cells
+    service of this cell's bus (CellsAPI: the same methods, hosts
+    qualified by their cell's path), which picks the cell."""
     from hoststate import context as hs_context
-    from hoststate.conductor import rpcapi
-    return (rpcapi.ComputeTaskAPI(conf),
-            hs_context.get_admin_context(engine=None))
+    if conf.cells.enable:
+        from hoststate.cells import rpcapi as cells_rpcapi
+        tasks = cells_rpcapi.CellsAPI(conf)
+    else:
+        from hoststate.conductor import rpcapi
+        tasks = rpcapi.ComputeTaskAPI(conf)
+    return tasks, hs_context.get_admin_context(engine=None)
 
 
 def _wait(tasks, context, uuids, timeout):

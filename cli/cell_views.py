@@ -18,18 +18,26 @@ def rows_for(conf):
 
 
 def own_rows(context, conf, kind, options):
+    """{"rows": [...], "warnings": [...]}: the rows, and what the listing
+    warned of here (a liveness backend that did not answer: its states
+    are ``unknown``), which the top shows with this cell's path."""
+    warnings = ()
     if kind == "hosts":
         found = inventory.list_hosts(context, conf, zone=options.get("zone"))
     elif kind == "services":
-        found = inventory.list_services(
+        result = inventory.list_services(
             context, conf, host=options.get("host"),
-            binary=options.get("binary")).value
+            binary=options.get("binary"))
+        found, warnings = result.value, result.warnings
     elif kind == "hypervisors":
-        found = hypervisors.list_hypervisors(context, conf).value
+        result = hypervisors.list_hypervisors(context, conf)
+        found, warnings = result.value, result.warnings
     else:       # hypervisor-stats
         found = [hypervisors.hypervisor_stats(context)]
-    return [_plain(dataclasses.asdict(row) if dataclasses.is_dataclass(row)
-                   else dict(row)) for row in _records(found)]
+    return {"rows": [_plain(dataclasses.asdict(row)
+                            if dataclasses.is_dataclass(row) else dict(row))
+                     for row in _records(found)],
+            "warnings": list(warnings)}
 
 
 def _records(found):

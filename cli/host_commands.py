@@ -17,6 +17,7 @@ traits the scheduler's trait specs and isolated aggregates read, beside
 the ones the virt driver reports (``hoststate.objects.traits``).
 """
 from hoststate import exception
+from hoststate.cli import cell_listing
 from hoststate.cli import inventory
 from hoststate.cli import output
 from hoststate.objects import traits as traits_mod
@@ -53,7 +54,7 @@ def add_commands(commands):
         "host-list", help="list hosts with their services and zones")
     hosts.add_argument("--zone", help="only hosts in this availability "
                                       "zone (none if it does not exist)")
-    output.add_format_option(hosts, inventory.HostRow)
+    cell_listing.add_options(hosts, inventory.HostRow)
     hosts.set_defaults(handler=host_list_command)
 
     describe = commands.add_parser(
@@ -95,7 +96,12 @@ def add_commands(commands):
 
 
 def host_list_command(args):
-    conf, ctx = inventory.connect(args)
+    """With [cells] enable: every cell's hosts, through the cells
+    service (hoststate.cli.cell_listing)."""
+    conf, ctx = cell_listing.connect(args)
+    if ctx is None:
+        return cell_listing.emit_listing(args, conf, "hosts",
+                                         {"zone": args.zone})
     output.emit_list(args, inventory.HostRow,
                      inventory.list_hosts(ctx, conf, zone=args.zone))
 

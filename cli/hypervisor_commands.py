@@ -1,6 +1,7 @@
 """``hoststate hypervisor-list|hypervisor-show|hypervisor-stats|
 hypervisor-delete``: compute nodes as Nova's os-hypervisors shows them, and
 the removal of one its driver no longer reports."""
+from hoststate.cli import cell_listing
 from hoststate.cli import hypervisor_inventory as hypervisors
 from hoststate.cli import inventory
 from hoststate.cli import output
@@ -10,7 +11,7 @@ def add_commands(commands):
     listing = commands.add_parser(
         "hypervisor-list",
         help="list compute nodes with their service's state and status")
-    output.add_format_option(listing, hypervisors.HypervisorRow)
+    cell_listing.add_options(listing, hypervisors.HypervisorRow)
     listing.set_defaults(handler=hypervisor_list_command)
 
     show = commands.add_parser(
@@ -24,8 +25,7 @@ def add_commands(commands):
     stats = commands.add_parser(
         "hypervisor-stats",
         help="capacity and usage summed over the enabled compute nodes")
-    output.add_format_option(stats, hypervisors.HypervisorStats,
-                             listing=False)
+    cell_listing.add_options(stats, hypervisors.HypervisorStats)
     stats.set_defaults(handler=hypervisor_stats_command)
 
     delete = commands.add_parser(
@@ -41,7 +41,9 @@ def add_commands(commands):
 
 
 def hypervisor_list_command(args):
-    conf, ctx = inventory.connect(args)
+    conf, ctx = cell_listing.connect(args)
+    if ctx is None:
+        return cell_listing.emit_listing(args, conf, "hypervisors")
     result = hypervisors.list_hypervisors(ctx, conf)
     output.warn(result.warnings)
     output.emit_list(args, hypervisors.HypervisorRow, result.value)
@@ -55,7 +57,9 @@ def hypervisor_show_command(args):
 
 
 def hypervisor_stats_command(args):
-    _, ctx = inventory.connect(args)
+    conf, ctx = cell_listing.connect(args)
+    if ctx is None:
+        return cell_listing.emit_stats(args, conf)
     output.emit_record(args, hypervisors.hypervisor_stats(ctx))
 
 

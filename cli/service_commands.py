@@ -1,5 +1,6 @@
 """``hoststate service-list``: every service and whether it is alive
 (Nova's os-services)."""
+from hoststate.cli import cell_listing
 from hoststate.cli import inventory
 from hoststate.cli import output
 
@@ -12,7 +13,7 @@ def add_commands(commands):
     services.add_argument("--binary",
                           help="only services of this binary, e.g. "
                                "nova-compute")
-    output.add_format_option(services, inventory.ServiceRow)
+    cell_listing.add_options(services, inventory.ServiceRow)
     services.set_defaults(handler=service_list_command)
 
 
@@ -20,8 +21,13 @@ def service_list_command(args):
     """State comes from the configured servicegroup driver in one call;
     when its backend cannot be reached the states are ``unknown`` (forced
     down ones stay ``down``) and a warning goes to stderr: the rest of the
-    listing is still worth seeing, and exit status stays 0."""
-    conf, ctx = inventory.connect(args)
+    listing is still worth seeing, and exit status stays 0. With [cells]
+    enable: every cell's services, through the cells service."""
+    conf, ctx = cell_listing.connect(args)
+    if ctx is None:
+        return cell_listing.emit_listing(
+            args, conf, "services", {"host": args.host,
+                                     "binary": args.binary})
     result = inventory.list_services(ctx, conf, host=args.host,
                                      binary=args.binary)
     output.warn(result.warnings)
