@@ -30,6 +30,7 @@ of nodes (``to_primitive`` writes every number in one fixed width), and
 up.
 """
 import dataclasses
+import math
 
 import numpy as np
 
@@ -123,6 +124,43 @@ def merge(reports):
     sums = {name: sum(getattr(r, name) for r in reports)
             for name in ("nodes",) + TOTALS}
     return CapacityReport(units=units, **sums)
+
+
+def consumed(report, wanted, count, flavors):
+    """``report`` after ``count`` instances taking ``wanted`` (a
+    ``hardware.capacity.Wanted``) were built in the cell: what a parent
+    assumes of a child between two of its broadcasts, so that builds sent
+    back to back do not all go to the cell that looked roomiest at the
+    last broadcast.
+
+    The free totals lose what the instances take. A flavor's units lose,
+    per instance, as many of that flavor's slots as the instance can
+    cover in its largest dimension (one for the flavor itself or a
+    smaller one; two for an instance twice as large): an estimate on the
+    safe side, since the cell's next broadcast says what it really holds.
+    ``flavors``: the ``capabilities.Flavor``s the unit names stand for."""
+    sizes = {f.name: f for f in flavors}
+    units = {}
+    for name, left in report.units.items():
+        flavor = sizes.get(name)
+        taken = count * (_slots(wanted, flavor) if flavor else 1)
+        units[name] = max(left - taken, 0)
+    return dataclasses.replace(
+        report, units=units,
+        free_vcpus=max(report.free_vcpus - count * wanted.vcpus, 0.0),
+        free_memory_mb=max(report.free_memory_mb
+                           - count * wanted.memory_mb, 0.0),
+        free_disk_gb=max(report.free_disk_gb - count * wanted.disk_gb, 0.0))
+
+
+def _slots(wanted, flavor):
+    """Slots of ``flavor`` one instance taking ``wanted`` uses up, at
+    least one: the largest ratio of its sizes to the flavor's, rounded
+    up."""
+    ratios = [w / f for w, f in ((wanted.vcpus, flavor.vcpus),
+                                 (wanted.memory_mb, flavor.memory_mb),
+                                 (wanted.disk_gb, flavor.disk_gb)) if f > 0]
+    return max(1, math.ceil(max(ratios, default=1)))
 
 
 class _Reserved:

@@ -71,6 +71,17 @@ class Neighbours:
                 capacity)
             return True
 
+    def consume(self, name, request, count):
+        """What a build of ``count`` instances of ``request`` (a
+        ``scheduling.CellRequest``) sent to child ``name`` takes from its
+        last report, until its next broadcast replaces it
+        (``capacity.consumed``)."""
+        with self._lock:
+            child = self._children.get(name)
+            if child is not None and request is not None:
+                child.capacity = cell_capacity.consumed(
+                    child.capacity, request.wanted, count, request.flavors)
+
     def is_up(self, child, now=None):
         now = self._clock() if now is None else now
         return child.heard_at is not None and \

@@ -33,7 +33,6 @@ import oslo_messaging as messaging
 
 from hoststate import exception
 from hoststate.cells import instance_store
-from hoststate.cells import scheduling
 from hoststate.cells import tree
 from hoststate.db import api as db_api
 from hoststate.db import instance_faults
@@ -82,7 +81,7 @@ def build(service, context, spec, uuids, hops, budget_s, expires_at):
     check_hops(conf, hops)
     deadline = time.monotonic() + ANSWER_SHARE * (
         conf.cells.call_timeout if budget_s is None else budget_s)
-    choice = scheduling.choose(service.candidates(), spec, conf)
+    choice = service.choose(spec)
     reasons = [f"{path}: {why}" for path, why in choice.rejected.items()]
     owner, unanswered = None, False
     for left, cell in enumerate(choice.ranked, 1):
@@ -98,8 +97,12 @@ def build(service, context, spec, uuids, hops, budget_s, expires_at):
                 return placed
         owner = cell.path
         try:
-            return _build_in(service, context, cell, spec, uuids, hops,
-                             remaining)
+            placed = _build_in(service, context, cell, spec, uuids, hops,
+                               remaining)
+            if not cell.is_self:
+                service.neighbours.consume(cell.name, choice.request,
+                                           len(uuids))
+            return placed
         except exception.NoValidHost as exc:
             reasons.append(f"{cell.path}: {_reason(exc)}")
         except (messaging.MessagingTimeout,

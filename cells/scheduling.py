@@ -68,10 +68,13 @@ class CellCandidate:
 class CellChoice:
     """``ranked``: the candidates that passed, best first (empty when
     none did); ``rejected``: {path: ``Rejection``} of every other one
-    (``str()`` of a rejection is its one-line reason)."""
+    (``str()`` of a rejection is its one-line reason); ``request``: the
+    ``CellRequest`` they were judged by (what one instance takes, how
+    many)."""
 
     ranked: tuple
     rejected: dict
+    request: object = None
 
 
 class CellRequest:
@@ -206,10 +209,10 @@ def choose(candidates, request_spec, conf=CONF):
         else:
             rejected[candidate.path] = refusal
     if not passed:
-        return CellChoice((), rejected)
+        return CellChoice((), rejected, request)
     weights = cell_weighers.weigh(configured.weighers, passed, request)
     order = np.argsort(-weights, kind="stable")
-    return CellChoice(tuple(passed[i] for i in order), rejected)
+    return CellChoice(tuple(passed[i] for i in order), rejected, request)
 
 
 def _first_refusal(filters, candidate, request):

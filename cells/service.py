@@ -234,6 +234,12 @@ class CellsService:
         return found
 
 
+    def choose(self, spec):
+        """The ``CellChoice`` of this cell's candidates for ``spec`` (one
+        method, so that what measures or traces a choice wraps it)."""
+        return scheduling.choose(self.candidates(), spec, self.conf)
+
+
 def make_service(conf, context, views=None):
     """The cells service of ``context``'s cell (not started)."""
     return CellsService(conf, context, views=views)

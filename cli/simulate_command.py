@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from hoststate import context as hs_context
 from hoststate import exception
 from hoststate.cli import common
+from hoststate.cli import failures
 from hoststate.cli import progress
 from hoststate.db import engine as db_engine
 from hoststate.db import migration
@@ -43,6 +44,8 @@ from hoststate.simulation import plot
 from hoststate.simulation import prefill as prefill_mod
 from hoststate.simulation import report as report_mod
 from hoststate.simulation import runner
+from hoststate.simulation import cells_report
+from hoststate.simulation import cells_run
 
 #: liveness of a simulation unless the configuration sets it: a run lasts
 #: a minute, so a crashed agent must be seen down within seconds
@@ -61,6 +64,9 @@ NODES_PER_SECOND_OF_INTERVAL = 10000
 MAX_NODES = 100_000
 MAX_REQUESTS = 1_000_000
 MAX_SEED = 2 ** 63 - 1
+#: bounds of --cells (every cell's servers in this process: see
+#: cells_run) and of --rate
+MAX_CELLS, MAX_RATE = 16, 10_000
 EXIT_BROKEN = 3
 #: what to check when the liveness driver cannot answer
 _LIVENESS_REMEDY = {
@@ -88,7 +94,7 @@ def add_commands(commands):
                           f"; at most {MAX_REQUESTS:,})")
     sim.add_argument("--prefill", type=_fraction("--prefill",
                                                  prefill_mod.PREFILL_MAX),
-                     default=runner.DEFAULT_PREFILL, metavar="SHARE",
+                     metavar="SHARE",
                      help=f"fill each node to about this share of its "
                           f"capacity before the stream (default "
                           f"{runner.DEFAULT_PREFILL}; 0 starts empty; at most "
@@ -115,13 +121,30 @@ def add_commands(commands):
                           "direct calls")
     sim.add_argument("--keep-database", action="store_true",
                      help="keep the temporary SQLite database")
+    sim.add_argument("--cells", type=_count("--cells", 1, MAX_CELLS),
+                     metavar="K", help=f"a cells v1 tree: a top and K "
+                     f"children (at most {MAX_CELLS}) sharing --nodes, each "
+                     f"its own database and bus (a vhost per cell of "
+                     f"--transport-url, local:// by default)")
+    sim.add_argument("--kill-cells", type=_count("--kill-cells", 0,
+                                                 MAX_CELLS),
+                     default=0, metavar="N",
+                     help="with --cells: stop N children's cells services "
+                          "half-way through the stream")
+    sim.add_argument("--rate", type=_fraction("--rate", MAX_RATE),
+                     default=0.0, metavar="PER_S",
+                     help="with --cells: boots sent per second (default 0:"
+                          " each as soon as the last is answered)")
     sim.set_defaults(handler=simulate_command)
 
 
 def simulate_command(args):
+    if args.cells is not None or args.kill_cells or args.rate:
+        return _simulate_cells(args)
     options = runner.Options(nodes=args.nodes, requests=args.requests,
                              seed=args.seed, kill_agents=args.kill_agents,
-                             prefill=args.prefill,
+                             prefill=runner.DEFAULT_PREFILL
+                             if args.prefill is None else args.prefill,
                              transport_url=args.transport_url)
     if options.kill_agents > options.nodes:
         raise exception.HoststateError(
@@ -143,6 +166,37 @@ def simulate_command(args):
         print(f"hoststate: simulate: {'; '.join(problems)}", file=sys.stderr)
         return EXIT_BROKEN
     return 0
+
+
+def _simulate_cells(args):
+    """``--cells``: the tree of :mod:`hoststate.simulation.cells_run`;
+    every refused combination is a usage error before anything runs."""
+    if cells_run.refused(vars(args)):
+        raise failures.UsageError(cells_run.refused(vars(args)))
+    options = cells_run.Options(
+        cells=args.cells, nodes=args.nodes, requests=args.requests,
+        transport_url=args.transport_url or "local://", seed=args.seed,
+        kill_cells=args.kill_cells, rate=args.rate,
+        config_files=tuple(args.config_file or ()))
+    common.load_conf(args)          # a bad file, rabbitmqctl missing: now
+    cells_run.require_bus(options)
+    with _signals_interrupt():
+        shown, done = progress.Progress(), [0]
+
+        def update(count, *rest):
+            done[0] = count
+            shown.update(count, *rest)
+        try:
+            result = cells_run.run(options, progress=update)
+        except exception.Signalled as exc:      # cleaned up by the run
+            raise exception.Interrupted(exc.signum, (
+                f": simulate stopped after {done[0]:,} of "
+                f"{options.requests:,} requests; the cells' databases and "
+                f"buses removed")) from None
+        finally:
+            shown.close()
+    return cells_report.emit(cells_report.build(result), args.json,
+                             result.cleanup_problems)
 
 
 def _print(report, as_json, plot_path):

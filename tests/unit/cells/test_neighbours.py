@@ -85,3 +85,28 @@ def test_a_tree_reread_keeps_what_a_child_said_and_drops_removed_ones(known):
     [c1] = found.children()
     assert (c1.cell.weight_offset, c1.capacity) == (7.0, REPORT)
     assert found.child("c2") is None
+
+
+def test_a_build_sent_to_a_child_is_taken_from_its_report_until_the_next(
+        known):
+    """m1.tiny is 1 vCPU, 512 MiB, 1 GiB: two instances of 2 vCPUs,
+    1024 MiB, 10 GiB each take 2 × max(2/1, 1024/512, 10/1) = 20 tiny
+    slots; the totals lose 4 vCPUs, 2048 MiB, 20 GiB."""
+    from hoststate.cells import capabilities
+    from hoststate.hardware import capacity as hw_capacity
+    found, _, _ = known
+    found.heard("c1", "api!c1", {}, REPORT.to_primitive())
+
+    class Request:
+        wanted = hw_capacity.Wanted(vcpus=2, memory_mb=1024, disk_gb=10)
+        flavors = [capabilities.Flavor("m1.tiny", 1, 512, 1)]
+
+    found.consume("c1", Request, 2)
+    assert found.child("c1").capacity == capacity.CapacityReport(
+        nodes=2, free_vcpus=12.0, free_memory_mb=30720.0,
+        free_disk_gb=380.0, units={"m1.tiny": 12})
+    found.consume("c1", Request, 5)             # never below nothing
+    assert found.child("c1").capacity.units == {"m1.tiny": 0}
+    assert found.child("c1").capacity.free_vcpus == 2.0
+    found.heard("c1", "api!c1", {}, REPORT.to_primitive())
+    assert found.child("c1").capacity == REPORT
