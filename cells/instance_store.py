@@ -43,122 +43,35 @@ two inserts of the same new uuid as a deadlock victim (gap locks); the
 whole call, idempotent by the first rule, is then run again.
 """
 import logging
-import uuid as uuid_lib
 
 import sqlalchemy as sa
 
-from hoststate import exception
+from hoststate.cells import instance_checks
 from hoststate.cells import instance_feed
 from hoststate.cells import tree
 from hoststate.db import api as db_api
 from hoststate.db import errors as db_errors
 from hoststate.db import schema
-from hoststate.objects import base as obj_base
-from hoststate.objects import bounded
 from hoststate.objects import states
 
 LOG = logging.getLogger(__name__)
 
 TABLE = schema.cell_instances
-SIZES = ("vcpus", "memory_mb", "root_gb", "ephemeral_gb")
-TEXTS = ("host", "node", "vm_state", "task_state", "project_id")
-#: The most rows one ``apply_changes`` takes (a sender pages by
-#: ``instance_feed.MAX_LIMIT`` at most).
-MAX_ROWS = instance_feed.MAX_LIMIT
+SIZES, TEXTS = instance_checks.SIZES, instance_checks.TEXTS
+MAX_ROWS = instance_checks.MAX_ROWS
 #: How many times a call chosen as a deadlock victim is run in all.
 DEADLOCK_ATTEMPTS = 5
 
 STORED, UNCHANGED, REFUSED = "stored", "unchanged", "refused"
-
-_SIZE = bounded.NonNegativeInteger()
-_TEXT = bounded.String()
-
-
-# --- input, checked before anything is read or written ------------------------
-
-def _invalid(field, value, uuid, reason):
-    return exception.InvalidCellInstance(
-        field=field, value=tree._quoted(value), uuid=tree._quoted(uuid),
-        reason=reason)
+checked_uuid = instance_checks.checked_uuid
+checked_path = instance_checks.checked_path
+checked_sizes = instance_checks.checked_sizes
+checked_change = instance_checks.checked_change
 
 
-def checked_uuid(value):
-    """``value`` as a canonical uuid text, or InvalidCellInstance."""
-    if not obj_base.is_uuid_like(value):
-        raise _invalid("uuid", value, value, "it is not a UUID")
-    return str(uuid_lib.UUID(value))
-
-
-def checked_path(cell_path):
-    """``cell_path`` if it is a path (``tree.split``) the table can hold,
-    else InvalidCellPath."""
-    tree.split(cell_path)
-    if len(cell_path) > schema.CELL_PATH_LENGTH:
-        raise exception.InvalidCellPath(
-            path=tree._quoted(cell_path),
-            reason=f"it has {len(cell_path)} characters, more than "
-                   f"{schema.CELL_PATH_LENGTH}")
-    return cell_path
-
-
-def _checked(field, value, uuid, check):
-    if value is None:
-        return None
-    try:
-        return check.coerce(None, field, value)
-    except (TypeError, ValueError) as exc:
-        raise _invalid(field, value, uuid, str(exc)) from None
-
-
-def checked_sizes(sizes, uuid):
-    """{size: whole number >= 0, or None} of ``sizes`` (a dict with some
-    of ``SIZES`` and nothing else)."""
-    if not isinstance(sizes, dict):
-        raise _invalid("sizes", sizes, uuid, "a dict is required")
-    unknown = sorted(set(map(str, sizes)) - set(SIZES))
-    if unknown:
-        raise _invalid("sizes", sizes, uuid, f"unknown sizes {unknown}; "
-                                             f"known: {list(SIZES)}")
-    return {name: _checked(name, sizes.get(name), uuid, _SIZE)
-            for name in SIZES}
-
-
-def checked_change(row):
-    """One change a cell sent (a row of ``instance_feed.changes_since``)
-    as stored: uuid canonical, texts and sizes in bounds, ``deleted`` a
-    bool, ``changed_at`` a naive UTC datetime. Keys beyond those are
-    ignored (a newer child may send more)."""
-    if not isinstance(row, dict):
-        raise _invalid("row", row, None, "a dict is required")
-    uuid = checked_uuid(row.get("uuid"))
-    change = {"uuid": uuid}
-    change.update((name, _checked(name, row.get(name), uuid, _TEXT))
-                  for name in TEXTS)
-    change.update(checked_sizes({n: row.get(n) for n in SIZES}, uuid))
-    if not isinstance(row.get("deleted"), bool):
-        raise _invalid("deleted", row.get("deleted"), uuid,
-                       "True or False is required")
-    change["deleted"] = row["deleted"]
-    if row.get("changed_at") is None:
-        raise _invalid("changed_at", None, uuid, "a change has a stamp")
-    try:
-        change["changed_at"] = instance_feed.parse_time(row["changed_at"])
-    except exception.InvalidArgument as exc:
-        raise _invalid("changed_at", row["changed_at"], uuid,
-                       exc.reason) from None
-    return change
-
-
-def _checked_rows(rows):
-    if not isinstance(rows, (list, tuple)):
-        raise exception.InvalidArgument(name="rows", value=type(rows),
-                                        reason="a list of dicts is required")
-    if len(rows) > MAX_ROWS:
-        raise exception.InvalidArgument(
-            name="rows", value=len(rows),
-            reason=f"at most {MAX_ROWS} rows a call")
-    return sorted((checked_change(row) for row in rows),
-                  key=lambda change: (change["uuid"], change["changed_at"]))
+def _text(field, value, uuid):
+    return instance_checks.checked_value(field, value, uuid,
+                                         instance_checks.TEXT_FIELD)
 
 
 # --- what a change does to what is stored --------------------------------------
@@ -278,7 +191,7 @@ def apply_changes(context, cell_path, rows):
     sender still has live, to be deleted there. A bad row refuses the
     whole call before anything is written."""
     cell_path = checked_path(cell_path)
-    changes = _checked_rows(rows)
+    changes = instance_checks.checked_rows(rows)
     if not changes:
         return {STORED: 0, UNCHANGED: 0, REFUSED: 0, "conflicts": []}
     return _in_transaction(context,
@@ -294,7 +207,7 @@ def record_forward(context, uuid, cell_path, sizes, project_id):
     uuid = checked_uuid(uuid)
     cell_path = checked_path(cell_path)
     values = dict(checked_sizes(sizes, uuid), uuid=uuid, cell_path=cell_path,
-                  project_id=_checked("project_id", project_id, uuid, _TEXT),
+                  project_id=_text("project_id", project_id, uuid),
                   vm_state=states.BUILDING, updated_at=db_api.server_utcnow())
 
     def record(conn):
@@ -337,7 +250,7 @@ def forward_failed(context, uuid, vm_state=states.ERROR):
     NULL, ``vm_state``, no task, no host). True if so; False when a
     child reported on it first (it holds it) or it is not recorded."""
     uuid = checked_uuid(uuid)
-    vm_state = _checked("vm_state", vm_state, uuid, _TEXT)
+    vm_state = _text("vm_state", vm_state, uuid)
     return _update_if(context, _while_unreported(uuid),
                       {"cell_path": None, "vm_state": vm_state,
                        "task_state": None, "host": None, "node": None})

@@ -74,7 +74,7 @@ class CellChoice:
 
     ranked: tuple
     rejected: dict
-    request: object = None
+    request: object = dataclasses.field(default=None, compare=False)
 
 
 class CellRequest:

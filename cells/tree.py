@@ -47,7 +47,7 @@ _QUOTED = 60
 
 # --- input, checked without the database ------------------------------------
 
-def _quoted(text):
+def quoted(text):
     """``text`` as a message shows it: repr (whitespace visible), cut."""
     shown = repr(text)
     return shown if len(shown) <= _QUOTED else shown[:_QUOTED] + "..."
@@ -71,7 +71,7 @@ def check_name(name):
         reason = "it contains whitespace or a control character"
     else:
         return name
-    raise exception.InvalidCellName(name=_quoted(name), reason=reason)
+    raise exception.InvalidCellName(name=quoted(name), reason=reason)
 
 
 def path(*names):
@@ -89,7 +89,7 @@ def split(cell_path):
     is ``["api", "child1"]``; a segment that is not a name (``api!!x``)
     is InvalidCellPath."""
     if not isinstance(cell_path, str) or not cell_path:
-        raise exception.InvalidCellPath(path=_quoted(cell_path),
+        raise exception.InvalidCellPath(path=quoted(cell_path),
                                         reason="it names no cell")
     return [_segment(cell_path, name)
             for name in cell_path.split(SEPARATOR)]
@@ -99,7 +99,7 @@ def _segment(cell_path, name):
     try:
         return check_name(name)
     except exception.InvalidCellName as exc:
-        raise exception.InvalidCellPath(path=_quoted(cell_path),
+        raise exception.InvalidCellPath(path=quoted(cell_path),
                                         reason=exc.message) from exc
 
 
@@ -109,7 +109,7 @@ def check_weight(name, field, value):
     if isinstance(value, (int, float)) and not isinstance(value, bool) \
             and math.isfinite(value):
         return float(value)
-    raise exception.InvalidCellWeight(field=field, value=_quoted(value),
+    raise exception.InvalidCellWeight(field=field, value=quoted(value),
                                       name=name,
                                       reason="it must be a finite number")
 
