@@ -85,9 +85,15 @@ class CellsService:
             loop.start()
         LOG.info("cells service of cell %s started", self.name)
 
-    def stop(self):
+    def stop_loops(self):
+        """Stop the broadcast and the sync (the server still answers:
+        what stops a whole tree stops every cell's loops first, so no
+        loop waits out a call to a cell already stopped)."""
         for loop in self._loops:
             loop.stop()
+
+    def stop(self):
+        self.stop_loops()
         self._server.stop()
 
     def wait(self):

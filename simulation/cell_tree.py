@@ -177,10 +177,10 @@ class Cell:
     def stop(self):
         """Every service of the cell, side by side (each oslo.messaging
         server may wait out a poll of its listener before it stops)."""
-        self.stop_cells_service()
-        servers = [s for s in (self.conductor, self.scheduler)
+        servers = [s for s in (self.service, self.conductor, self.scheduler)
                    if s is not None] + self._servers
-        self.conductor, self.scheduler, self._servers = None, None, []
+        self.service, self.conductor, self.scheduler = None, None, None
+        self._servers = []
         if servers:
             with concurrent.futures.ThreadPoolExecutor(len(servers)) as pool:
                 list(pool.map(_stopped, servers))
@@ -202,10 +202,25 @@ def _stopped(server):
 
 
 def stop_all(cells):
-    """Stop ``cells`` side by side."""
+    """Stop ``cells``: every cells service's loops first (no loop then
+    waits out a call to a cell already stopped), then every service,
+    side by side."""
+    stop_loops = [cell.service.stop_loops for cell in cells
+                  if cell.service is not None]
+    if stop_loops:
+        with concurrent.futures.ThreadPoolExecutor(len(stop_loops)) as pool:
+            list(pool.map(lambda stop: stop(), stop_loops))
     if cells:
         with concurrent.futures.ThreadPoolExecutor(len(cells)) as pool:
             list(pool.map(lambda cell: cell.stop(), cells))
+
+
+def stop_cells_services(cells):
+    """Stop the cells services of ``cells`` side by side (a run's kill:
+    their other services go on)."""
+    if cells:
+        with concurrent.futures.ThreadPoolExecutor(len(cells)) as pool:
+            list(pool.map(lambda cell: cell.stop_cells_service(), cells))
 
 
 def link(parent, child, weight_offset=0.0):

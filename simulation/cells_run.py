@@ -301,19 +301,8 @@ class _Stream:
         self.result.killed_at = time.monotonic()
         self.watch = _DownWatch(self.top, victims, self.result)
         self.watch.start()
-        cell_tree.stop_all([_CellsServiceOf(c) for c in self.children
-                            if c.name in victims])
-
-
-class _CellsServiceOf:
-    """A cell as ``stop_all`` sees it, whose stop is its cells service's
-    only."""
-
-    def __init__(self, cell):
-        self.cell = cell
-
-    def stop(self):
-        self.cell.stop_cells_service()
+        cell_tree.stop_cells_services([c for c in self.children
+                                       if c.name in victims])
 
 
 class _DownWatch(threading.Thread):

@@ -153,7 +153,6 @@ def test_what_fits_nowhere_fails_with_each_cells_reason_and_leaves_nothing(
     assert c1.instances() == {} and c2.instances() == {}
 
 
-@BOTH
 def test_a_delete_at_the_top_is_made_in_the_owning_cell(tree2):
     top, c1, _ = tree2
     [(instance, _, _)] = boot(top)
@@ -212,7 +211,6 @@ def c2_tasks(cell):
     return conductor_rpcapi.ComputeTaskAPI(cell.conf)
 
 
-@BOTH
 def test_a_build_reaches_a_grandchild_through_its_parent(make_cell):
     top, c1 = make_cell("api"), make_cell("c1")
     g1 = make_cell("g1", hosts=1)
