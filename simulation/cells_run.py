@@ -64,9 +64,8 @@ class Options:
     kill_cells: int = 0
     kill_at: float = 0.5
     #: boots sent per second (evenly spaced); 0: each as soon as the one
-    #: before is answered. A parent hears its children's capacity once a
-    #: broadcast_interval: boots faster than that all see the same
-    #: reports, and equal cells tie (broken by path: cell1 takes them)
+    #: before is answered (between two broadcasts the top takes what it
+    #: sent from a child's last report: capacity.consumed)
     rate: float = 0.0
     config_files: tuple = ()
 
