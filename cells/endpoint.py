@@ -1,6 +1,7 @@
 """What a cells service serves on its cell's bus (topic ``cells``): thin
 methods over :mod:`hoststate.cells.routing` and the top's records
 (:mod:`hoststate.cells.instance_store`)."""
+import dataclasses
 import logging
 
 import oslo_messaging as messaging
@@ -78,6 +79,10 @@ class CellsEndpoint:
     @indirection.served_locally
     def instance_states(self, context, instance_uuids):
         return routing.instance_states(self.service, instance_uuids)
+
+    @messaging.expose
+    def capacities(self, context):
+        return [dataclasses.asdict(row) for row in self.service.capacities()]
 
     @messaging.expose
     @messaging.expected_exceptions(exception.HoststateError)

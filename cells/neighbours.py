@@ -16,6 +16,7 @@ import time
 
 from hoststate.cells import capabilities as cell_capabilities
 from hoststate.cells import capacity as cell_capacity
+from hoststate.cells import rows
 from hoststate.cells import scheduling
 from hoststate.cells import tree
 
@@ -86,6 +87,15 @@ class Neighbours:
         now = self._clock() if now is None else now
         return child.heard_at is not None and \
             now - child.heard_at <= down_after_s(self.conf)
+
+    def state_of(self, child, now=None):
+        """(``rows.UP``/``DOWN``/``UNHEARD``, seconds since its last
+        report or None)."""
+        now = self._clock() if now is None else now
+        if child.heard_at is None:
+            return rows.UNHEARD, None
+        return (rows.UP if self.is_up(child, now) else rows.DOWN,
+                now - child.heard_at)
 
     def children(self):
         """Snapshot of every child, by name."""

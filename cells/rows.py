@@ -37,3 +37,37 @@ class Cell:
                    weight_offset=row["weight_offset"],
                    weight_scale=row["weight_scale"],
                    created_at=row["created_at"])
+
+
+#: what ``cell-capacities`` rows are: this cell's own nodes, a child's
+#: last report, and the sum this cell sends up
+OWN, SUBTREE = "own", "subtree"
+#: a child's state at its parent: ``unheard`` before its first report
+UP, DOWN, UNHEARD = "up", "down", "unheard"
+
+
+@dataclasses.dataclass(frozen=True)
+class CellCapacity:
+    """One row of what a cells service holds of capacity (its
+    ``capacities`` answer): ``heard_s_ago`` is a child's report's age,
+    None for the others; ``units`` {flavor: instances that still fit}."""
+
+    path: str
+    role: str
+    state: str
+    heard_s_ago: float | None
+    nodes: int
+    free_vcpus: float
+    free_memory_mb: float
+    free_disk_gb: float
+    units: dict
+
+    @classmethod
+    def of(cls, path, role, state, heard_s_ago, report):
+        """The row of a ``capacity.CapacityReport``."""
+        return cls(path=path, role=role, state=state,
+                   heard_s_ago=heard_s_ago, nodes=report.nodes,
+                   free_vcpus=report.free_vcpus,
+                   free_memory_mb=report.free_memory_mb,
+                   free_disk_gb=report.free_disk_gb,
+                   units=dict(sorted(report.units.items())))

@@ -17,7 +17,11 @@ TOPIC = "cells"
 #: the cells API's RPC version; history:
 #: 1.0 - hello, path, report_state, build_instances, sync_watermark,
 #:       sync_instances, delete_instance, instance_states, view
-API_VERSION = "1.0"
+#: 1.1 - capacities
+API_VERSION = "1.1"
+#: what a call is sent as unless its method is newer: a 1.1 service
+#: answers a 1.0 one's calls
+BASE_VERSION = "1.0"
 
 
 class CellsAPI:
@@ -27,7 +31,7 @@ class CellsAPI:
     def __init__(self, conf, url=None, timeout=None):
         self.url = url
         self._client = rpc.get_client(
-            conf, TOPIC, API_VERSION, url=url,
+            conf, TOPIC, BASE_VERSION, url=url,
             timeout=timeout or conf.cells.call_timeout)
 
     def _call(self, context, method, timeout=None, **kwargs):
@@ -99,6 +103,15 @@ class CellsAPI:
         conductor's method of this name, from the top's records."""
         return self._call(context, "instance_states",
                           instance_uuids=list(instance_uuids))
+
+    @rpc.errors_as_sent
+    def capacities(self, context):
+        """[rows.CellCapacity] the cell's service holds: its own nodes,
+        each child's last report, the subtree's sum it sends up."""
+        from hoststate.cells import rows
+        client = self._client.prepare(version="1.1")
+        return [rows.CellCapacity(**row)
+                for row in client.call(context, "capacities")]
 
     @rpc.errors_as_sent
     def view(self, context, kind, options, path=None, hops=0,

@@ -34,6 +34,7 @@ from hoststate.cells import capacity as cell_capacity
 from hoststate.cells import endpoint as cells_endpoint
 from hoststate.cells import neighbours as neighbours_mod
 from hoststate.cells import periodic
+from hoststate.cells import rows
 from hoststate.cells import rpcapi
 from hoststate.cells import scheduling
 from hoststate.cells import sync as sync_mod
@@ -200,6 +201,24 @@ class CellsService:
                     self.capabilities, *(caps for caps, _ in reports)),
                 cell_capacity.merge(
                     [self.own_capacity, *(cap for _, cap in reports)]))
+
+    def capacities(self):
+        """[rows.CellCapacity]: this cell's own nodes, each child's last
+        report (its state and age), and the subtree's sum it sends up:
+        what the cell choice here works from (``hoststate
+        cell-capacities``; Nova's cells had ``cell-capacities`` too)."""
+        path = self.path or self.name
+        found = [rows.CellCapacity.of(path, rows.OWN, rows.UP, None,
+                                      self.own_capacity)]
+        for child in self.neighbours.children():
+            state, age = self.neighbours.state_of(child)
+            found.append(rows.CellCapacity.of(
+                child.path or tree.path(path, child.cell.name), rows.CHILD,
+                state, age, child.capacity))
+        _, subtree = self.subtree_report()
+        found.append(rows.CellCapacity.of(path, rows.SUBTREE, rows.UP, None,
+                                          subtree))
+        return found
 
     def broadcast_once(self):
         self.refresh_tree()

@@ -6,6 +6,13 @@ parent and children in its own database (``--database-url`` or
                        [--weight-offset F] [--weight-scale F] [--no-check]
     hoststate cell-list
     hoststate cell-remove NAME
+    hoststate cell-capacities
+
+``cell-capacities`` asks this cell's running cells service (on its bus,
+so ``[cells] enable`` must be true) what it holds: its own nodes' free
+resources and flavor units, each child's last report with its state
+(``up``, ``down``, ``unheard``) and age, and the sum it sends up; what
+the cell choice here works from.
 
 A refused input (a name, URL or weight that cannot be stored) is a usage
 error, exit status 2; a refused change of the tree (a name already there,
@@ -63,6 +70,13 @@ def add_commands(commands):
     remove.add_argument("name", metavar="NAME")
     remove.set_defaults(handler=cell_remove_command)
 
+    capacities = commands.add_parser(
+        "cell-capacities",
+        help="what this cell's cells service holds of its own and its "
+             "children's capacity")
+    output.add_format_option(capacities, rows.CellCapacity)
+    capacities.set_defaults(handler=cell_capacities_command)
+
 
 def _tree():
     from hoststate.cells import tree     # only for these commands
@@ -101,3 +115,20 @@ def cell_remove_command(args):
     except exception.CellInputInvalid as exc:
         raise failures.UsageError(exc.message) from exc
     print(f"removed cell {cell.name} ({cell.role} of this cell)")
+
+
+def cell_capacities_command(args):
+    from hoststate import context as hs_context
+    from hoststate.cells import rpcapi
+    from hoststate.cli import cell_listing
+    from hoststate.cli import common
+    conf = common.load_conf(args)
+    if not conf.cells.enable:
+        raise exception.ConfigInvalid(
+            group="cells", option="enable", value=False,
+            reason="cell-capacities asks this cell's cells service, which "
+                   "runs only with cells enabled")
+    with cell_listing.answered(conf):
+        found = rpcapi.CellsAPI(conf).capacities(
+            hs_context.get_admin_context(engine=None))
+    output.emit_list(args, rows.CellCapacity, found)

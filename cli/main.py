@@ -72,7 +72,9 @@ COMMANDS = (
     ("cell_commands", {
         "cell-add": "record this cell's parent or a child cell",
         "cell-list": "list this cell's parent and children",
-        "cell-remove": "forget this cell's parent or a child cell"}),
+        "cell-remove": "forget this cell's parent or a child cell",
+        "cell-capacities": "what this cell's cells service holds of its "
+                           "own and its children's capacity"}),
     ("cells_command", {
         "cells": "run this cell's cells service until stopped"}),
 )

@@ -48,3 +48,26 @@ def test_a_configuration_the_service_cannot_run_with_is_one_line(
     assert (code, out, err) == (2, "", f"hoststate: "
                                        f"{line.format(path=path)}\n")
     assert not database.exists()
+
+
+def test_cell_capacities_without_cells_is_one_line(tmp_path, capsys):
+    path = tmp_path / "cells.conf"
+    path.write_text("[cells]\nenable = false\n")
+    code = cmd_main.main(["--config-file", str(path), "cell-capacities"])
+    out, err = capsys.readouterr()
+    assert (code, out, err) == (
+        2, "", "hoststate: configuration error: Invalid value False for "
+               "option [cells] enable: cell-capacities asks this cell's "
+               "cells service, which runs only with cells enabled\n")
+
+
+def test_cell_capacities_with_no_cells_service_is_one_line(
+        tmp_path, capsys, rabbitmq_vhosts):
+    path = tmp_path / "cells.conf"
+    path.write_text(f"[DEFAULT]\ntransport_url = {rabbitmq_vhosts('lone')}\n"
+                    "[cells]\nenable = true\nname = lone\ncall_timeout = 1\n")
+    code = cmd_main.main(["--config-file", str(path), "cell-capacities"])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert err == ("hoststate: cell lone did not answer within 1 s; check "
+                   "that its cells service runs on [DEFAULT] transport_url\n")

@@ -91,7 +91,16 @@ def test_a_tree_of_cells_as_processes(tmp_path, services,
                                      "--transport-url", top.url)
         assert (code, err) == (0, ""), err
 
-    # both children up at the top, with a node each
+    # both children up at the top, with a node each, in what the top's
+    # cells service chooses from and in the listings
+    def reported():
+        code, out, err = top.command("cell-capacities", "-f", "json")
+        held = {(r["path"], r["role"]): (r["state"], r["nodes"])
+                for r in json.loads(out)} if code == 0 else {}
+        return {k: v for k, v in held.items() if k[1] == "child"} == {
+            ("api!c1", "child"): ("up", 1), ("api!c2", "child"): ("up", 1)}
+    wait_for(reported, "both children's reports at the top")
+
     def listed():
         code, out, err = top.command("hypervisor-stats", "-f", "json")
         stats = json.loads(out) if code == 0 else {}

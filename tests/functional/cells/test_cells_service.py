@@ -269,7 +269,7 @@ def c1_nodes(cell):
         return list(cn_obj.ComputeNodeList.get_all(cell.ctx))
 
 
-def test_views_gather_every_cell_and_show_a_down_one_as_down(tree2):
+def test_views_and_capacities_show_every_cell_and_a_down_one_as_down(tree2):
     top, c1, c2 = tree2
     ctx = hs_context.get_admin_context(engine=None)
     api = rpcapi.CellsAPI(top.conf)
@@ -284,6 +284,22 @@ def test_views_gather_every_cell_and_show_a_down_one_as_down(tree2):
     assert found["api!c2"] == {"path": "api!c2", "state": "down",
                                "rows": []}
     assert found["api!c1"]["rows"][0]["count"] == 2
+
+    # what the top chooses from: c1's report, c2's last (down), the sum
+    # of the cells that are up
+    held = {(r.path, r.role): r for r in api.capacities(ctx)}
+    assert {key: (r.state, r.nodes) for key, r in held.items()} == {
+        ("api", "own"): ("up", 0), ("api!c1", "child"): ("up", 2),
+        ("api!c2", "child"): ("down", 1), ("api", "subtree"): ("up", 2)}
+    c1_own = c1.service.own_capacity
+    for row in (held["api!c1", "child"], held["api", "subtree"]):
+        assert (row.free_vcpus, row.free_memory_mb, row.free_disk_gb,
+                row.units) == (c1_own.free_vcpus, c1_own.free_memory_mb,
+                               c1_own.free_disk_gb, c1_own.units)
+    assert held["api!c2", "child"].heard_s_ago > \
+        neighbours.down_after_s(top.conf)
+    assert held["api!c1", "child"].heard_s_ago <= \
+        neighbours.down_after_s(top.conf)
 
 
 def test_a_build_of_a_uuid_the_top_knows_is_refused_with_nothing_kept(tree2):
