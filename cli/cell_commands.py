@@ -122,12 +122,11 @@ def cell_capacities_command(args):
     from hoststate.cells import rpcapi
     from hoststate.cli import cell_listing
     from hoststate.cli import common
+    from hoststate.cli import cells_command
     conf = common.load_conf(args)
-    if not conf.cells.enable:
-        raise exception.ConfigInvalid(
-            group="cells", option="enable", value=False,
-            reason="cell-capacities asks this cell's cells service, which "
-                   "runs only with cells enabled")
+    cells_command.require_cells(
+        conf, "cell-capacities asks this cell's cells service, which runs "
+              "only with cells enabled")
     with cell_listing.answered(conf):
         found = rpcapi.CellsAPI(conf).capacities(
             hs_context.get_admin_context(engine=None))

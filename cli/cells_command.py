@@ -27,13 +27,19 @@ def add_commands(commands):
     cells.set_defaults(handler=cells_command, log_as_service=True)
 
 
+def require_cells(conf, reason):
+    """ConfigInvalid naming ``[cells] enable`` and ``reason`` unless this
+    cell takes part in cells (one rule for every command that needs the
+    cells service)."""
+    if not conf.cells.enable:
+        raise exception.ConfigInvalid(group="cells", option="enable",
+                                      value=False, reason=reason)
+
+
 def cells_command(args):
     conf = common.load_conf(args)
-    if not conf.cells.enable:
-        raise exception.ConfigInvalid(
-            group="cells", option="enable", value=False,
-            reason="the cells service runs only in a cell that takes part "
-                   "in cell scheduling")
+    require_cells(conf, "the cells service runs only in a cell that takes "
+                        "part in cell scheduling")
     from hoststate.cells import scheduling
     scheduling.chain(conf)      # an unknown filter or weigher: one line now
     url = common.database_url(args, conf)
