@@ -3,6 +3,7 @@ import configparser
 import os
 import pathlib
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -61,6 +62,7 @@ def make_venv(directory, wheel):
     """
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(directory)
     python = pathlib.Path(directory) / "bin" / "python"
+    _see_running_venv(python)
     result = run([sys.executable, "-m", "pip", "--python", str(python),
                   "install", "--no-deps", "--no-index", str(wheel)])
     if result.returncode != 0 and "no such option: --python" in result.stderr:
@@ -68,6 +70,23 @@ def make_venv(directory, wheel):
                       "--no-index", str(wheel)])
     assert result.returncode == 0, result.stdout + result.stderr
     return python
+
+
+def _see_running_venv(python):
+    """When the tests themselves run in a venv, hoststate's dependencies
+    are in its site-packages, not the system's: the new venv gets them
+    as plain path lines of a ``.pth`` (which, unlike a site directory,
+    runs none of the ``.pth`` files there: an editable hoststate stays
+    out)."""
+    if sys.prefix == sys.base_prefix:
+        return
+    paths = subprocess.run(
+        [str(python), "-c", "import sysconfig; "
+         "print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    running = [p for p in site.getsitepackages() if p.startswith(sys.prefix)]
+    pathlib.Path(paths, "running-venv.pth").write_text(
+        "".join(f"{p}\n" for p in running))
 
 
 CHECK_IMPORTS = """
