@@ -39,9 +39,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.parametrize(
 
 SPAWN_ENV = "HOSTSTATE_FAKE_SPAWN_SECONDS"
 #: the services' rpc_response_timeout here (seconds)
-RPC_TIMEOUT_S = 5
+RPC_TIMEOUT_S = 3
 #: service_down_time where a boot must find a frozen agent still up
-SLOW_DOWN_TIME_S = 15
+SLOW_DOWN_TIME_S = 10
 
 
 def start_cloud(services, database, ctx, rabbit, agents, conductors=1,

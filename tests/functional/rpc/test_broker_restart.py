@@ -35,7 +35,7 @@ TOPIC = "hs-restart-test"
 #: one call's timeout after the restart (a lost call costs this much)
 CALL_TIMEOUT_S = 5
 #: the in-flight call's own timeout (rpc_response_timeout's role)
-IN_FLIGHT_TIMEOUT_S = 30
+IN_FLIGHT_TIMEOUT_S = 15
 
 
 class Endpoint:
