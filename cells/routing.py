@@ -33,6 +33,7 @@ import oslo_messaging as messaging
 
 from hoststate import exception
 from hoststate.cells import instance_store
+from hoststate.cells import neighbours
 from hoststate.cells import tree
 from hoststate.db import api as db_api
 from hoststate.db import instance_faults
@@ -267,6 +268,16 @@ def _state_of(row, reasons):
 
 # --- listings -------------------------------------------------------------------------
 
+def view_budget(conf, budget_s=None):
+    """Seconds a listing waits for each child: its share of the call's
+    budget, and never longer than the silence after which the child
+    would be marked down (a listing is a read: a child that died and is
+    not yet marked down costs it that long at most, not ``call_timeout``;
+    a live one answers in a fraction of a second)."""
+    given = conf.cells.call_timeout if budget_s is None else budget_s
+    return min(ANSWER_SHARE * given, neighbours.down_after_s(conf))
+
+
 def view(service, context, kind, options, hops, budget_s):
     """[{path, state, rows[, warnings]}]: this cell's own rows (and what
     its listing warned of), then every cell below; a child that is down,
@@ -277,8 +288,7 @@ def view(service, context, kind, options, hops, budget_s):
         raise exception.InvalidArgument(name="kind", value=kind,
                                         reason=f"one of {VIEW_KINDS}")
     check_hops(service.conf, hops)
-    budget = ANSWER_SHARE * (service.conf.cells.call_timeout
-                             if budget_s is None else budget_s)
+    budget = view_budget(service.conf, budget_s)
     path = service.path or service.name
     with indirection.serving_locally():
         own = service.views(service.context, kind, options) \

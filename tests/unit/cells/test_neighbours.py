@@ -110,3 +110,30 @@ def test_a_build_sent_to_a_child_is_taken_from_its_report_until_the_next(
     assert found.child("c1").capacity.free_vcpus == 2.0
     found.heard("c1", "api!c1", {}, REPORT.to_primitive())
     assert found.child("c1").capacity == REPORT
+
+
+@pytest.mark.parametrize("options, budget_s, waits_s", [
+    ({}, None, 30.0),                          # 3 × 10 s, not 0.9 × 60 s
+    ({"call_timeout": 10}, None, 9.0),         # 0.9 × 10 s
+    ({}, 20.0, 18.0),                          # a parent's budget of 20 s
+    ({"broadcast_interval": 1}, None, 3.0),
+])
+def test_a_listing_waits_for_a_child_no_longer_than_its_down_mark(
+        options, budget_s, waits_s):
+    from hoststate.cells import routing
+    conf = hconf.load([], conf=cfg.ConfigOpts())
+    for name, value in options.items():
+        conf.set_override(name, value, group="cells")
+    assert routing.view_budget(conf, budget_s) == pytest.approx(waits_s)
+
+
+def test_a_childs_state_and_the_age_of_its_report(known):
+    found, clock, _ = known
+    [c1] = [c for c in found.children() if c.cell.name == "c1"]
+    assert found.state_of(c1) == ("unheard", None)
+    found.heard("c1", "api!c1", {}, REPORT.to_primitive())
+    clock.now += 30.0
+    [c1] = [c for c in found.children() if c.cell.name == "c1"]
+    assert found.state_of(c1) == ("up", 30.0)
+    clock.now += 0.5
+    assert found.state_of(c1) == ("down", 30.5)
