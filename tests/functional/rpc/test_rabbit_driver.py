@@ -3,6 +3,7 @@ broker: replies go unconfirmed and not mandatory, calls and casts keep
 their confirms, an idle reader waits at least IDLE_POLL_MIN_S, and every
 rabbit transport the process makes has these connections."""
 import threading
+import time
 import uuid
 
 import kombu
@@ -191,3 +192,34 @@ def test_an_idle_reader_waits_at_least_the_minimum(served, monkeypatch):
     assert timeouts
     assert min(t for t in timeouts if t is not None) \
         >= rabbit_driver.IDLE_POLL_MIN_S
+
+
+def test_no_read_of_the_socket_outlasts_the_stop_bound(conf, monkeypatch):
+    """A reader looks at its stop flag between reads: a wait of 1.5 s for
+    a message is read in slices of at most STOP_SEEN_S (oslo read it in
+    one, and its reply waiter waits up to 5 s: closing a transport took
+    that long)."""
+    rpc.get_transport(conf)       # oslo's rabbit options registered
+    waits = []
+    drain = kombu.Connection.drain_events
+
+    def recording(self, **kwargs):
+        waits.append(kwargs.get("timeout"))
+        return drain(self, **kwargs)
+
+    monkeypatch.setattr(kombu.Connection, "drain_events", recording)
+    url = messaging.TransportURL.parse(conf, conf.transport_url)
+    connection = rabbit_driver.Connection(conf, url,
+                                          rpc_common.PURPOSE_LISTEN)
+    try:
+        with pytest.raises(rpc_common.Timeout):
+            connection.consume(timeout=1.5)
+    finally:
+        connection.close()
+    assert len(waits) >= 3 and None not in waits
+    assert max(waits) <= rabbit_driver.STOP_SEEN_S
+
+
+def test_a_servers_idle_threads_look_for_a_stop_often(served):
+    from futurist import _thread as futurist_thread
+    assert futurist_thread.ThreadWorker.MAX_IDLE_FOR == rpc.WORKER_STOP_SEEN_S
