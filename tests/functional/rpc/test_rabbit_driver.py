@@ -3,7 +3,6 @@ broker: replies go unconfirmed and not mandatory, calls and casts keep
 their confirms, an idle reader waits at least IDLE_POLL_MIN_S, and every
 rabbit transport the process makes has these connections."""
 import threading
-import time
 import uuid
 
 import kombu
