@@ -18,7 +18,8 @@ executor); hoststate never uses eventlet.
 kombu and py-amqp on both sides plus the publisher confirm of the call,
 and no option changes either. A ``rabbit://`` transport gets hoststate's
 connections (:mod:`hoststate.rabbit_driver`: replies unconfirmed, no
-busy polling while idle; ``direct_mandatory_flag``, which only replies
+busy polling while idle, a stop seen within half a second;
+``direct_mandatory_flag``, which only replies
 used, no longer applies). Turning heartbeats off saves nothing
 measurable and loses dead-peer detection;
 ``rabbit_qos_prefetch_count`` has no effect on RPC (messages are

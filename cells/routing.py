@@ -34,6 +34,7 @@ import oslo_messaging as messaging
 from hoststate import exception
 from hoststate.cells import instance_store
 from hoststate.cells import neighbours
+from hoststate.cells import rows as cell_rows
 from hoststate.cells import tree
 from hoststate.db import api as db_api
 from hoststate.db import instance_faults
@@ -293,12 +294,13 @@ def view(service, context, kind, options, hops, budget_s):
     with indirection.serving_locally():
         own = service.views(service.context, kind, options) \
             if service.views else {}
-    found = [{"path": path, "state": "up", "rows": own.get("rows", []),
+    found = [{"path": path, "state": cell_rows.UP,
+              "rows": own.get("rows", []),
               "warnings": own.get("warnings", [])}]
     children = service.neighbours.children()
     up = [c for c in children if service.neighbours.is_up(c)]
     found += [{"path": c.path or tree.path(path, c.cell.name),
-               "state": "down", "rows": []}
+               "state": cell_rows.DOWN, "rows": []}
               for c in children if c not in up]
     if up:
         with concurrent.futures.ThreadPoolExecutor(len(up)) as pool:
@@ -317,4 +319,4 @@ def _view_of(service, child, kind, options, hops, budget):
             service.context, kind, options, path=path, hops=hops + 1,
             budget_s=budget)
     except messaging.MessagingTimeout:
-        return [{"path": path, "state": "down", "rows": []}]
+        return [{"path": path, "state": cell_rows.DOWN, "rows": []}]

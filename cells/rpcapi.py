@@ -11,6 +11,7 @@ broadcast up is a cast, so a parent that is down never holds a child
 back.
 """
 from hoststate import rpc
+from hoststate.cells import rows
 
 TOPIC = "cells"
 
@@ -108,7 +109,6 @@ class CellsAPI:
     def capacities(self, context):
         """[rows.CellCapacity] the cell's service holds: its own nodes,
         each child's last report, the subtree's sum it sends up."""
-        from hoststate.cells import rows
         client = self._client.prepare(version="1.1")
         return [rows.CellCapacity(**row)
                 for row in client.call(context, "capacities")]

@@ -24,6 +24,7 @@ import datetime
 
 from hoststate import context as hs_context
 from hoststate import exception
+from hoststate.cells import rows as cell_rows
 from hoststate.cli import common
 from hoststate.cli import failures
 from hoststate.cli import hypervisor_inventory as hypervisors
@@ -197,7 +198,8 @@ def in_subtree(path, subtree):
 
 
 def down_paths(found):
-    return [entry["path"] for entry in found if entry["state"] != "up"]
+    return [entry["path"] for entry in found
+            if entry["state"] != cell_rows.UP]
 
 
 def rows_of(kind, found):
@@ -229,7 +231,7 @@ def warnings_of(kind, found):
 def summed_stats(found):
     """CellHypervisorStats: each cell's statistics added up, over the
     cells that answered."""
-    up = [entry for entry in found if entry["state"] == "up"]
+    up = [entry for entry in found if entry["state"] == cell_rows.UP]
     totals = {name: sum(row[name] for entry in up for row in entry["rows"])
               for name in STATS_SUMMED}
     return CellHypervisorStats(**totals,

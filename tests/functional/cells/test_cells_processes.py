@@ -78,10 +78,11 @@ class Cell:
                    "--database-url", self.database_url, *argv)
 
 
-def child_states(cell):
-    """{path: state} of the children in what ``cell``'s service holds."""
+def children_held(cell):
+    """{path: (state, nodes)} of the children in what ``cell``'s cells
+    service holds ({} while it does not answer)."""
     code, out, _ = cell.command("cell-capacities", "-f", "json")
-    return {r["path"]: r["state"] for r in json.loads(out)
+    return {r["path"]: (r["state"], r["nodes"]) for r in json.loads(out)
             if r["role"] == "child"} if code == 0 else {}
 
 
@@ -100,13 +101,9 @@ def test_a_tree_of_cells_as_processes(tmp_path, services,
 
     # both children up at the top, with a node each, in what the top's
     # cells service chooses from and in the listings
-    def reported():
-        code, out, err = top.command("cell-capacities", "-f", "json")
-        held = {(r["path"], r["role"]): (r["state"], r["nodes"])
-                for r in json.loads(out)} if code == 0 else {}
-        return {k: v for k, v in held.items() if k[1] == "child"} == {
-            ("api!c1", "child"): ("up", 1), ("api!c2", "child"): ("up", 1)}
-    wait_for(reported, "both children's reports at the top")
+    wait_for(lambda: children_held(top) == {"api!c1": ("up", 1),
+                                            "api!c2": ("up", 1)},
+             "both children's reports at the top")
 
     def listed():
         code, out, err = top.command("hypervisor-stats", "-f", "json")
@@ -130,7 +127,7 @@ def test_a_tree_of_cells_as_processes(tmp_path, services,
     # the c2 cells process dies: c2 is down at the top, builds go to c1
     c2 = children[1]
     c2.cells.kill()
-    wait_for(lambda: child_states(top).get("api!c2") == "down",
+    wait_for(lambda: children_held(top).get("api!c2", ("",))[0] == "down",
              "c2 down at the top")
     code, out, err = top.command("hypervisor-stats", "-f", "json")
     assert (code, json.loads(out)["cells_down"]) == (0, ["api!c2"]), err
